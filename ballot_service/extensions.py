@@ -1,0 +1,45 @@
+"""Extensions, created unbound and bound to the app in create_app()."""
+
+import redis
+from flask import Flask, current_app
+from flask_compress import Compress
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+# Constraint names are fixed so Alembic migrations name them the same on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+compress = Compress()
+
+
+class RedisExtension:
+    """One Redis connection pool per app, from REDIS_URL (redis://, rediss:// or unix://)."""
+
+    def init_app(self, app: Flask) -> None:
+        url = app.config.get("REDIS_URL")
+        app.extensions["redis"] = redis.Redis.from_url(url) if url else None
+
+    @property
+    def client(self) -> redis.Redis:
+        client = current_app.extensions["redis"]
+        if client is None:
+            raise RuntimeError("REDIS_URL 未设置：请用 make run 启动，或设置 REDIS_URL")
+        return client
+
+
+redis_ext = RedisExtension()

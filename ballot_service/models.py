@@ -1,0 +1,173 @@
+"""Tables of the disclosure side: regions, departments, offices, people, duties.
+
+Nothing is ever deleted that a past round may need: people and offices are deactivated
+(`active = False`), and foreign keys refuse deletes of rows still referenced.
+"""
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .domain.roles import Role
+from .extensions import db
+
+REGION_KINDS = ("city", "county", "zone")
+DUTY_CATEGORIES = ("main_leader", "leader_in_charge", "office")
+DUTY_CATEGORY_LABELS = {"main_leader": "主要领导", "leader_in_charge": "分管领导", "office": "业务科室"}
+GUIDELINE_KINDS = ("work_rule", "service_phrase")
+
+
+def _one_of(column: str, values) -> CheckConstraint:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({quoted})", name=f"{column}_valid")
+
+
+class Region(db.Model):
+    """The city itself, its counties and districts, and development zones."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+    departments: Mapped[list["Department"]] = relationship(
+        back_populates="region", order_by="Department.sort_order, Department.id"
+    )
+
+    __table_args__ = (_one_of("kind", REGION_KINDS),)
+
+
+class Department(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), index=True)
+    # 驻荷单位: stationed in the city by a higher authority, whose name is kept to notify it.
+    is_stationed: Mapped[bool] = mapped_column(default=False)
+    superior_authority: Mapped[str | None] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(default=True)
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+    region: Mapped[Region] = relationship(back_populates="departments")
+    offices: Mapped[list["Office"]] = relationship(
+        back_populates="department", order_by="Office.sort_order, Office.id"
+    )
+    people: Mapped[list["Person"]] = relationship(
+        back_populates="department", order_by="Person.sort_order, Person.id"
+    )
+
+    __table_args__ = (UniqueConstraint("region_id", "name"),)
+
+
+leader_office = Table(
+    "leader_office",
+    db.metadata,
+    Column("person_id", Integer, ForeignKey("person.id"), primary_key=True),
+    Column("office_id", Integer, ForeignKey("office.id"), primary_key=True),
+)
+
+
+class Office(db.Model):
+    """A 科室, 窗口 or 执法大队: the unit a QR code and a ballot belong to."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
+    # Public, stable code the QR encodes; see domain.office_codes.
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(default=True)
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+    department: Mapped[Department] = relationship(back_populates="offices")
+    people: Mapped[list["Person"]] = relationship(
+        back_populates="office", order_by="Person.sort_order, Person.id"
+    )
+    service_items: Mapped[list["ServiceItem"]] = relationship(
+        back_populates="office", order_by="ServiceItem.sort_order, ServiceItem.id"
+    )
+
+    __table_args__ = (UniqueConstraint("department_id", "name"),)
+
+
+class Person(db.Model):
+    """One row of 附件1. Leaders have no office; a leader-in-charge oversees offices."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("office.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(50))
+    post: Mapped[str] = mapped_column(String(100))  # 职务
+    phone: Mapped[str] = mapped_column(String(32))
+    business: Mapped[str | None] = mapped_column(Text)  # 从事业务
+    duties: Mapped[str | None] = mapped_column(Text)  # 岗位职责
+    oversees_field: Mapped[str | None] = mapped_column(String(200))  # 分管领域
+    # Content hash of the processed photo under MEDIA_ROOT/photos/; None shows a placeholder.
+    photo: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(default=True)
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+    department: Mapped[Department] = relationship(back_populates="people")
+    office: Mapped[Office | None] = relationship(back_populates="people")
+    overseen_offices: Mapped[list[Office]] = relationship(
+        secondary=leader_office, order_by="Office.sort_order, Office.id"
+    )
+
+    __table_args__ = (_one_of("role", [r.value for r in Role]),)
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+
+class PostDuty(db.Model):
+    """One row of 附件2: a post and its duties (a leader's post, or an office's post)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("office.id"), index=True)
+    category: Mapped[str] = mapped_column(String(20))
+    post_name: Mapped[str] = mapped_column(String(100))
+    duties: Mapped[str] = mapped_column(Text)
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+    department: Mapped[Department] = relationship()
+    office: Mapped[Office | None] = relationship()
+
+    __table_args__ = (_one_of("category", DUTY_CATEGORIES),)
+
+
+class ServiceItem(db.Model):
+    """An entry of an office's 事项清单 with its procedure and time limits."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    procedure: Mapped[str | None] = mapped_column(Text)  # 办理流程
+    statutory_limit: Mapped[str | None] = mapped_column(String(50))  # 法定时限
+    promised_limit: Mapped[str | None] = mapped_column(String(50))  # 承诺时限
+    materials: Mapped[str | None] = mapped_column(Text)  # 申请材料
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+    office: Mapped[Office] = relationship(back_populates="service_items")
+
+    __table_args__ = (UniqueConstraint("office_id", "name"),)
+
+
+class Guideline(db.Model):
+    """Work rules (工作制度) and standard service phrases (行业服务用语).
+
+    Department-wide when office_id is empty, otherwise for one office.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("office.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str | None] = mapped_column(Text)
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+    department: Mapped[Department] = relationship()
+
+    __table_args__ = (_one_of("kind", GUIDELINE_KINDS),)

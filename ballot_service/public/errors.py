@@ -1,0 +1,27 @@
+"""Friendly Chinese error pages for people; JSON for the health endpoints and the API."""
+
+from flask import Flask, render_template, request
+from werkzeug.exceptions import HTTPException
+
+MESSAGES = {
+    400: "请求有误，请返回重试。",
+    404: "页面不存在。",
+    405: "不支持这种请求方式。",
+    413: "上传的文件太大。",
+    429: "操作太频繁，请稍后再试。",
+}
+
+
+def register_error_pages(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        code = error.code or 500
+        # abort(404, description=...) carries a Chinese message; Werkzeug's defaults are English.
+        message = error.description if _is_ours(error) else MESSAGES.get(code, "请求未能完成，请稍后再试。")
+        if request.path.startswith("/api/"):
+            return {"error": message}, code
+        return render_template("public/error.html", code=code, message=message), code
+
+
+def _is_ours(error: HTTPException) -> bool:
+    return bool(error.description) and error.description != type(error).description

@@ -1,0 +1,169 @@
+"""Staff photos: checked, oriented, stripped of metadata, cut to the 1-inch ratio.
+
+A photo is stored twice under MEDIA_ROOT/photos/, named by the content hash of the
+processed image: `<hash>.jpg` (295×413, 1 inch at 300 dpi, for posters) and
+`<hash>_t.jpg` (a thumbnail for the phone pages, well under 15 KB).
+"""
+
+import hashlib
+import io
+import os
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+FULL_SIZE = (295, 413)
+THUMB_SIZE = (120, 168)
+# Faces sit in the upper part of an ID photo; keep them when cropping to the ratio.
+CENTERING = (0.5, 0.35)
+
+
+class PhotoError(ValueError):
+    """A file that cannot be used as a staff photo; the message is for people."""
+
+
+def photo_dir(media_root: str) -> str:
+    return os.path.join(media_root, "photos")
+
+
+def process_photo(data: bytes, max_pixels: int) -> tuple[bytes, bytes]:
+    """Return (full, thumbnail) JPEG bytes, or raise PhotoError with a Chinese message."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size  # read from the header, nothing decoded yet
+            if width * height > max_pixels:
+                raise PhotoError(f"图片尺寸过大（{width}×{height}），请压缩后再上传")
+            image.load()
+    except PhotoError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PhotoError("不是可识别的图片文件（支持 JPEG、PNG 等常见格式）") from None
+    except (OSError, SyntaxError, ValueError):
+        raise PhotoError("图片文件已损坏，无法打开") from None
+    # Apply the camera's orientation, then build a new image: no EXIF, GPS or ICC data survives.
+    image = ImageOps.exif_transpose(image).convert("RGB")
+    full = ImageOps.fit(image, FULL_SIZE, Image.Resampling.LANCZOS, centering=CENTERING)
+    thumb = full.resize(THUMB_SIZE, Image.Resampling.LANCZOS)
+    return _jpeg(full, 88, dpi=(300, 300)), _jpeg(thumb, 78)
+
+
+def _jpeg(image: Image.Image, quality: int, **params) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality, optimize=True, **params)
+    return out.getvalue()
+
+
+def store_photo(data: bytes, media_root: str, max_pixels: int) -> str:
+    """Process and store a photo; return its name (content hash) for Person.photo."""
+    full, thumb = process_photo(data, max_pixels)
+    name = hashlib.sha256(full).hexdigest()[:32]
+    folder = photo_dir(media_root)
+    os.makedirs(folder, exist_ok=True)
+    for suffix, content in (("", full), ("_t", thumb)):
+        path = os.path.join(folder, f"{name}{suffix}.jpg")
+        if not os.path.exists(path):
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as fh:
+                fh.write(content)
+            os.replace(tmp, path)  # never leave a half-written photo behind
+    return name
+
+
+def _archive_files(path: str) -> Iterator[tuple[str, Callable[[], bytes], int]]:
+    """(file name, reader, size) for each file in a folder or a zip archive."""
+    if zipfile.is_zipfile(path):
+        archive = zipfile.ZipFile(path)
+        for info in archive.infolist():
+            if not info.is_dir():
+                yield info.filename, partial(archive.read, info), info.file_size
+    elif os.path.isdir(path):
+        for root, _dirs, files in os.walk(path):
+            for name in sorted(files):
+                full = os.path.join(root, name)
+                yield os.path.relpath(full, path), partial(_read_file, full), os.path.getsize(full)
+    else:
+        raise PhotoError(f"“{path}”不是文件夹，也不是 zip 压缩包")
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+@dataclass
+class PhotoImport:
+    matched: dict[tuple, bytes]  # person key -> processed source bytes
+    errors: list[str]
+
+
+def read_photo_archive(path: str, max_pixels: int, max_file_bytes: int) -> PhotoImport:
+    """Check every photo of a folder or zip named `部门编码_姓名.jpg` (or `部门编码_姓名_电话.jpg`).
+
+    Returns the readable photos by key and a Chinese message for every file that is not.
+    """
+    matched, errors = {}, []
+    for name, read, size in _archive_files(path):
+        stem, ext = os.path.splitext(os.path.basename(name))
+        if stem.startswith(".") or not stem:
+            continue
+        parts = tuple(p.strip() for p in stem.split("_"))
+        if len(parts) not in (2, 3) or not all(parts):
+            errors.append(f"{name}：文件名应为“部门编码_姓名{ext}”或“部门编码_姓名_联系电话{ext}”")
+            continue
+        if size > max_file_bytes:
+            errors.append(f"{name}：文件超过{max_file_bytes // (1024 * 1024)}MB")
+            continue
+        data = read()
+        try:
+            process_photo(data, max_pixels)
+        except PhotoError as exc:
+            errors.append(f"{name}：{exc}")
+            continue
+        if parts in matched:
+            errors.append(f"{name}：与另一个文件对应同一人")
+        matched[parts] = data
+    return PhotoImport(matched, errors)
+
+
+class PhotoImportRejected(Exception):
+    """No photo was changed; `errors` lists every file that could not be used."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__(f"照片导入失败，共{len(errors)}处错误")
+        self.errors = errors
+
+
+def import_photos(path: str, media_root: str, max_pixels: int, max_file_bytes: int) -> int:
+    """Attach the photos of a folder or zip to their people: all of them, or none."""
+    from sqlalchemy import select
+
+    from ..extensions import db
+    from ..models import Department, Person
+
+    archive = read_photo_archive(path, max_pixels, max_file_bytes)
+    errors, targets = list(archive.errors), []
+    for key, data in archive.matched.items():
+        code, name, *phone = key
+        query = select(Person).join(Department).where(Department.code == code, Person.name == name, Person.active)
+        if phone:
+            query = query.where(Person.phone == phone[0])
+        people = db.session.scalars(query).all()
+        label = "_".join(key)
+        if not people:
+            errors.append(f"{label}：没有找到此人（部门编码、姓名{'、电话' if phone else ''}需与名单一致）")
+        elif len(people) > 1:
+            errors.append(f"{label}：该部门有多位同名人员，请在文件名中加上联系电话")
+        else:
+            targets.append((people[0], data))
+    if errors:
+        raise PhotoImportRejected(errors)
+    for person, data in targets:
+        person.photo = store_photo(data, media_root, max_pixels)
+    db.session.commit()
+    return len(targets)

@@ -1,0 +1,1 @@
+"""RQ worker: job functions and the entry point (`python -m worker`)."""

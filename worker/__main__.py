@@ -1,0 +1,26 @@
+"""Run an RQ worker with the Flask app's context, so jobs can use the database.
+
+`python -m worker [QUEUE ...]`; REDIS_URL and DATABASE_URL come from the environment as
+for the web process. Jobs are forked from this process and inherit the app context.
+"""
+
+import sys
+
+from rq import Worker
+
+from ballot_service import create_app
+from ballot_service.extensions import db, redis_ext
+
+QUEUES = ["default"]
+
+
+def main(argv: list[str]) -> None:
+    app = create_app()
+    with app.app_context():
+        # Connections must not be shared with the forked job processes.
+        db.engine.dispose()
+        Worker(argv or QUEUES, connection=redis_ext.client).work(with_scheduler=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
