@@ -32,17 +32,20 @@ def photo_dir(media_root: str) -> str:
 
 def process_photo(data: bytes, max_pixels: int) -> tuple[bytes, bytes]:
     """Return (full, thumbnail) JPEG bytes, or raise PhotoError with a Chinese message."""
+    too_large = PhotoError(f"图片尺寸过大（超过{max_pixels // 10000}万像素），请压缩后再上传")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             width, height = image.size  # read from the header, nothing decoded yet
             if width * height > max_pixels:
-                raise PhotoError(f"图片尺寸过大（{width}×{height}），请压缩后再上传")
+                raise too_large
             image.load()
     except PhotoError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise too_large from None
+    except UnidentifiedImageError:
         raise PhotoError("不是可识别的图片文件（支持 JPEG、PNG 等常见格式）") from None
     except (OSError, SyntaxError, ValueError):
         raise PhotoError("图片文件已损坏，无法打开") from None
