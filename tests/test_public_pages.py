@@ -99,10 +99,11 @@ def test_home_page_lists_regions_and_departments(client, office_setup):
 def test_office_page_is_within_the_wire_budget(client, office_setup):
     _, window, _ = office_setup
     page = client.get(f"/o/{window.code}", headers={"Accept-Encoding": "gzip"})
-    css = client.get("/static/site.css", headers={"Accept-Encoding": "gzip"})
     assert page.headers["Content-Encoding"] == "gzip"
-    assert "三亮" in gzip.decompress(page.data).decode()
-    assert len(page.data) + len(css.data) <= 30 * 1024
+    html = gzip.decompress(page.data).decode()
+    assert "三亮" in html and "<style>" in html  # styles inline: one request for the whole page
+    assert "<script" not in html and "http" not in html.replace("http-equiv", "")  # nothing external
+    assert len(page.data) <= 30 * 1024
 
 
 def test_healthz_and_readyz(client):

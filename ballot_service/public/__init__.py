@@ -4,8 +4,7 @@ from flask import Blueprint
 
 bp = Blueprint("public", __name__)
 
-from . import views  # noqa: E402,F401
-
 from ..domain.phones import tel_href  # noqa: E402
+from . import views  # noqa: E402,F401
 
 bp.add_app_template_filter(tel_href, "tel_href")

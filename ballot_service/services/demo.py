@@ -54,7 +54,8 @@ class _People:
 
     def make(self, department: Department, role: Role, post: str, **fields) -> Person:
         while True:
-            (surname, s_initial), (given, g_initial) = self.rng.choice(demo_data.SURNAMES), self.rng.choice(demo_data.GIVEN)
+            surname, s_initial = self.rng.choice(demo_data.SURNAMES)
+            given, g_initial = self.rng.choice(demo_data.GIVEN)
             if surname + given not in self.used:
                 break
         self.used.add(surname + given)
@@ -88,9 +89,9 @@ def _department(region: Region, code: str, name: str, superior: str | None, offi
                 name=item, statutory_limit=statutory, promised_limit=promised, sort_order=i,
                 procedure="申请 → 受理 → 审查 → 决定 → 送达",
                 materials="申请书；营业执照或身份证明；其他按规定需提交的材料"))
+        duties = f"负责{'、'.join(i[0] for i in items)}等事项的受理、审查和办理，落实一次性告知和限时办结。"
         db.session.add(PostDuty(department=dept, office=office, category="office", post_name=office_name,
-                                duties=f"负责{'、'.join(i[0] for i in items)}等事项的受理、审查和办理，落实一次性告知和限时办结。",
-                                sort_order=10 + index))
+                                duties=duties, sort_order=10 + index))
         office_rows.append(office)
 
     people.make(dept, Role.MAIN_LEADER, title, business="主持全面工作")

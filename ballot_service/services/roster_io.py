@@ -111,7 +111,8 @@ def _read(stream: IO[bytes]) -> tuple[dict[str, list[_Row]], list[RowError]]:
     try:
         workbook = load_workbook(stream, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError):
-        raise ImportRejected([RowError("文件", 1, None, "不是有效的 Excel 工作簿（.xlsx），请使用导出的模板填写")]) from None
+        message = "不是有效的 Excel 工作簿（.xlsx），请使用导出的模板填写"
+        raise ImportRejected([RowError("文件", 1, None, message)]) from None
     rows: dict[str, list[_Row]] = {}
     errors: list[RowError] = []
     try:
@@ -124,10 +125,12 @@ def _read(stream: IO[bytes]) -> tuple[dict[str, list[_Row]], list[RowError]]:
             if header != sheet.headers:
                 errors.append(RowError(sheet.title, 1, None, "表头应为：" + "、".join(sheet.headers)))
                 continue
+            width = len(sheet.headers)
             rows[sheet.title] = [
-                _Row(number, dict(zip(sheet.headers, (_cell_text(v) for v in line))))
+                # Short rows are padded with empty cells; cells right of the template are ignored.
+                _Row(number, dict(zip(sheet.headers, texts + [""] * (width - len(texts)), strict=True)))
                 for number, line in enumerate(lines, start=2)
-                if any(_cell_text(v) for v in line)
+                if any(texts := [_cell_text(v) for v in line[:width]])
             ]
     finally:
         workbook.close()
