@@ -139,3 +139,27 @@ def test_import_photos_is_all_or_nothing_and_names_every_bad_file(app, database,
     ])
     database.session.refresh(a)
     assert a.photo is None
+
+
+def test_import_photos_from_a_folder(app, database, tmp_path):
+    dept = f.department(code="gaj")
+    person = f.person(dept, name="赵敏")
+    database.session.commit()
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "gaj_赵敏.jpg").write_bytes(jpeg_with_exif())
+    (folder / ".DS_Store").write_bytes(b"junk")  # hidden files are skipped
+    assert import_photos(str(folder), app.config["MEDIA_ROOT"], MAX_PIXELS, 10**7) == 1
+    database.session.refresh(person)
+    assert person.photo
+
+
+def test_import_photos_refuses_oversized_files_and_non_archives(app, database, tmp_path):
+    path = _zip({"gaj_赵敏.jpg": jpeg_with_exif()}, tmp_path / "p.zip")
+    with pytest.raises(PhotoImportRejected) as caught:
+        import_photos(path, app.config["MEDIA_ROOT"], MAX_PIXELS, 2048)
+    assert caught.value.errors == ["gaj_赵敏.jpg：文件超过2KB上限"]
+    plain = tmp_path / "x.txt"
+    plain.write_text("x")
+    with pytest.raises(PhotoError, match="不是文件夹，也不是 zip 压缩包"):
+        import_photos(str(plain), app.config["MEDIA_ROOT"], MAX_PIXELS, 10**7)

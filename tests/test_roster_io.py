@@ -170,3 +170,12 @@ def test_export_of_an_empty_database_is_the_blank_template(database):
     out = io.BytesIO()
     export_workbook(out)
     assert cells(out) == {s.title: [s.headers] for s in (PEOPLE, DUTIES, ITEMS)}
+
+
+def test_short_rows_are_padded_and_cells_beyond_the_template_ignored(org):
+    summary = import_workbook(workbook(people=[
+        ("spj", "", "主要负责人", "王建国", "局长", "0530-5310000"),  # stops after the phone
+        ("spj", "企业登记窗口", "工作人员", "刘文博", "工作人员", "13953012347", "", "", "", "", "备注：不导入"),
+    ]))
+    assert summary.people == 2
+    assert db.session.scalar(select(Person.business).where(Person.name == "王建国")) is None

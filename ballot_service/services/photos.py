@@ -94,6 +94,10 @@ def _archive_files(path: str) -> Iterator[tuple[str, Callable[[], bytes], int]]:
         raise PhotoError(f"“{path}”不是文件夹，也不是 zip 压缩包")
 
 
+def _human_size(size: int) -> str:
+    return f"{size // 1048576}MB" if size >= 1048576 else f"{max(size // 1024, 1)}KB"
+
+
 def _read_file(path: str) -> bytes:
     with open(path, "rb") as fh:
         return fh.read()
@@ -120,7 +124,7 @@ def read_photo_archive(path: str, max_pixels: int, max_file_bytes: int) -> Photo
             errors.append(f"{name}：文件名应为“部门编码_姓名{ext}”或“部门编码_姓名_联系电话{ext}”")
             continue
         if size > max_file_bytes:
-            errors.append(f"{name}：文件超过{max_file_bytes // (1024 * 1024)}MB")
+            errors.append(f"{name}：文件超过{_human_size(max_file_bytes)}上限")
             continue
         data = read()
         try:
