@@ -1,22 +1,26 @@
 """Command-line entry points: thin click commands over the services."""
 
+import datetime as dt
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from .extensions import db
-from .services import demo, roster_io
+from .services import ballot_box, demo, roster_io, rounds
 from .services.photos import PhotoImportRejected, import_photos
 
 import_group = AppGroup("import", help="导入名单、岗位职责、服务事项和照片。")
 export_group = AppGroup("export", help="导出名单等。")
+rounds_group = AppGroup("rounds", help="评价轮次：创建、开启、结束。")
 
 
 @click.command("seed-demo")
 def seed_demo_command():
     """Load the demo city (does nothing if departments already exist)."""
     if demo.seed_demo(current_app.config["MEDIA_ROOT"], current_app.config["PHOTO_MAX_PIXELS"]):
-        click.echo("已载入演示数据。")
+        round_ = demo.open_demo_round()
+        click.echo(f"已载入演示数据，并开启演示评价轮次（编号{round_.id}）。")
     else:
         click.echo("数据库中已有部门，未载入演示数据。")
 
@@ -59,8 +63,67 @@ def export_roster(path: str, department_code: str | None):
     click.echo(f"已导出到 {path}")
 
 
+def _china_time(value: str) -> dt.datetime:
+    """'2026-12-01 08:00' in China time -> naive UTC."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"“{value}”不是有效时间，格式如 2026-12-01 08:00") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=rounds.CHINA)
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _round_command(action):
+    try:
+        return action()
+    except rounds.RoundError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@rounds_group.command("create")
+@click.option("--name", required=True, help="如：2026年上半年")
+@click.option("--region", "region_code", required=True, help="区域编码，如 heze")
+@click.option("--opens", required=True, help="开始时间（北京时间），如 2026-12-01 08:00")
+@click.option("--closes", required=True, help="结束时间（北京时间）")
+@click.option("--require-wechat", is_flag=True, help="只接受微信扫码评价")
+def rounds_create(name, region_code, opens, closes, require_wechat):
+    round_ = _round_command(lambda: rounds.create_round(name, region_code, _china_time(opens), _china_time(closes),
+                                                        require_wechat))
+    click.echo(f"已创建评价轮次 {round_.id}：{round_.name}")
+
+
+@rounds_group.command("open")
+@click.argument("round_id", type=int)
+def rounds_open(round_id):
+    round_ = _round_command(lambda: rounds.open_round(round_id))
+    click.echo(f"评价轮次 {round_.id} 已开启，名单已冻结。")
+
+
+@rounds_group.command("close")
+@click.argument("round_id", type=int)
+def rounds_close(round_id):
+    round_ = _round_command(lambda: rounds.close_round(round_id))
+    written = ballot_box.drain_pending(round_.id, min_batch=1)
+    click.echo(f"评价轮次 {round_.id} 已结束（状态：{round_.status}，补存去重记录{written}条）。")
+
+
+@rounds_group.command("turnout")
+@click.argument("round_id", type=int)
+def rounds_turnout(round_id):
+    """Ballots so far per office (counts only, no scores)."""
+    from .models import Office
+
+    counts = ballot_box.turnout(round_id)
+    for office_id, count in sorted(counts.items(), key=lambda kv: -kv[1]):
+        office = db.session.get(Office, office_id)
+        click.echo(f"{count:6d}  {office.department.name} {office.name}")
+    click.echo(f"合计 {sum(counts.values())} 张")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(import_group)
     app.cli.add_command(export_group)
+    app.cli.add_command(rounds_group)
     app.shell_context_processor(lambda: {"db": db})

@@ -22,7 +22,8 @@ class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
     # None means "SQLite file in the instance folder", filled in by create_app.
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Never log statement parameters: they would carry ballot notes (A4).
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
     REDIS_URL = os.environ.get("REDIS_URL")
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
     # None means "media/ in the instance folder".
@@ -31,6 +32,18 @@ class Config:
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_MB", "32")) * 1024 * 1024
     # An image with more pixels than this is refused as a possible decompression bomb.
     PHOTO_MAX_PIXELS = int(os.environ.get("PHOTO_MAX_PIXELS", "40000000"))
+    # Number of reverse proxies in front of the app (their X-Forwarded-For is trusted).
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
+    # WeChat silent authorisation (snsapi_base); off unless both are set.
+    WECHAT_APPID = os.environ.get("WECHAT_APPID")
+    WECHAT_SECRET = os.environ.get("WECHAT_SECRET")
+    WECHAT_OAUTH_URL = os.environ.get("WECHAT_OAUTH_URL", "https://open.weixin.qq.com").rstrip("/")
+    WECHAT_API_URL = os.environ.get("WECHAT_API_URL", "https://api.weixin.qq.com").rstrip("/")
+    # Ballot rate limits (Flask-Limiter syntax). A hall's visitors may share one public IP.
+    BALLOT_LIMIT_PER_IP = os.environ.get("BALLOT_LIMIT_PER_IP", "600/minute")
+    BALLOT_LIMIT_PER_VOTER = os.environ.get("BALLOT_LIMIT_PER_VOTER", "10/minute")
+    # Claims are copied to the database once at least this many are queued (anonymity set).
+    DEDUP_DRAIN_MIN_BATCH = int(os.environ.get("DEDUP_DRAIN_MIN_BATCH", "20"))
     # Compress text responses only; photos are already JPEG.
     COMPRESS_MIMETYPES = ["text/html", "text/css", "application/json", "image/svg+xml"]
     COMPRESS_ALGORITHM = ["gzip"]

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from . import create_app
 from .extensions import db
 from .models import Office
-from .services.demo import seed_demo
+from .services.demo import open_demo_round, seed_demo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,7 +27,8 @@ def prepare(app) -> str | None:
     with app.app_context():
         upgrade()
         if seed_demo(app.config["MEDIA_ROOT"], app.config["PHOTO_MAX_PIXELS"]):
-            print("已载入演示数据。")
+            open_demo_round()
+            print("已载入演示数据，并开启了一轮演示评价。")
         return db.session.scalar(select(Office.code).where(Office.active).order_by(Office.id).limit(1))
 
 

@@ -3,6 +3,8 @@
 import redis
 from flask import Flask, current_app
 from flask_compress import Compress
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -25,6 +27,14 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 compress = Compress()
+limiter = Limiter(key_func=get_remote_address, headers_enabled=False)
+
+
+def limiter_storage_uri(redis_url: str | None) -> str:
+    """Flask-Limiter (the `limits` package) spells unix sockets `redis+unix://`."""
+    if not redis_url:
+        return "memory://"
+    return "redis+unix://" + redis_url[len("unix://"):] if redis_url.startswith("unix://") else redis_url
 
 
 class RedisExtension:

@@ -4,13 +4,28 @@ Nothing is ever deleted that a past round may need: people and offices are deact
 (`active = False`), and foreign keys refuse deletes of rows still referenced.
 """
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .domain.roles import Role
 from .extensions import db
 
 REGION_KINDS = ("city", "county", "zone")
+ROUND_STATUSES = ("draft", "open", "closed", "tallied", "published")
+BALLOT_CHANNELS = ("online", "paper")
 DUTY_CATEGORIES = ("main_leader", "leader_in_charge", "office")
 DUTY_CATEGORY_LABELS = {"main_leader": "主要领导", "leader_in_charge": "分管领导", "office": "业务科室"}
 GUIDELINE_KINDS = ("work_rule", "service_phrase")
@@ -171,3 +186,81 @@ class Guideline(db.Model):
     department: Mapped[Department] = relationship()
 
     __table_args__ = (_one_of("kind", GUIDELINE_KINDS),)
+
+
+class Round(db.Model):
+    """An evaluation round for one region's departments (the city's, or one county's).
+
+    Opening freezes the roster (RoundRoster) and snapshots the ballot configuration; `secret`
+    keys the dedup hashes and is erased when the round is tallied. Times are UTC.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), index=True)
+    opens_at: Mapped[dt.datetime]
+    closes_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    require_wechat: Mapped[bool] = mapped_column(default=False)
+    secret: Mapped[bytes | None] = mapped_column(LargeBinary(64))
+    config: Mapped[dict | None] = mapped_column(JSON)
+
+    region: Mapped[Region] = relationship()
+
+    __table_args__ = (_one_of("status", ROUND_STATUSES),)
+
+
+class RoundRoster(db.Model):
+    """Who is on an office's ballot in a round, in which role: frozen when the round opens."""
+
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int]
+
+    person: Mapped[Person] = relationship()
+
+
+class Ballot(db.Model):
+    """One voter's ballot for one office. Deliberately holds nothing about the voter (A1):
+    a random id, the round, the office, the day (no finer time) and the channel."""
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), index=True)
+    day: Mapped[dt.date]
+    channel: Mapped[str] = mapped_column(String(10), default="online")
+
+    ratings: Mapped[list["Rating"]] = relationship(cascade="all, delete-orphan")
+
+    __table_args__ = (_one_of("channel", BALLOT_CHANNELS),)
+
+
+class Rating(db.Model):
+    """One person's rating on a ballot: a level, complaint tags and an optional note."""
+
+    ballot_id: Mapped[str] = mapped_column(ForeignKey("ballot.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True, index=True)
+    level: Mapped[str] = mapped_column(String(24))
+    note: Mapped[str | None] = mapped_column(String(200))
+
+    tags: Mapped[list["RatingTag"]] = relationship(cascade="all, delete-orphan")
+
+
+class RatingTag(db.Model):
+    ballot_id: Mapped[str] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(primary_key=True)
+    tag: Mapped[str] = mapped_column(String(24), primary_key=True)
+
+    __table_args__ = (
+        db.ForeignKeyConstraint(["ballot_id", "person_id"], ["rating.ballot_id", "rating.person_id"]),
+    )
+
+
+class DedupRecord(db.Model):
+    """Durable copy of a dedup claim, written apart from the ballot (a later transaction, in
+    random order, by the drain job) so the two cannot be joined. Restores Redis after a loss."""
+
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)

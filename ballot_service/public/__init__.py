@@ -1,10 +1,14 @@
-"""Public pages: disclosure (亮人员身份, 亮制度职责), health checks, photos."""
+"""Public pages: disclosure (亮人员身份, 亮制度职责), the ballot, health checks, photos."""
 
 from flask import Blueprint
 
+from ..domain.phones import tel_href
+from ..domain.roles import Role
+from ..services.rounds import to_china
+
 bp = Blueprint("public", __name__)
-
-from ..domain.phones import tel_href  # noqa: E402
-from . import views  # noqa: E402,F401
-
 bp.add_app_template_filter(tel_href, "tel_href")
+bp.add_app_template_filter(Role, "role")
+bp.add_app_template_filter(lambda moment: to_china(moment).strftime("%Y年%m月%d日 %H:%M"), "china_time")
+
+from . import views  # noqa: E402,F401  (routes register on bp)

@@ -1,6 +1,8 @@
 """Friendly Chinese error pages for people; JSON for the health endpoints and the API."""
 
 from flask import Flask, render_template, request
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 MESSAGES = {
@@ -21,6 +23,22 @@ def register_error_pages(app: Flask) -> None:
         if request.path.startswith("/api/"):
             return {"error": message}, code
         return render_template("public/error.html", code=code, message=message), code
+
+    @app.errorhandler(SQLAlchemyError)
+    @app.errorhandler(RedisError)
+    def backend_unavailable(error: Exception):
+        """A database or Redis outage is a temporary 503 with a retry message, not a crash."""
+        from .. import extensions
+
+        try:
+            extensions.db.session.rollback()
+        except SQLAlchemyError:
+            pass
+        app.logger.error("backend unavailable: %s", type(error).__name__)
+        message = "服务暂时不可用，请稍后重试。"
+        if request.path.startswith("/api/"):
+            return {"error": message}, 503
+        return render_template("public/error.html", code=503, message=message), 503
 
 
 def _is_ours(error: HTTPException) -> bool:

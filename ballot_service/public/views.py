@@ -1,7 +1,9 @@
-from flask import abort, current_app, render_template, send_from_directory
+from flask import abort, current_app, redirect, render_template, request, send_from_directory, url_for
 
-from ..services import disclosure, health
+from ..extensions import limiter
+from ..services import ballot_box, disclosure, health, voters, wechat
 from ..services.photos import photo_dir
+from . import ballot as flow
 from . import bp
 
 PHOTO_MAX_AGE = 365 * 24 * 3600  # photo files are named by their content hash
@@ -12,12 +14,60 @@ def home():
     return render_template("public/home.html", regions=disclosure.list_regions())
 
 
-@bp.get("/o/<code>")
-def office(code: str):
+def _office_page(code: str) -> disclosure.OfficePage:
     page = disclosure.get_office_page(code)
     if page is None:
         abort(404, description="没有找到这个科室，请核对二维码或科室编码。")
-    return render_template("public/office.html", page=page)
+    return page
+
+
+def _identity() -> str | None:
+    return voters.read(request.cookies.get(voters.COOKIE))
+
+
+@bp.get("/o/<code>")
+def office(code: str):
+    page = _office_page(code)
+    ballot = ballot_box.office_ballot(page.office)
+    identity = _identity()
+    if ballot.round is not None and flow.wants_wechat_sign_in(identity):
+        return flow.wechat_redirect(page.office.code)
+    return flow.render_office(page, ballot, identity)
+
+
+def _voter_limit_key() -> str:
+    return "voter:" + voters.limit_key(_identity() or request.remote_addr or "-")
+
+
+@bp.post("/o/<code>/ballot")
+@limiter.limit(lambda: current_app.config["BALLOT_LIMIT_PER_IP"])
+@limiter.limit(lambda: current_app.config["BALLOT_LIMIT_PER_VOTER"], key_func=_voter_limit_key)
+def submit_ballot(code: str):
+    if flow.body_too_large():
+        abort(413, description="提交的内容过多，请刷新页面后重新评价。")
+    page = _office_page(code)
+    form = request.form.to_dict(flat=False)
+    return flow.handle_submission(page, ballot_box.office_ballot(page.office), _identity(), form)
+
+
+@bp.get("/o/<code>/wx")
+def wechat_callback(code: str):
+    """WeChat redirects here with ?code=…&state=…; exchange the code for the openid."""
+    page = _office_page(code)
+    target = redirect(url_for("public.office", code=page.office.code))
+    state = request.cookies.get(flow.STATE_COOKIE)
+    if not state or request.args.get("state") != state or not request.args.get("code"):
+        target.set_cookie(flow.WX_FAILED_COOKIE, "1", max_age=600, httponly=True, samesite="Lax")
+        return target
+    try:
+        openid = wechat.exchange_code(request.args["code"])
+    except wechat.WeChatError as exc:
+        current_app.logger.warning("WeChat sign-in failed: %s (errcode %s)", exc, exc.errcode)
+        target.set_cookie(flow.WX_FAILED_COOKIE, "1", max_age=600, httponly=True, samesite="Lax")
+        return target
+    target.set_cookie(**voters.cookie(voters.wechat_identity(openid)))
+    target.delete_cookie(flow.STATE_COOKIE)
+    return target
 
 
 @bp.get("/d/<code>")

@@ -1,5 +1,6 @@
 """`flask seed-demo`: load the demo city once (idempotent: a database with departments is left alone)."""
 
+import datetime as dt
 import io
 import random
 
@@ -9,8 +10,8 @@ from sqlalchemy import select
 from ..domain.office_codes import new_office_code
 from ..domain.roles import Role
 from ..extensions import db
-from ..models import Department, Guideline, Office, Person, PostDuty, Region, ServiceItem
-from . import demo_data
+from ..models import Department, Guideline, Office, Person, PostDuty, Region, Round, ServiceItem
+from . import demo_data, rounds
 from .photos import store_photo
 
 MAX_PEOPLE = 8
@@ -142,3 +143,10 @@ def seed_demo(media_root: str, max_pixels: int) -> bool:
         _department(regions[region_code], code, name, None, offices, order, codes, media_root, max_pixels)
     db.session.commit()
     return True
+
+
+def open_demo_round(now: dt.datetime | None = None) -> Round:
+    """An open city round for the demo, so the ballot shows on every city office page."""
+    now = now or rounds.utcnow()
+    round_ = rounds.create_round("2026年下半年（演示）", "heze", now - dt.timedelta(hours=1), now + dt.timedelta(days=60))
+    return rounds.open_round(round_.id)

@@ -1,0 +1,117 @@
+"""The ballot on the office page: identity, WeChat sign-in, the form and its outcomes."""
+
+import secrets
+from dataclasses import dataclass, field
+
+from flask import current_app, make_response, redirect, render_template, request, url_for
+from redis.exceptions import RedisError
+
+from ..domain.ballots import fill_unknown
+from ..services import ballot_box, voters, wechat
+from ..services.ballot_box import OfficeBallot, Outcome
+from ..services.disclosure import OfficePage
+
+STATE_COOKIE = "sl_wx_state"
+WX_FAILED_COOKIE = "sl_wx_failed"
+BODY_LIMIT = 64 * 1024
+
+MESSAGES = {
+    Outcome.ALREADY_VOTED: (200, "您已评价过该科室", "每位办事群众每轮对同一科室只能评价一次，感谢您的参与。"),
+    Outcome.STALE_TOKEN: (400, "页面已过期", "该评价表已提交过或已失效，请刷新页面后重新评价。"),
+    Outcome.CLOSED: (409, "本轮评价已结束", "当前没有进行中的评价，感谢您的关注。"),
+    Outcome.WECHAT_REQUIRED: (403, "请使用微信扫码评价", "本轮评价需在微信中扫描公示牌上的二维码进行。"),
+}
+FAILED_MESSAGE = "提交失败，请重试。您填写的内容已保留，请直接再次提交。"
+INVALID_MESSAGE = "评价还未完成，请按红色提示修改后提交。"
+NO_COOKIE_MESSAGE = "无法确认您的评价身份：请允许浏览器保存 Cookie，刷新页面后重新评价。"
+
+
+@dataclass
+class Vote:
+    """The ballot part of the office page."""
+
+    ballot: OfficeBallot
+    token: str | None = None
+    voted: bool = False
+    unavailable: bool = False
+    wechat_required: bool = False
+    values: dict[str, list[str]] = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)
+    message: str | None = None
+
+
+def wants_wechat_sign_in(identity: str | None) -> bool:
+    return (
+        wechat.enabled()
+        and wechat.is_wechat(request.headers.get("User-Agent"))
+        and not (identity or "").startswith("w:")
+        and WX_FAILED_COOKIE not in request.cookies
+    )
+
+
+def wechat_redirect(office_code: str):
+    state = secrets.token_urlsafe(16)
+    callback = current_app.config["PUBLIC_BASE_URL"] + url_for("public.wechat_callback", code=office_code)
+    response = redirect(wechat.authorize_url(callback, state))
+    response.set_cookie(STATE_COOKIE, state, max_age=600, httponly=True, samesite="Lax")
+    return response
+
+
+def render_office(page: OfficePage, ballot: OfficeBallot, identity: str | None, vote: Vote | None = None,
+                  status: int = 200):
+    """The office page; with the ballot form when a round is open. Sets a browser identity if none."""
+    new_identity = None
+    if ballot.round is not None and vote is None:
+        if identity is None:
+            identity = new_identity = voters.new_browser_identity()
+        vote = Vote(ballot)
+        if ballot.round.require_wechat and not identity.startswith("w:"):
+            vote.wechat_required = True
+        else:
+            try:
+                vote.voted = ballot_box.has_voted(ballot.round, page.office.id, identity)
+                if not vote.voted:
+                    vote.token = ballot_box.issue_token(ballot.round.id, page.office.id)
+            except (RedisError, ballot_box.RestoreInProgress):
+                vote.unavailable = True
+    response = make_response(render_template("public/office.html", page=page, ballot=ballot, vote=vote), status)
+    if vote is not None:
+        response.headers["Cache-Control"] = "no-store"
+    if new_identity:
+        response.set_cookie(**voters.cookie(new_identity))
+    return response
+
+
+def handle_submission(page: OfficePage, ballot: OfficeBallot, identity: str | None, form: dict[str, list[str]]):
+    token = (form.pop("token", None) or [""])[0]
+    if identity is None:
+        return message_page(400, "无法确认评价身份", NO_COOKIE_MESSAGE)
+    if "rest" in form and ballot.round is not None:
+        # The no-JavaScript way of the "其余均不了解" button: fill in, show again, submit nothing.
+        form.pop("rest")
+        vote = Vote(ballot, token=token, values=fill_unknown(ballot.people, form))
+        return render_office(page, ballot, identity, vote)
+    result = ballot_box.submit(ballot, page.office, identity, token, form)
+    if result.outcome is Outcome.RECORDED:
+        response = make_response(render_template("public/thanks.html", page=page, ballot=ballot,
+                                                  ratings=result.checked.ratings))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    if result.outcome in (Outcome.INVALID, Outcome.FAILED):
+        failed = result.outcome is Outcome.FAILED
+        vote = Vote(ballot, token=result.token, values=form,
+                    errors=result.checked.errors if result.checked else {},
+                    message=FAILED_MESSAGE if failed else INVALID_MESSAGE, unavailable=failed and not result.token)
+        return render_office(page, ballot, identity, vote, 503 if failed else 400)
+    return message_page(*MESSAGES[result.outcome], office=page.office)
+
+
+def message_page(status: int, title: str, message: str, office=None):
+    response = make_response(render_template("public/ballot_message.html", title=title, message=message,
+                                             office=office), status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def body_too_large() -> bool:
+    return (request.content_length or 0) > BODY_LIMIT

@@ -1,0 +1,54 @@
+"""Voter identity for de-duplication (B2): a WeChat openid, or a random id in a cookie.
+
+The identity lives only in the voter's own signed, HttpOnly cookie ("w:<openid>" or
+"c:<random>"); the server keeps no record of it anywhere but as a keyed hash (the dedup key).
+"""
+
+import hashlib
+import hmac
+import secrets
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+
+COOKIE = "sl_voter"
+MAX_AGE = 400 * 24 * 3600  # a browser id lasts across both rounds of a year
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt="voter-identity")
+
+
+def read(cookie_value: str | None) -> str | None:
+    if not cookie_value:
+        return None
+    try:
+        identity = _serializer().loads(cookie_value)
+    except BadSignature:
+        return None
+    return identity if isinstance(identity, str) and identity[:2] in ("w:", "c:") else None
+
+
+def new_browser_identity() -> str:
+    return "c:" + secrets.token_hex(16)
+
+
+def wechat_identity(openid: str) -> str:
+    return "w:" + openid
+
+
+def cookie(identity: str) -> dict:
+    """Arguments for response.set_cookie."""
+    return {
+        "key": COOKIE,
+        "value": _serializer().dumps(identity),
+        "max_age": MAX_AGE,
+        "httponly": True,
+        "samesite": "Lax",
+        "secure": current_app.config["PUBLIC_BASE_URL"].startswith("https://"),
+    }
+
+
+def limit_key(identity: str) -> str:
+    """A short keyed hash for rate-limit counters, so Redis never holds the identity itself."""
+    return hmac.new(current_app.secret_key.encode(), identity.encode(), hashlib.sha256).hexdigest()[:24]

@@ -1,0 +1,76 @@
+"""WeChat web authorisation, silent scope (snsapi_base): the voter's openid for this app.
+
+Flow (WeChat's documented OAuth 2.0 for official accounts): redirect the browser to
+`<oauth>/connect/oauth2/authorize?appid=…&redirect_uri=…&response_type=code&scope=snsapi_base
+&state=…#wechat_redirect`; WeChat redirects back with `code` and `state`; the server exchanges
+the code at `<api>/sns/oauth2/access_token?appid=…&secret=…&code=…&grant_type=authorization_code`
+for JSON with `openid`, or `errcode`/`errmsg`. Both base URLs are settings so tests can run a
+local server that speaks the same protocol.
+"""
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from flask import current_app
+
+TIMEOUT = 5
+ERRORS = {
+    40029: "授权码无效",
+    40163: "授权码已被使用",
+    41008: "缺少授权码",
+    40013: "公众号 AppID 配置有误",
+    40125: "公众号 AppSecret 配置有误",
+    -1: "微信系统繁忙",
+}
+
+
+class WeChatError(Exception):
+    def __init__(self, message: str, errcode: int | None = None):
+        super().__init__(message)
+        self.errcode = errcode
+
+
+def enabled() -> bool:
+    config = current_app.config
+    return bool(config.get("WECHAT_APPID") and config.get("WECHAT_SECRET"))
+
+
+def is_wechat(user_agent: str | None) -> bool:
+    return "MicroMessenger" in (user_agent or "")
+
+
+def authorize_url(redirect_uri: str, state: str) -> str:
+    query = urllib.parse.urlencode({
+        "appid": current_app.config["WECHAT_APPID"],
+        "redirect_uri": redirect_uri,
+        "response_type": "code",
+        "scope": "snsapi_base",
+        "state": state,
+    })
+    return f"{current_app.config['WECHAT_OAUTH_URL']}/connect/oauth2/authorize?{query}#wechat_redirect"
+
+
+def exchange_code(code: str) -> str:
+    """Return the openid for an authorisation code, or raise WeChatError."""
+    config = current_app.config
+    query = urllib.parse.urlencode({
+        "appid": config["WECHAT_APPID"],
+        "secret": config["WECHAT_SECRET"],
+        "code": code,
+        "grant_type": "authorization_code",
+    })
+    try:
+        with urllib.request.urlopen(f"{config['WECHAT_API_URL']}/sns/oauth2/access_token?{query}",
+                                    timeout=TIMEOUT) as response:
+            body = json.loads(response.read().decode("utf-8"))
+    except (urllib.error.URLError, TimeoutError, ValueError) as exc:
+        raise WeChatError("无法连接微信服务器") from exc
+    if body.get("errcode"):
+        code_ = int(body["errcode"])
+        raise WeChatError(ERRORS.get(code_, "微信授权失败"), code_)
+    openid = body.get("openid")
+    if not isinstance(openid, str) or not openid:
+        raise WeChatError("微信返回的数据不完整")
+    return openid

@@ -1,0 +1,23 @@
+"""Periodic jobs, enqueued by RQ's cron scheduler: `python -m worker.cron`."""
+
+from rq import cron
+from rq.cron import create_cron
+
+from ballot_service import create_app
+from ballot_service.extensions import redis_ext
+
+from .jobs import drain_dedup_claims
+
+DRAIN_EVERY = 30  # seconds; also the longest a claim waits for its durable copy beyond the batch rule
+
+cron.register(drain_dedup_claims, "default", interval=DRAIN_EVERY, job_timeout=300)
+
+
+def main() -> None:
+    app = create_app()
+    with app.app_context():
+        create_cron(redis_ext.client).start()
+
+
+if __name__ == "__main__":
+    main()
