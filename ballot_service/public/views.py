@@ -7,6 +7,7 @@ from . import ballot as flow
 from . import bp
 
 PHOTO_MAX_AGE = 365 * 24 * 3600  # photo files are named by their content hash
+TOO_FAST = "操作太频繁，请稍后再试。"
 
 
 @bp.get("/")
@@ -40,8 +41,9 @@ def _voter_limit_key() -> str:
 
 
 @bp.post("/o/<code>/ballot")
-@limiter.limit(lambda: current_app.config["BALLOT_LIMIT_PER_IP"])
-@limiter.limit(lambda: current_app.config["BALLOT_LIMIT_PER_VOTER"], key_func=_voter_limit_key)
+@limiter.limit(lambda: current_app.config["BALLOT_LIMIT_PER_IP"], error_message=TOO_FAST)
+@limiter.limit(lambda: current_app.config["BALLOT_LIMIT_PER_VOTER"], key_func=_voter_limit_key,
+               error_message=TOO_FAST)
 def submit_ballot(code: str):
     if flow.body_too_large():
         abort(413, description="提交的内容过多，请刷新页面后重新评价。")

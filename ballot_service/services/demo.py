@@ -148,5 +148,6 @@ def seed_demo(media_root: str, max_pixels: int) -> bool:
 def open_demo_round(now: dt.datetime | None = None) -> Round:
     """An open city round for the demo, so the ballot shows on every city office page."""
     now = now or rounds.utcnow()
-    round_ = rounds.create_round("2026年下半年（演示）", "heze", now - dt.timedelta(hours=1), now + dt.timedelta(days=60))
+    opens, closes = now - dt.timedelta(hours=1), now + dt.timedelta(days=60)
+    round_ = rounds.create_round("2026年下半年（演示）", "heze", opens, closes)
     return rounds.open_round(round_.id)

@@ -1,0 +1,41 @@
+"""Helpers for ballot tests: an office with a frozen roster in an open round, and form plumbing."""
+
+import datetime as dt
+import re
+
+from ballot_service.domain.roles import Role
+from ballot_service.extensions import db
+from ballot_service.services import rounds
+from tests import factories as f
+
+TOKEN = re.compile(r'name="token" value="([^"]+)"')
+PEOPLE = re.compile(r'name="r(\d+)"')
+
+
+def open_office(require_wechat: bool = False, **round_fields):
+    """A department with one office of four people, and an open round covering it."""
+    dept = f.department(code="spj", name="市行政审批服务局")
+    office = f.office(dept, name="企业登记窗口")
+    f.person(dept, Role.MAIN_LEADER, name="王建国", post="局长")
+    f.person(dept, Role.LEADER_IN_CHARGE, name="李海燕", post="副局长", overseen_offices=[office])
+    f.person(dept, Role.OFFICE_HEAD, office=office, name="张丽娜", post="窗口负责人")
+    f.person(dept, Role.STAFF, office=office, name="刘文博", post="工作人员")
+    db.session.commit()
+    now = rounds.utcnow()
+    round_ = rounds.create_round(round_fields.get("name", "2026年下半年"), dept.region.code,
+                                 round_fields.get("opens_at", now - dt.timedelta(hours=1)),
+                                 round_fields.get("closes_at", now + dt.timedelta(days=30)), require_wechat)
+    rounds.open_round(round_.id)
+    return office, round_
+
+
+def token_and_people(html: str) -> tuple[str, list[int]]:
+    match = TOKEN.search(html)
+    assert match, "the page has no ballot form"
+    return match.group(1), sorted({int(i) for i in PEOPLE.findall(html)})
+
+
+def all_satisfied(token: str, people: list[int], **extra) -> dict:
+    form = {"token": token, **{f"r{p}": "satisfied" for p in people}}
+    form.update(extra)
+    return form

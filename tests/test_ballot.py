@@ -1,0 +1,256 @@
+"""The anonymous ballot through the web: outcomes, tokens, frozen roster, limits."""
+
+import datetime as dt
+import logging
+import re
+
+import pytest
+from sqlalchemy import func, inspect, select
+
+from ballot_service.domain.roles import Role
+from ballot_service.extensions import db
+from ballot_service.models import Ballot, DedupRecord, Person, Rating, RatingTag
+from ballot_service.services import ballot_box, rounds
+from tests import factories as f
+from tests.ballot_helpers import all_satisfied, open_office, token_and_people
+
+
+def ballots() -> int:
+    return db.session.scalar(select(func.count()).select_from(Ballot))
+
+
+def page(client, office):
+    response = client.get(f"/o/{office.code}")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_office_page_shows_the_ballot_for_the_frozen_roster(client, database):
+    office, _ = open_office()
+    html = page(client, office)
+    token, people = token_and_people(html)
+    assert len(people) == 4
+    for label in ("满意", "比较满意", "基本满意", "不满意", "不了解情况", "故意刁难", "提交评价"):
+        assert label in html
+    cookie = client.get_cookie("sl_voter")
+    assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"
+
+
+def test_a_ballot_is_recorded_once_with_nothing_about_the_voter(client, database, redis_client):
+    office, round_ = open_office()
+    token, people = token_and_people(page(client, office))
+    staff = people[-1]
+    form = all_satisfied(token, people, **{f"r{staff}": "dissatisfied", f"t{staff}": ["obstruction", "other"],
+                                           f"n{staff}": "材料被退回三次"})
+    response = client.post(f"/o/{office.code}/ballot", data=form)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "感谢您的评价" in html
+    assert "不满意（故意刁难、其他）" in html
+    assert "分" not in re.sub(r"<[^>]+>", "", html).replace("分管", "")  # no scores on the thank-you page
+
+    ballot = db.session.scalar(select(Ballot))
+    assert (ballot.round_id, ballot.office_id, ballot.day, ballot.channel) == (
+        round_.id, office.id, rounds.china_today(), "online")
+    assert re.fullmatch(r"[0-9a-f]{32}", ballot.id)
+    levels = dict(db.session.execute(select(Rating.person_id, Rating.level)).all())
+    assert levels == {**{p: "satisfied" for p in people}, staff: "dissatisfied"}
+    assert db.session.scalar(select(Rating.note).where(Rating.person_id == staff)) == "材料被退回三次"
+    assert set(db.session.scalars(select(RatingTag.tag))) == {"obstruction", "other"}
+    assert ballot_box.turnout(round_.id) == {office.id: 1}
+    assert redis_client.scard(f"ballot:pending:{round_.id}") == 1
+
+    # Coming back, the voter sees that this office is done, and gets no new form.
+    html = page(client, office)
+    assert "您已评价过该科室" in html and 'name="token"' not in html
+
+
+def test_already_voted_has_the_status_of_success(client, database):
+    office, _ = open_office()
+    first, people = token_and_people(page(client, office))
+    second, _ = token_and_people(page(client, office))  # a second tab opened before voting
+    assert client.post(f"/o/{office.code}/ballot", data=all_satisfied(first, people)).status_code == 200
+    response = client.post(f"/o/{office.code}/ballot", data=all_satisfied(second, people))
+    assert response.status_code == 200 and "您已评价过该科室" in response.get_data(as_text=True)
+    assert ballots() == 1
+
+
+def test_replayed_and_forged_tokens_are_refused(client, database):
+    office, _ = open_office()
+    token, people = token_and_people(page(client, office))
+    other = client.application.test_client()  # a different voter replaying the same form
+    token_and_people(page(other, office))
+    assert client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)).status_code == 200
+    for replay in (other.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)),
+                   other.post(f"/o/{office.code}/ballot", data=all_satisfied("forged-token", people)),
+                   other.post(f"/o/{office.code}/ballot", data=all_satisfied("", people))):
+        assert replay.status_code == 400 and "请刷新页面后重新评价" in replay.get_data(as_text=True)
+    assert ballots() == 1
+
+
+def test_invalid_ballots_point_at_the_card_and_write_nothing(client, database):
+    office, _ = open_office()
+    token, people = token_and_people(page(client, office))
+    form = {"token": token, f"r{people[0]}": "satisfied", f"t{people[0]}": "bribery"}
+    response = client.post(f"/o/{office.code}/ballot", data=form)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert f'<fieldset class="rate bad" id="p{people[0]}">' in html
+    assert html.count("请选择评价") == 3
+    assert ballots() == 0
+    # The same form (token kept) goes through once corrected.
+    fixed = client.post(f"/o/{office.code}/ballot", data=all_satisfied(token_and_people(html)[0], people))
+    assert fixed.status_code == 200 and ballots() == 1
+
+
+def test_rest_unknown_button_fills_in_without_submitting(client, database):
+    office, _ = open_office()
+    token, people = token_and_people(page(client, office))
+    response = client.post(f"/o/{office.code}/ballot",
+                           data={"token": token, f"r{people[0]}": "satisfied", "rest": "unknown"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and ballots() == 0
+    assert html.count('value="unknown" checked') == 3
+    assert f'name="r{people[0]}" value="satisfied" checked' in html
+
+
+def test_oversized_bodies_unknown_offices_and_closed_rounds(client, database):
+    office, round_ = open_office()
+    token, people = token_and_people(page(client, office))
+    big = client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people, n1="x" * 70_000))
+    assert big.status_code == 413 and "提交的内容过多" in big.get_data(as_text=True)
+    assert client.post("/o/ZZZZZZ/ballot", data={"token": token}).status_code == 404
+    rounds.close_round(round_.id)
+    closed = client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
+    assert closed.status_code == 409 and "本轮评价已结束" in closed.get_data(as_text=True)
+    assert ballots() == 0
+
+
+def test_a_post_without_the_identity_cookie_is_refused(app, database):
+    office, _ = open_office()
+    browser = app.test_client()
+    token, people = token_and_people(page(browser, office))
+    cookieless = app.test_client()
+    response = cookieless.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
+    assert response.status_code == 400 and "Cookie" in response.get_data(as_text=True)
+    assert ballots() == 0
+
+
+def test_round_requiring_wechat_refuses_browser_identities(client, database):
+    office, _ = open_office(require_wechat=True)
+    html = page(client, office)
+    assert "请使用微信扫码评价" in html and 'name="token"' not in html
+    response = client.post(f"/o/{office.code}/ballot", data={"token": "x", "r1": "satisfied"})
+    assert response.status_code == 403 and "请使用微信扫码评价" in response.get_data(as_text=True)
+
+
+def test_no_open_round_shows_the_next_one(client, database):
+    office, round_ = open_office()
+    rounds.close_round(round_.id)
+    opens = rounds.utcnow() + dt.timedelta(days=10)
+    rounds.create_round("2027年上半年", office.department.region.code, opens, opens + dt.timedelta(days=30))
+    html = page(client, office)
+    assert 'name="token"' not in html
+    expected = rounds.to_china(opens).strftime("%Y年%m月%d日 %H:%M")
+    assert f"下一轮评价“2027年上半年”将于{expected}开始" in html
+
+
+def test_the_roster_is_frozen_when_the_round_opens(client, database):
+    office, _ = open_office()
+    leaver = db.session.scalar(select(Person).where(Person.name == "刘文博"))
+    leaver.active = False  # transferred after the round opened: still rated in this round
+    newcomer = f.person(office.department, Role.STAFF, office=office, name="新来的")
+    db.session.commit()
+    html = page(client, office)
+    _, people = token_and_people(html)
+    assert leaver.id in people and newcomer.id not in people
+
+
+def test_rate_limit_per_voter_answers_in_chinese(app, client, database):
+    office, _ = open_office()
+    app.config["BALLOT_LIMIT_PER_VOTER"] = "3/minute"
+    try:
+        codes = [client.post(f"/o/{office.code}/ballot", data={"token": "x"}).status_code for _ in range(4)]
+        limited = client.post(f"/o/{office.code}/ballot", data={"token": "x"})
+    finally:
+        app.config["BALLOT_LIMIT_PER_VOTER"] = "10/minute"
+    assert codes[:3] == [400, 400, 400] and codes[3] == 429
+    assert limited.status_code == 429 and "操作太频繁" in limited.get_data(as_text=True)
+
+
+def test_ballot_tables_hold_nothing_that_identifies_a_voter_or_a_time(database):
+    """A1: adding a column such as created_at, ip or voter to these tables fails this test."""
+    columns = {table: {c["name"]: c["type"] for c in inspect(db.engine).get_columns(table)}
+               for table in ("ballot", "rating", "rating_tag", "dedup_record")}
+    assert {t: set(c) for t, c in columns.items()} == {
+        "ballot": {"id", "round_id", "office_id", "day", "channel"},
+        "rating": {"ballot_id", "person_id", "level", "note"},
+        "rating_tag": {"ballot_id", "person_id", "tag"},
+        "dedup_record": {"round_id", "key"},
+    }
+    # The day is a DATE, never a timestamp.
+    assert "DATE" in str(columns["ballot"]["day"]).upper() and "TIME" not in str(columns["ballot"]["day"]).upper()
+
+
+def test_logs_carry_neither_notes_nor_identities(app, client, database, caplog):
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.DEBUG)
+    try:
+        office, _ = open_office()
+        token, people = token_and_people(page(client, office))
+        note = "机密意见内容甲乙丙"
+        client.post(f"/o/{office.code}/ballot",
+                    data=all_satisfied(token, people, **{f"r{people[0]}": "dissatisfied", f"t{people[0]}": "bribery",
+                                                         f"n{people[0]}": note}))
+        client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))  # a refused replay too
+    finally:
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    identity = client.get_cookie("sl_voter").value
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert ballots() == 1 and "INSERT INTO rating" in text  # statements were logged, parameters not
+    assert note not in text and identity not in text and "c:" not in text
+
+
+def test_drain_copies_claims_in_batches_only(app, client, database, redis_client):
+    office, round_ = open_office()
+    for _ in range(3):
+        voter = app.test_client()
+        token, people = token_and_people(page(voter, office))
+        assert voter.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)).status_code == 200
+    assert ballot_box.drain_pending(round_.id, min_batch=5) == 0  # fewer than a batch: they wait
+    assert redis_client.scard(f"ballot:pending:{round_.id}") == 3
+    rounds.close_round(round_.id)
+    assert ballot_box.drain_pending(round_.id, min_batch=5) == 3  # after the close everything is copied
+    assert ballot_box.drain_pending(round_.id, min_batch=5) == 0  # idempotent
+    assert db.session.scalar(select(func.count()).select_from(DedupRecord)) == 3
+    assert redis_client.scard(f"ballot:pending:{round_.id}") == 0
+
+
+def test_worker_job_drains_every_active_round(app, client, database):
+    from worker.jobs import drain_dedup_claims
+
+    office, round_ = open_office()
+    token, people = token_and_people(page(client, office))
+    client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
+    app.config["DEDUP_DRAIN_MIN_BATCH"] = 1
+    try:
+        assert drain_dedup_claims() == {round_.id: 1}
+    finally:
+        app.config["DEDUP_DRAIN_MIN_BATCH"] = 20
+
+
+@pytest.mark.parametrize("flush", ["FLUSHALL", "FLUSHDB"])
+def test_voters_stay_refused_after_redis_loses_its_data(app, database, redis_client, flush):
+    office, round_ = open_office()
+    voters = [app.test_client() for _ in range(4)]
+    for voter in voters:
+        token, people = token_and_people(page(voter, office))
+        assert voter.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)).status_code == 200
+    assert ballot_box.drain_pending(round_.id, min_batch=1) == 4
+    redis_client.execute_command(flush)
+    for voter in voters:
+        html = page(voter, office)
+        assert "您已评价过该科室" in html and 'name="token"' not in html
+    newcomer = app.test_client()
+    token, people = token_and_people(page(newcomer, office))
+    assert newcomer.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)).status_code == 200
+    assert ballots() == 5
