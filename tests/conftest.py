@@ -6,9 +6,11 @@ temporary folder. The schema comes from the Alembic migrations, as in production
 """
 
 import os
+import threading
 
 import pytest
 import redis
+from werkzeug.serving import make_server
 
 from ballot_service import create_app
 from ballot_service.extensions import db, redis_ext
@@ -65,3 +67,13 @@ def client(app, database):
 @pytest.fixture
 def redis_client(database) -> redis.Redis:
     return redis_ext.client
+
+
+@pytest.fixture
+def live_server(app, database):
+    """The test app served over real HTTP (threaded) on a free loopback port."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()

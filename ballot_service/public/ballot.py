@@ -21,7 +21,6 @@ MESSAGES = {
     Outcome.CLOSED: (409, "本轮评价已结束", "当前没有进行中的评价，感谢您的关注。"),
     Outcome.WECHAT_REQUIRED: (403, "请使用微信扫码评价", "本轮评价需在微信中扫描公示牌上的二维码进行。"),
 }
-FAILED_MESSAGE = "提交失败，请重试。您填写的内容已保留，请直接再次提交。"
 INVALID_MESSAGE = "评价还未完成，请按红色提示修改后提交。"
 NO_COOKIE_MESSAGE = "无法确认您的评价身份：请允许浏览器保存 Cookie，刷新页面后重新评价。"
 
@@ -83,6 +82,7 @@ def render_office(page: OfficePage, ballot: OfficeBallot, identity: str | None, 
 
 
 def handle_submission(page: OfficePage, ballot: OfficeBallot, identity: str | None, form: dict[str, list[str]]):
+    form = dict(form)
     token = (form.pop("token", None) or [""])[0]
     if identity is None:
         return message_page(400, "无法确认评价身份", NO_COOKIE_MESSAGE)
@@ -97,13 +97,24 @@ def handle_submission(page: OfficePage, ballot: OfficeBallot, identity: str | No
                                                   ratings=result.checked.ratings))
         response.headers["Cache-Control"] = "no-store"
         return response
-    if result.outcome in (Outcome.INVALID, Outcome.FAILED):
-        failed = result.outcome is Outcome.FAILED
-        vote = Vote(ballot, token=result.token, values=form,
-                    errors=result.checked.errors if result.checked else {},
-                    message=FAILED_MESSAGE if failed else INVALID_MESSAGE, unavailable=failed and not result.token)
-        return render_office(page, ballot, identity, vote, 503 if failed else 400)
+    if result.outcome is Outcome.FAILED:
+        return retry_page(page.office.code, {"token": [token], **form})
+    if result.outcome is Outcome.INVALID:
+        vote = Vote(ballot, token=token, values=form, errors=result.checked.errors, message=INVALID_MESSAGE)
+        return render_office(page, ballot, identity, vote, 400)
     return message_page(*MESSAGES[result.outcome], office=page.office)
+
+
+def retry_page(office_code: str, form: dict[str, list[str]]):
+    """503 "提交失败，请重试" with the voter's answers kept in a form to send again.
+
+    Rendered from the request alone: it must work while the database is down.
+    """
+    fields = [(name, value) for name, values in form.items() for value in values]
+    response = make_response(render_template("public/ballot_retry.html", office_code=office_code, fields=fields), 503)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def message_page(status: int, title: str, message: str, office=None):

@@ -1,6 +1,9 @@
 from flask import abort, current_app, redirect, render_template, request, send_from_directory, url_for
 
-from ..extensions import limiter
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..extensions import db, limiter
 from ..services import ballot_box, disclosure, health, voters, wechat
 from ..services.photos import photo_dir
 from . import ballot as flow
@@ -47,9 +50,14 @@ def _voter_limit_key() -> str:
 def submit_ballot(code: str):
     if flow.body_too_large():
         abort(413, description="提交的内容过多，请刷新页面后重新评价。")
-    page = _office_page(code)
     form = request.form.to_dict(flat=False)
-    return flow.handle_submission(page, ballot_box.office_ballot(page.office), _identity(), form)
+    try:
+        page = _office_page(code)
+        return flow.handle_submission(page, ballot_box.office_ballot(page.office), _identity(), form)
+    except (SQLAlchemyError, RedisError) as exc:
+        db.session.rollback()
+        current_app.logger.error("ballot submission failed: %s", type(exc).__name__)
+        return flow.retry_page(code, form)
 
 
 @bp.get("/o/<code>/wx")

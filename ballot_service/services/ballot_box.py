@@ -93,7 +93,6 @@ def has_voted(round_: Round, office_id: int, identity: str) -> bool:
 class Submission:
     outcome: Outcome
     checked: Checked | None = None
-    token: str | None = None  # still valid after INVALID or FAILED, for the re-rendered form
 
 
 def submit(ballot: OfficeBallot, office: Office, identity: str, token: str, form: dict[str, list[str]]) -> Submission:
@@ -104,54 +103,58 @@ def submit(ballot: OfficeBallot, office: Office, identity: str, token: str, form
         return Submission(Outcome.WECHAT_REQUIRED)
     checked = check_ballot(ballot.config, ballot.people, form)
     if not checked.ok:
-        return Submission(Outcome.INVALID, checked, token)
+        return Submission(Outcome.INVALID, checked)
+    # Plain values only from here on: after a failed write the ORM objects are expired and
+    # touching them would query the database that just failed.
+    round_id, office_id, expire_at = round_.id, office.id, _expire_at(round_)
+    token_key, token_value = _k("token", token or "-"), f"{round_id}:{office_id}"
     r = redis_ext.client
     try:
         ensure_claims_loaded(round_)
-        if r.getdel(_k("token", token or "-")) != f"{round_.id}:{office.id}".encode():
+        if r.getdel(token_key) != token_value.encode():
             return Submission(Outcome.STALE_TOKEN)
     except (RedisError, SQLAlchemyError, RestoreInProgress):
         db.session.rollback()
         return Submission(Outcome.FAILED, checked)
-    key = dedup_key(round_.secret, identity, office.id)
-    claim = _k("claim", round_.id, key)
+    key = dedup_key(round_.secret, identity, office_id)
+    claim = _k("claim", round_id, key)
     try:
-        if not r.set(claim, 1, nx=True, exat=_expire_at(round_)):
+        if not r.set(claim, 1, nx=True, exat=expire_at):
             return Submission(Outcome.ALREADY_VOTED)
     except RedisError:
-        _put_back(token, round_, office)
-        return Submission(Outcome.FAILED, checked, token)
+        _put_back(token_key, token_value)
+        return Submission(Outcome.FAILED, checked)
     try:
-        _store(round_, office, checked)
+        _store(round_id, office_id, checked)
     except SQLAlchemyError:
         db.session.rollback()
-        log.warning("ballot write failed for round %s; claim released", round_.id)
+        log.warning("ballot write failed for round %s; releasing its claim", round_id)
         try:
             r.delete(claim)
-            _put_back(token, round_, office)
+            _put_back(token_key, token_value)
         except RedisError:
-            log.error("could not release a claim after a failed write (round %s)", round_.id)
-        return Submission(Outcome.FAILED, checked, token)
+            log.error("could not release a claim after a failed write (round %s)", round_id)
+        return Submission(Outcome.FAILED, checked)
     try:
         with r.pipeline(transaction=False) as pipe:
-            pipe.sadd(_k("pending", round_.id), key)
-            pipe.expireat(_k("pending", round_.id), _expire_at(round_))
-            pipe.hincrby(_k("turnout", round_.id), office.id, 1)
+            pipe.sadd(_k("pending", round_id), key)
+            pipe.expireat(_k("pending", round_id), expire_at)
+            pipe.hincrby(_k("turnout", round_id), office_id, 1)
             pipe.execute()
     except RedisError:
         # The ballot is stored and counted; only its durable dedup copy is missing.
-        log.error("ballot stored but its claim was not queued for the durable copy (round %s)", round_.id)
+        log.error("ballot stored but its claim was not queued for the durable copy (round %s)", round_id)
     return Submission(Outcome.RECORDED, checked)
 
 
-def _put_back(token: str, round_: Round, office: Office) -> None:
-    redis_ext.client.set(_k("token", token), f"{round_.id}:{office.id}", ex=TOKEN_TTL)
+def _put_back(token_key: str, token_value: str) -> None:
+    redis_ext.client.set(token_key, token_value, ex=TOKEN_TTL)
 
 
-def _store(round_: Round, office: Office, checked: Checked) -> None:
+def _store(round_id: int, office_id: int, checked: Checked) -> None:
     """The ballot and all its ratings, in one transaction. Nothing about the voter is stored."""
     ballot_id = uuid.uuid4().hex
-    db.session.add(Ballot(id=ballot_id, round_id=round_.id, office_id=office.id, day=rounds.china_today()))
+    db.session.add(Ballot(id=ballot_id, round_id=round_id, office_id=office_id, day=rounds.china_today()))
     for rating in checked.ratings:
         db.session.add(Rating(ballot_id=ballot_id, person_id=rating.person_id, level=rating.level, note=rating.note))
         for tag in rating.tags:

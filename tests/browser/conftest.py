@@ -6,10 +6,8 @@ hide a missing install step, so they fail instead.
 
 import os
 import shutil
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WECHAT_UA = (
@@ -38,16 +36,6 @@ def browser():
         )
         yield browser
         browser.close()
-
-
-@pytest.fixture
-def live_server(app, database):
-    """The test app served over real HTTP on a free loopback port."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 @pytest.fixture

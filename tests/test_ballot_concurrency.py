@@ -1,0 +1,53 @@
+"""B1 under real concurrency: a burst of parallel submissions from one voter over HTTP."""
+
+import http.client
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import func, select
+
+from ballot_service.extensions import db
+from ballot_service.models import Ballot
+from tests.ballot_helpers import all_satisfied, open_office, token_and_people
+
+PARALLEL = 50
+
+
+def request(base: str, method: str, path: str, cookie: str | None = None, body: dict | None = None):
+    host = urllib.parse.urlsplit(base)
+    connection = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+    headers = {"Cookie": cookie} if cookie else {}
+    data = None
+    if body is not None:
+        data = urllib.parse.urlencode(body, doseq=True)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    connection.request(method, path, body=data, headers=headers)
+    response = connection.getresponse()
+    result = response.status, response.read().decode(), response.getheader("Set-Cookie")
+    connection.close()
+    return result
+
+
+def test_fifty_parallel_submissions_from_one_voter_store_exactly_one(app, live_server):
+    office, _ = open_office()
+    app.config["BALLOT_LIMIT_PER_VOTER"] = "1000/minute"
+    try:
+        status, html, set_cookie = request(live_server, "GET", f"/o/{office.code}")
+        cookie = set_cookie.split(";", 1)[0]
+        # Fifty tabs opened by the same voter, each with its own valid one-time token.
+        forms = []
+        for _ in range(PARALLEL):
+            _, html, _ = request(live_server, "GET", f"/o/{office.code}", cookie)
+            token, people = token_and_people(html)
+            forms.append(all_satisfied(token, people))
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            results = list(pool.map(
+                lambda form: request(live_server, "POST", f"/o/{office.code}/ballot", cookie, form), forms))
+    finally:
+        app.config["BALLOT_LIMIT_PER_VOTER"] = "10/minute"
+    thanked = [r for r in results if "感谢您的评价" in r[1]]
+    refused = [r for r in results if "您已评价过该科室" in r[1]]
+    assert len(thanked) == 1 and len(refused) == PARALLEL - 1
+    assert {r[0] for r in results} == {200}
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Ballot)) == 1
