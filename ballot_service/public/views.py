@@ -1,5 +1,4 @@
 from flask import abort, current_app, redirect, render_template, request, send_from_directory, url_for
-
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 

@@ -1,0 +1,230 @@
+"""Ballot load: gunicorn + PostgreSQL + Redis on 127.0.0.1, simulated voters, and a baseline.
+
+Phases, each `--seconds` long at `--concurrency` simulated clients (threads, keep-alive):
+  1. baseline: a bare Flask route returning a static 8 KB page (bench/bare_app.py), under the
+     same gunicorn settings;
+  2. office page: GET /o/<code> as new voters (each gets an identity cookie and a form token);
+  3. ballot POST: each voter from phase 2 submits once; every ballot carries a unique marker
+     in a note, so afterwards the database tells exactly which acknowledged ballots were
+     stored (lost must be 0) and which were stored twice (double must be 0).
+Prints requests/s, p50/p99 per phase and the ratios to the baseline.
+
+    .venv/bin/python bench/ballot_load.py [--seconds 15] [--concurrency 32]
+
+Uses DATABASE_URL if set, else a fresh database on the PostgreSQL at 127.0.0.1:5432 (dropped
+afterwards); REDIS_URL if set, else 127.0.0.1:6379/14 (flushed).
+"""
+
+import argparse
+import http.client
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+TOKEN = re.compile(r'name="token" value="([^"]+)"')
+PEOPLE = re.compile(r'name="r(\d+)"')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gunicorn(app: str, port: int, env: dict) -> subprocess.Popen:
+    bin_dir = os.path.dirname(sys.executable)
+    process = subprocess.Popen(
+        [os.path.join(bin_dir, "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", "2",
+         "--worker-class", "gthread", "--threads", "8", "--keep-alive", "30", "--log-level", "warning"],
+        cwd=ROOT, env=env)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"gunicorn {app} did not start")
+
+
+class Client:
+    """One keep-alive connection; returns (status, body, set-cookie, seconds)."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def request(self, method: str, path: str, cookie: str | None = None, form: dict | None = None):
+        headers = {"Cookie": cookie} if cookie else {}
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        start = time.perf_counter()
+        try:
+            self.connection.request(method, path, body=body, headers=headers)
+            response = self.connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException):
+            self.connection.close()
+            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            return 0, "", None, time.perf_counter() - start
+        return response.status, data.decode("utf-8", "replace"), response.getheader("Set-Cookie"), \
+            time.perf_counter() - start
+
+
+def run_phase(concurrency: int, seconds: float, work) -> tuple[list[float], int, float]:
+    """Run `work(client_index)` repeatedly in threads; it returns (latency, ok)."""
+    latencies, errors, lock = [], [0], threading.Lock()
+    deadline = time.perf_counter() + seconds
+    started = time.perf_counter()
+
+    def loop(index):
+        while time.perf_counter() < deadline:
+            result = work(index)
+            if result is None:
+                return
+            latency, ok = result
+            with lock:
+                latencies.append(latency)
+                errors[0] += 0 if ok else 1
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, errors[0], time.perf_counter() - started
+
+
+def summary(name: str, latencies: list[float], errors: int, elapsed: float) -> float:
+    rps = len(latencies) / elapsed
+    ordered = sorted(latencies) or [0.0]
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    print(f"{name:<22} {rps:8.0f} req/s   p50 {statistics.median(ordered) * 1000:7.1f} ms   "
+          f"p99 {p99 * 1000:7.1f} ms   errors {errors}   requests {len(latencies)}")
+    return rps
+
+
+def prepare_database(env: dict) -> tuple[str, str | None]:
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"], None
+    name = f"ballot_bench_{os.getpid()}"
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
+    return f"postgresql://postgres@127.0.0.1:5432/{name}", name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+
+    env = dict(os.environ)
+    database_url, created = prepare_database(env)
+    env.update(DATABASE_URL=database_url, REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
+               BALLOT_LIMIT_PER_IP="10000000/minute", BALLOT_LIMIT_PER_VOTER="1000/minute",
+               SECRET_KEY="bench", MEDIA_ROOT=os.path.join(ROOT, "bench", "out", "media"))
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "MEDIA_ROOT")})
+
+    from flask_migrate import upgrade
+    from sqlalchemy import func, select
+
+    from ballot_service import create_app
+    from ballot_service.extensions import db, redis_ext
+    from ballot_service.models import Office, Rating
+    from ballot_service.services.demo import open_demo_round, seed_demo
+
+    app = create_app()
+    servers = []
+    try:
+        with app.app_context():
+            upgrade()
+            redis_ext.client.flushdb()
+            if seed_demo(app.config["MEDIA_ROOT"], app.config["PHOTO_MAX_PIXELS"]):
+                open_demo_round()
+            office = db.session.scalar(select(Office).where(Office.name == "企业登记窗口"))
+            path = f"/o/{office.code}"
+
+        bare_port, app_port = free_port(), free_port()
+        servers.append(gunicorn("bench.bare_app:app", bare_port, env))
+        servers.append(gunicorn("ballot_service:create_app()", app_port, env))
+        print(f"gunicorn: 2 workers x 8 threads (gthread); {args.concurrency} concurrent clients; "
+              f"{args.seconds:.0f} s per phase; office {path}\n")
+
+        clients = [Client(bare_port) for _ in range(args.concurrency)]
+        lat, err, elapsed = run_phase(args.concurrency, args.seconds,
+                                      lambda i: (lambda r: (r[3], r[0] == 200))(clients[i].request("GET", "/bare")))
+        bare_rps = summary("baseline GET /bare", lat, err, elapsed)
+
+        clients = [Client(app_port) for _ in range(args.concurrency)]
+        forms: list[list[tuple[str, dict]]] = [[] for _ in range(args.concurrency)]
+
+        def get_page(i):
+            status, html, cookie, latency = clients[i].request("GET", path)
+            token, people = TOKEN.search(html), sorted(set(PEOPLE.findall(html)))
+            if status == 200 and token and cookie:
+                forms[i].append((cookie.split(";", 1)[0], {"token": token.group(1), "people": people}))
+            return latency, status == 200 and token is not None
+
+        lat, err, elapsed = run_phase(args.concurrency, args.seconds, get_page)
+        get_rps = summary("office page GET", lat, err, elapsed)
+        get_p99 = sorted(lat)[int(len(lat) * 0.99)]
+
+        acknowledged: set[str] = set()
+        ack_lock = threading.Lock()
+        counters = [0] * args.concurrency
+
+        def post_ballot(i):
+            if counters[i] >= len(forms[i]):
+                return None
+            cookie, form = forms[i][counters[i]]
+            marker = f"bench-{i}-{counters[i]}"
+            counters[i] += 1
+            people = form["people"]
+            data = {"token": form["token"], **{f"r{p}": "satisfied" for p in people}}
+            data[f"r{people[0]}"] = "basically_satisfied"
+            data[f"n{people[0]}"] = marker
+            status, html, _, latency = clients[i].request("POST", f"{path}/ballot", cookie, data)
+            ok = status == 200 and "感谢您的评价" in html
+            if ok:
+                with ack_lock:
+                    acknowledged.add(marker)
+            return latency, ok
+
+        lat, err, elapsed = run_phase(args.concurrency, args.seconds, post_ballot)
+        post_rps = summary("ballot POST", lat, err, elapsed)
+        post_p99 = sorted(lat)[int(len(lat) * 0.99)]
+
+        with app.app_context():
+            stored = db.session.execute(
+                select(Rating.note, func.count()).where(Rating.note.like("bench-%")).group_by(Rating.note)).all()
+        counts = dict(stored)
+        lost = len(acknowledged - counts.keys())
+        double = sum(1 for c in counts.values() if c > 1)
+        unacknowledged_stored = len(counts.keys() - acknowledged)
+
+        print(f"\nratio office page / baseline   {get_rps / bare_rps:.2f}   (target >= 0.6)")
+        print(f"ratio ballot POST / baseline   {post_rps / bare_rps:.2f}   (target >= 0.25)")
+        print(f"p99 GET {get_p99 * 1000:.0f} ms, POST {post_p99 * 1000:.0f} ms   (target < 250 ms)")
+        print(f"acknowledged {len(acknowledged)}   stored {len(counts)}   lost {lost}   double {double}   "
+              f"stored without acknowledgement {unacknowledged_stored}")
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait()
+        if created:
+            with app.app_context():
+                db.engine.dispose()
+            subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", created], check=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The ballot as a business fills it in: WeChat user agent, phone viewport, real Chromium."""
+
+import os
+
+from sqlalchemy import func, select
+
+from ballot_service.models import Ballot, Rating, RatingTag
+from tests.ballot_helpers import open_office
+
+from .conftest import ARTIFACTS
+from .test_disclosure_pages import WIRE_BYTES_JS
+
+
+def shot(page, name):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    page.screenshot(path=os.path.join(ARTIFACTS, name), full_page=True)
+
+
+def test_rate_everyone_complain_about_one_submit_and_come_back(database, live_server, phone):
+    office, _ = open_office()
+    phone.goto(f"{live_server}/o/{office.code}")
+    cards = phone.locator("fieldset.rate")
+    assert cards.count() == 4
+    assert phone.evaluate(WIRE_BYTES_JS) <= 30 * 1024
+
+    # Tags stay hidden until 基本满意 or 不满意 is chosen.
+    last = cards.nth(3)
+    assert not last.locator(".more").is_visible()
+    last.get_by_text("不满意", exact=True).click()
+    assert last.locator(".more").is_visible()
+    last.get_by_text("故意刁难").click()
+    last.locator("textarea").fill("材料被退回三次，没有一次性告知")
+    cards.nth(0).get_by_text("满意", exact=True).click()
+    shot(phone, "ballot-filled.png")
+
+    # Submitting with two people unrated points at their cards.
+    phone.get_by_role("button", name="提交评价").click()
+    assert phone.locator("fieldset.rate.bad").count() == 2
+    assert phone.locator("fieldset.rate.bad .err").first.inner_text() == "请选择评价"
+    shot(phone, "ballot-errors.png")
+
+    # "其余人员均选不了解情况" fills the rest in place (script), then submit.
+    phone.get_by_role("button", name="其余人员均选“不了解情况”").click()
+    assert phone.locator("input[value=unknown]:checked").count() == 2
+    assert phone.locator("fieldset.rate").nth(3).locator("input[value=dissatisfied]").is_checked()
+    phone.get_by_role("button", name="提交评价").click()
+    assert "感谢您的评价" in phone.locator("h1").inner_text()
+    assert "不满意（故意刁难）" in phone.content()
+    shot(phone, "ballot-thanks.png")
+
+    phone.goto(f"{live_server}/o/{office.code}")
+    assert phone.locator(".done").inner_text() == "您已评价过该科室，感谢您的参与！"
+    assert phone.locator("form#ballot-form").count() == 0
+    assert phone.outside_requests == []
+
+    assert database.session.scalar(select(func.count()).select_from(Ballot)) == 1
+    assert database.session.scalar(select(Rating.note).where(Rating.level == "dissatisfied")) == \
+        "材料被退回三次，没有一次性告知"
+    assert list(database.session.scalars(select(RatingTag.tag))) == ["obstruction"]
+
+
+def test_ballot_works_without_javascript(database, live_server, browser):
+    from .conftest import WECHAT_UA
+
+    office, _ = open_office()
+    context = browser.new_context(viewport={"width": 360, "height": 740}, user_agent=WECHAT_UA,
+                                  java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{live_server}/o/{office.code}")
+
+    page.locator("fieldset.rate").nth(0).get_by_text("比较满意", exact=True).click()
+    page.get_by_role("button", name="其余人员均选“不了解情况”").click()  # a real submit without JS
+    assert page.locator("input[value=unknown]:checked").count() == 3
+    page.get_by_role("button", name="提交评价").click()
+    assert "感谢您的评价" in page.locator("h1").inner_text()
+    context.close()
+    assert database.session.scalar(select(func.count()).select_from(Ballot)) == 1
