@@ -44,6 +44,8 @@ class Config:
     BALLOT_LIMIT_PER_VOTER = os.environ.get("BALLOT_LIMIT_PER_VOTER", "10/minute")
     # Claims are copied to the database once at least this many are queued (anonymity set).
     DEDUP_DRAIN_MIN_BATCH = int(os.environ.get("DEDUP_DRAIN_MIN_BATCH", "20"))
+    # Seconds a process reuses an office page it rendered (0: render every time).
+    PAGE_CACHE_SECONDS = int(os.environ.get("PAGE_CACHE_SECONDS", "30"))
     # Compress text responses only; photos are already JPEG.
     COMPRESS_MIMETYPES = ["text/html", "text/css", "application/json", "image/svg+xml"]
     COMPRESS_ALGORITHM = ["gzip"]

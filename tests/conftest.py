@@ -38,6 +38,7 @@ def app(tmp_path_factory, redis_url):
         "REDIS_URL": redis_url,
         "MEDIA_ROOT": str(tmp / "media"),
         "PUBLIC_BASE_URL": "http://testserver",
+        "PAGE_CACHE_SECONDS": 0,  # tests change rows and look at the page at once
     }
     if not os.environ.get("DATABASE_URL"):
         config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp / 'test.sqlite3'}"

@@ -254,3 +254,31 @@ def test_voters_stay_refused_after_redis_loses_its_data(app, database, redis_cli
     token, people = token_and_people(page(newcomer, office))
     assert newcomer.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)).status_code == 200
     assert ballots() == 5
+
+
+@pytest.fixture
+def page_cache_on(app):
+    from ballot_service.public import page_cache
+
+    page_cache.clear()
+    app.config["PAGE_CACHE_SECONDS"] = 30
+    yield page_cache
+    app.config["PAGE_CACHE_SECONDS"] = 0
+    page_cache.clear()
+
+
+def test_cached_office_page_still_issues_a_token_per_view_and_sees_a_close_at_once(client, database, page_cache_on):
+    office, round_ = open_office()
+    first, people = token_and_people(page(client, office))
+    second, _ = token_and_people(page(client, office))
+    assert first != second  # the cached render never carries a token of its own
+    assert "__BALLOT_TOKEN__" not in page(client, office)
+    assert client.post(f"/o/{office.code}/ballot", data=all_satisfied(first, people)).status_code == 200
+    assert "您已评价过该科室" in page(client, office)
+
+    voter = client.application.test_client()
+    token, people = token_and_people(page(voter, office))
+    rounds.close_round(round_.id)  # another process closes the round; this one has the page cached
+    closed = voter.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
+    assert closed.status_code == 409 and ballots() == 1
+    assert 'name="token"' not in page(voter, office)

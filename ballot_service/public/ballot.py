@@ -5,11 +5,13 @@ from dataclasses import dataclass, field
 
 from flask import current_app, make_response, redirect, render_template, request, url_for
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..domain.ballots import fill_unknown
-from ..services import ballot_box, voters, wechat
+from ..services import ballot_box, disclosure, voters, wechat
 from ..services.ballot_box import OfficeBallot, Outcome
-from ..services.disclosure import OfficePage
+from . import page_cache
+from .page_cache import TOKEN_PLACEHOLDER, CachedOffice
 
 STATE_COOKIE = "sl_wx_state"
 WX_FAILED_COOKIE = "sl_wx_failed"
@@ -39,6 +41,11 @@ class Vote:
     message: str | None = None
 
 
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def wants_wechat_sign_in(identity: str | None) -> bool:
     return (
         wechat.enabled()
@@ -56,53 +63,64 @@ def wechat_redirect(office_code: str):
     return response
 
 
-def render_office(page: OfficePage, ballot: OfficeBallot, identity: str | None, vote: Vote | None = None,
-                  status: int = 200):
-    """The office page; with the ballot form when a round is open. Sets a browser identity if none."""
+def office_page(cached: CachedOffice, identity: str | None):
+    """The office page for this voter: the cached render plus a fresh one-time token.
+
+    Sets a browser identity cookie when the voter has none and a round is open.
+    """
+    snap = cached.snapshot
+    if snap is None:
+        return make_response(cached.pages["plain"])
     new_identity = None
-    if ballot.round is not None and vote is None:
-        if identity is None:
-            identity = new_identity = voters.new_browser_identity()
-        vote = Vote(ballot)
-        if ballot.round.require_wechat and not identity.startswith("w:"):
-            vote.wechat_required = True
+    if identity is None:
+        identity = new_identity = voters.new_browser_identity()
+    if snap.require_wechat and not identity.startswith("w:"):
+        html = cached.pages["wechat"]
+    else:
+        try:
+            closed, voted, token = ballot_box.voter_status(snap, identity)
+        except (RedisError, SQLAlchemyError, ballot_box.RestoreInProgress):
+            html = cached.pages["unavailable"]
         else:
-            try:
-                vote.voted = ballot_box.has_voted(ballot.round, page.office.id, identity)
-                if not vote.voted:
-                    vote.token = ballot_box.issue_token(ballot.round.id, page.office.id)
-            except (RedisError, ballot_box.RestoreInProgress):
-                vote.unavailable = True
-    response = make_response(render_template("public/office.html", page=page, ballot=ballot, vote=vote), status)
-    if vote is not None:
-        response.headers["Cache-Control"] = "no-store"
+            if closed:
+                page_cache.clear()
+                return office_page(page_cache.get(cached.code), identity)
+            html = cached.pages["voted"] if voted else cached.pages["form"].replace(TOKEN_PLACEHOLDER, token)
+    response = _no_store(make_response(html))
     if new_identity:
         response.set_cookie(**voters.cookie(new_identity))
     return response
 
 
-def handle_submission(page: OfficePage, ballot: OfficeBallot, identity: str | None, form: dict[str, list[str]]):
+def _render_with_answers(code: str, token: str, values: dict, errors: dict, message: str | None, status: int):
+    """The office page again with the voter's answers (and errors): the slow, uncached path."""
+    page = disclosure.get_office_page(code)
+    ballot = ballot_box.office_ballot(page.office)
+    vote = Vote(ballot, token=token, values=values, errors=errors, message=message)
+    return _no_store(make_response(render_template("public/office.html", page=page, ballot=ballot, vote=vote),
+                                   status))
+
+
+def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str, list[str]]):
     form = dict(form)
     token = (form.pop("token", None) or [""])[0]
+    snap = cached.snapshot
     if identity is None:
         return message_page(400, "无法确认评价身份", NO_COOKIE_MESSAGE)
-    if "rest" in form and ballot.round is not None:
+    if "rest" in form and snap is not None:
         # The no-JavaScript way of the "其余均不了解" button: fill in, show again, submit nothing.
         form.pop("rest")
-        vote = Vote(ballot, token=token, values=fill_unknown(ballot.people, form))
-        return render_office(page, ballot, identity, vote)
-    result = ballot_box.submit(ballot, page.office, identity, token, form)
+        return _render_with_answers(cached.code, token, fill_unknown(snap.roster, form), {}, None, 200)
+    result = ballot_box.submit(snap, identity, token, form)
     if result.outcome is Outcome.RECORDED:
-        response = make_response(render_template("public/thanks.html", page=page, ballot=ballot,
-                                                  ratings=result.checked.ratings))
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        names = {person_id: name for person_id, _, name in snap.people}
+        return _no_store(make_response(render_template(
+            "public/thanks.html", code=cached.code, snap=snap, names=names, ratings=result.checked.ratings)))
     if result.outcome is Outcome.FAILED:
-        return retry_page(page.office.code, {"token": [token], **form})
+        return retry_page(cached.code, {"token": [token], **form})
     if result.outcome is Outcome.INVALID:
-        vote = Vote(ballot, token=token, values=form, errors=result.checked.errors, message=INVALID_MESSAGE)
-        return render_office(page, ballot, identity, vote, 400)
-    return message_page(*MESSAGES[result.outcome], office=page.office)
+        return _render_with_answers(cached.code, token, form, result.checked.errors, INVALID_MESSAGE, 400)
+    return message_page(*MESSAGES[result.outcome], office_code=cached.code)
 
 
 def retry_page(office_code: str, form: dict[str, list[str]]):
@@ -112,16 +130,13 @@ def retry_page(office_code: str, form: dict[str, list[str]]):
     """
     fields = [(name, value) for name, values in form.items() for value in values]
     response = make_response(render_template("public/ballot_retry.html", office_code=office_code, fields=fields), 503)
-    response.headers["Cache-Control"] = "no-store"
     response.headers["Retry-After"] = "5"
-    return response
+    return _no_store(response)
 
 
-def message_page(status: int, title: str, message: str, office=None):
-    response = make_response(render_template("public/ballot_message.html", title=title, message=message,
-                                             office=office), status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+def message_page(status: int, title: str, message: str, office_code: str | None = None):
+    return _no_store(make_response(render_template("public/ballot_message.html", title=title, message=message,
+                                                   office_code=office_code), status))
 
 
 def body_too_large() -> bool:

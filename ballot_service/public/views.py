@@ -3,10 +3,10 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db, limiter
-from ..services import ballot_box, disclosure, health, voters, wechat
+from ..services import disclosure, health, voters, wechat
 from ..services.photos import photo_dir
 from . import ballot as flow
-from . import bp
+from . import bp, page_cache
 
 PHOTO_MAX_AGE = 365 * 24 * 3600  # photo files are named by their content hash
 TOO_FAST = "操作太频繁，请稍后再试。"
@@ -17,25 +17,24 @@ def home():
     return render_template("public/home.html", regions=disclosure.list_regions())
 
 
-def _office_page(code: str) -> disclosure.OfficePage:
-    page = disclosure.get_office_page(code)
-    if page is None:
-        abort(404, description="没有找到这个科室，请核对二维码或科室编码。")
-    return page
-
-
 def _identity() -> str | None:
     return voters.read(request.cookies.get(voters.COOKIE))
 
 
+def _cached_office(code: str) -> page_cache.CachedOffice:
+    cached = page_cache.get(code)
+    if cached is None:
+        abort(404, description="没有找到这个科室，请核对二维码或科室编码。")
+    return cached
+
+
 @bp.get("/o/<code>")
 def office(code: str):
-    page = _office_page(code)
-    ballot = ballot_box.office_ballot(page.office)
+    cached = _cached_office(code)
     identity = _identity()
-    if ballot.round is not None and flow.wants_wechat_sign_in(identity):
-        return flow.wechat_redirect(page.office.code)
-    return flow.render_office(page, ballot, identity)
+    if cached.snapshot is not None and flow.wants_wechat_sign_in(identity):
+        return flow.wechat_redirect(cached.code)
+    return flow.office_page(cached, identity)
 
 
 def _voter_limit_key() -> str:
@@ -51,8 +50,7 @@ def submit_ballot(code: str):
         abort(413, description="提交的内容过多，请刷新页面后重新评价。")
     form = request.form.to_dict(flat=False)
     try:
-        page = _office_page(code)
-        return flow.handle_submission(page, ballot_box.office_ballot(page.office), _identity(), form)
+        return flow.handle_submission(_cached_office(code), _identity(), form)
     except (SQLAlchemyError, RedisError) as exc:
         db.session.rollback()
         current_app.logger.error("ballot submission failed: %s", type(exc).__name__)
@@ -62,8 +60,8 @@ def submit_ballot(code: str):
 @bp.get("/o/<code>/wx")
 def wechat_callback(code: str):
     """WeChat redirects here with ?code=…&state=…; exchange the code for the openid."""
-    page = _office_page(code)
-    target = redirect(url_for("public.office", code=page.office.code))
+    office_code = _cached_office(code).code
+    target = redirect(url_for("public.office", code=office_code))
     state = request.cookies.get(flow.STATE_COOKIE)
     if not state or request.args.get("state") != state or not request.args.get("code"):
         target.set_cookie(flow.WX_FAILED_COOKIE, "1", max_age=600, httponly=True, samesite="Lax")

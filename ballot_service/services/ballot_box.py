@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..domain.ballots import BallotConfig, Checked, check_ballot
@@ -42,8 +42,8 @@ def _k(kind: str, *parts) -> str:
     return ":".join(("ballot", kind, *map(str, parts)))
 
 
-def _expire_at(round_: Round) -> int:
-    return int(round_.closes_at.replace(tzinfo=dt.UTC).timestamp()) + CLAIM_GRACE
+def _expire_at(round_or_snapshot) -> int:
+    return int(round_or_snapshot.closes_at.replace(tzinfo=dt.UTC).timestamp()) + CLAIM_GRACE
 
 
 class Outcome(enum.Enum):
@@ -58,16 +58,12 @@ class Outcome(enum.Enum):
 
 @dataclass
 class OfficeBallot:
-    """What the office page needs to show the ballot (or why there is none)."""
+    """The ballot of an office as rows, for rendering the page (or why there is none)."""
 
     round: Round | None
     roster: list[RoundRoster] = field(default_factory=list)
     config: BallotConfig | None = None
     next_round: Round | None = None
-
-    @property
-    def people(self) -> list[tuple[int, Role]]:
-        return [(entry.person_id, Role(entry.role)) for entry in self.roster]
 
 
 def office_ballot(office: Office) -> OfficeBallot:
@@ -78,15 +74,65 @@ def office_ballot(office: Office) -> OfficeBallot:
     return OfficeBallot(round_, roster, BallotConfig.from_snapshot(round_.config))
 
 
-def issue_token(round_id: int, office_id: int) -> str:
+@dataclass(frozen=True)
+class BallotSnapshot:
+    """Plain values the ballot hot path needs for one office in an accepting round.
+
+    Built from the rows once and cached (the roster is frozen for the round), so taking a
+    ballot needs no database read. Secret stays in process memory, never in Redis.
+    """
+
+    round_id: int
+    round_name: str
+    closes_at: dt.datetime
+    secret: bytes
+    require_wechat: bool
+    config: BallotConfig
+    office_id: int
+    people: tuple[tuple[int, Role, str], ...]  # (person id, role on this ballot, name)
+
+    @property
+    def roster(self) -> list[tuple[int, Role]]:
+        return [(person_id, role) for person_id, role, _ in self.people]
+
+    def accepting(self, now: dt.datetime | None = None) -> bool:
+        return (now or rounds.utcnow()) < self.closes_at
+
+
+def snapshot(office: Office, ballot: OfficeBallot) -> BallotSnapshot | None:
+    round_ = ballot.round
+    if round_ is None:
+        return None
+    return BallotSnapshot(
+        round_id=round_.id, round_name=round_.name, closes_at=round_.closes_at, secret=round_.secret,
+        require_wechat=round_.require_wechat, config=ballot.config, office_id=office.id,
+        people=tuple((e.person_id, Role(e.role), e.person.name) for e in ballot.roster),
+    )
+
+
+def voter_status(snap: BallotSnapshot, identity: str) -> tuple[bool, bool, str | None]:
+    """(closed, already voted, a new one-time token if not) in one Redis round trip."""
+    r = redis_ext.client
+    claim = _k("claim", snap.round_id, dedup_key(snap.secret, identity, snap.office_id))
     token = secrets.token_urlsafe(24)
-    redis_ext.client.set(_k("token", token), f"{round_id}:{office_id}", ex=TOKEN_TTL)
-    return token
+    with r.pipeline(transaction=False) as pipe:
+        pipe.exists(_k("ready", snap.round_id))
+        pipe.exists(_k("closed", snap.round_id))
+        pipe.exists(claim)
+        pipe.set(_k("token", token), f"{snap.round_id}:{snap.office_id}", ex=TOKEN_TTL)
+        ready, closed, voted, _ = pipe.execute()
+    if closed:
+        return True, False, None
+    if not ready:  # Redis lost its data: reload the claims, then look again
+        ensure_claims_loaded(snap.round_id, _expire_at(snap))
+        voted = r.exists(claim)
+    return False, bool(voted), None if voted else token
 
 
-def has_voted(round_: Round, office_id: int, identity: str) -> bool:
-    ensure_claims_loaded(round_)
-    return bool(redis_ext.client.exists(_k("claim", round_.id, dedup_key(round_.secret, identity, office_id))))
+def mark_closed(round_id: int, closes_at: dt.datetime) -> None:
+    """Tell every web process at once that a round stopped taking ballots."""
+    redis_ext.client.set(_k("closed", round_id), 1, exat=int(closes_at.replace(tzinfo=dt.UTC).timestamp())
+                         + CLAIM_GRACE)
 
 
 @dataclass
@@ -95,34 +141,29 @@ class Submission:
     checked: Checked | None = None
 
 
-def submit(ballot: OfficeBallot, office: Office, identity: str, token: str, form: dict[str, list[str]]) -> Submission:
-    round_ = ballot.round
-    if round_ is None:
+def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[str, list[str]]) -> Submission:
+    if snap is None or not snap.accepting():
         return Submission(Outcome.CLOSED)
-    if round_.require_wechat and not identity.startswith("w:"):
+    if snap.require_wechat and not identity.startswith("w:"):
         return Submission(Outcome.WECHAT_REQUIRED)
-    checked = check_ballot(ballot.config, ballot.people, form)
+    checked = check_ballot(snap.config, snap.roster, form)
     if not checked.ok:
         return Submission(Outcome.INVALID, checked)
-    # Plain values only from here on: after a failed write the ORM objects are expired and
-    # touching them would query the database that just failed.
-    round_id, office_id, expire_at = round_.id, office.id, _expire_at(round_)
+    round_id, office_id, expire_at = snap.round_id, snap.office_id, _expire_at(snap)
     token_key, token_value = _k("token", token or "-"), f"{round_id}:{office_id}"
+    key = dedup_key(snap.secret, identity, office_id)
+    claim = _k("claim", round_id, key)
     r = redis_ext.client
     try:
-        ensure_claims_loaded(round_)
+        ensure_claims_loaded(round_id, expire_at)
+        if r.exists(_k("closed", round_id)):
+            return Submission(Outcome.CLOSED)
         if r.getdel(token_key) != token_value.encode():
             return Submission(Outcome.STALE_TOKEN)
-    except (RedisError, SQLAlchemyError, RestoreInProgress):
-        db.session.rollback()
-        return Submission(Outcome.FAILED, checked)
-    key = dedup_key(round_.secret, identity, office_id)
-    claim = _k("claim", round_id, key)
-    try:
         if not r.set(claim, 1, nx=True, exat=expire_at):
             return Submission(Outcome.ALREADY_VOTED)
-    except RedisError:
-        _put_back(token_key, token_value)
+    except (RedisError, SQLAlchemyError, RestoreInProgress):
+        db.session.rollback()
         return Submission(Outcome.FAILED, checked)
     try:
         _store(round_id, office_id, checked)
@@ -154,39 +195,41 @@ def _put_back(token_key: str, token_value: str) -> None:
 def _store(round_id: int, office_id: int, checked: Checked) -> None:
     """The ballot and all its ratings, in one transaction. Nothing about the voter is stored."""
     ballot_id = uuid.uuid4().hex
-    db.session.add(Ballot(id=ballot_id, round_id=round_id, office_id=office_id, day=rounds.china_today()))
-    for rating in checked.ratings:
-        db.session.add(Rating(ballot_id=ballot_id, person_id=rating.person_id, level=rating.level, note=rating.note))
-        for tag in rating.tags:
-            db.session.add(RatingTag(ballot_id=ballot_id, person_id=rating.person_id, tag=tag))
-    db.session.commit()
+    session = db.session
+    session.execute(insert(Ballot), [{"id": ballot_id, "round_id": round_id, "office_id": office_id,
+                                      "day": rounds.china_today(), "channel": "online"}])
+    session.execute(insert(Rating), [{"ballot_id": ballot_id, "person_id": r.person_id, "level": r.level,
+                                      "note": r.note} for r in checked.ratings])
+    tags = [{"ballot_id": ballot_id, "person_id": r.person_id, "tag": t} for r in checked.ratings for t in r.tags]
+    if tags:
+        session.execute(insert(RatingTag), tags)
+    session.commit()
 
 
 class RestoreInProgress(Exception):
     """Another process is loading the round's claims back into Redis; retry shortly."""
 
 
-def ensure_claims_loaded(round_: Round) -> None:
+def ensure_claims_loaded(round_id: int, expire_at: int) -> None:
     """After Redis lost its data, load the round's durable dedup records back as claims
     before any new ballot is accepted. One process loads; the others wait for it."""
     r = redis_ext.client
-    ready = _k("ready", round_.id)
+    ready = _k("ready", round_id)
     if r.exists(ready):
         return
-    lock = r.lock(_k("restore-lock", round_.id), timeout=60, blocking_timeout=RESTORE_WAIT)
+    lock = r.lock(_k("restore-lock", round_id), timeout=60, blocking_timeout=RESTORE_WAIT)
     if not lock.acquire():
         raise RestoreInProgress()
     try:
         if r.exists(ready):
             return
-        expire = _expire_at(round_)
-        keys = db.session.scalars(select(DedupRecord.key).where(DedupRecord.round_id == round_.id))
+        keys = db.session.scalars(select(DedupRecord.key).where(DedupRecord.round_id == round_id))
         with r.pipeline(transaction=False) as pipe:
             for n, key in enumerate(keys, start=1):
-                pipe.set(_k("claim", round_.id, key), 1, nx=True, exat=expire)
+                pipe.set(_k("claim", round_id, key), 1, nx=True, exat=expire_at)
                 if n % 1000 == 0:
                     pipe.execute()
-            pipe.set(ready, 1, exat=expire)
+            pipe.set(ready, 1, exat=expire_at)
             pipe.execute()
         db.session.rollback()  # end the read transaction
     finally:

@@ -83,11 +83,15 @@ def open_round(round_id: int) -> Round:
 
 
 def close_round(round_id: int) -> Round:
-    """Stop accepting ballots (idempotent)."""
+    """Stop accepting ballots (idempotent); web processes learn it through Redis at once."""
+    from .ballot_box import mark_closed
+
     round_ = _get(round_id)
     if round_.status == "open":
         round_.status = "closed"
         db.session.commit()
+    if round_.status != "draft":
+        mark_closed(round_.id, round_.closes_at)
     elif round_.status == "draft":
         raise RoundError("该轮次尚未开启")
     return round_
