@@ -39,11 +39,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def gunicorn(app: str, port: int, env: dict) -> subprocess.Popen:
+def gunicorn(app: str, port: int, env: dict, workers: int, threads: int) -> subprocess.Popen:
     bin_dir = os.path.dirname(sys.executable)
     process = subprocess.Popen(
-        [os.path.join(bin_dir, "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--worker-class", "gthread", "--threads", "8", "--keep-alive", "30", "--log-level", "warning"],
+        [os.path.join(bin_dir, "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30", "--log-level", "warning"],
         cwd=ROOT, env=env)
     for _ in range(100):
         try:
@@ -125,6 +125,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
 
     env = dict(os.environ)
@@ -154,9 +156,10 @@ def main() -> None:
             path = f"/o/{office.code}"
 
         bare_port, app_port = free_port(), free_port()
-        servers.append(gunicorn("bench.bare_app:app", bare_port, env))
-        servers.append(gunicorn("ballot_service:create_app()", app_port, env))
-        print(f"gunicorn: 2 workers x 8 threads (gthread); {args.concurrency} concurrent clients; "
+        servers.append(gunicorn("bench.bare_app:app", bare_port, env, args.workers, args.threads))
+        servers.append(gunicorn("ballot_service:create_app()", app_port, env, args.workers, args.threads))
+        print(f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); "
+              f"{args.concurrency} concurrent clients; "
               f"{args.seconds:.0f} s per phase; office {path}\n")
 
         clients = [Client(bare_port) for _ in range(args.concurrency)]

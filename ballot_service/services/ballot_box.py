@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..domain.ballots import BallotConfig, Checked, check_ballot
@@ -155,11 +155,19 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
     claim = _k("claim", round_id, key)
     r = redis_ext.client
     try:
-        ensure_claims_loaded(round_id, expire_at)
-        if r.exists(_k("closed", round_id)):
+        with r.pipeline(transaction=False) as pipe:  # one round trip for the three checks
+            pipe.exists(_k("ready", round_id))
+            pipe.exists(_k("closed", round_id))
+            pipe.getdel(token_key)
+            ready, closed, token_found = pipe.execute()
+        if closed:
+            if token_found:
+                _put_back(token_key, token_value)
             return Submission(Outcome.CLOSED)
-        if r.getdel(token_key) != token_value.encode():
+        if token_found != token_value.encode():
             return Submission(Outcome.STALE_TOKEN)
+        if not ready:
+            ensure_claims_loaded(round_id, expire_at)
         if not r.set(claim, 1, nx=True, exat=expire_at):
             return Submission(Outcome.ALREADY_VOTED)
     except (RedisError, SQLAlchemyError, RestoreInProgress):
@@ -195,15 +203,15 @@ def _put_back(token_key: str, token_value: str) -> None:
 def _store(round_id: int, office_id: int, checked: Checked) -> None:
     """The ballot and all its ratings, in one transaction. Nothing about the voter is stored."""
     ballot_id = uuid.uuid4().hex
-    session = db.session
-    session.execute(insert(Ballot), [{"id": ballot_id, "round_id": round_id, "office_id": office_id,
-                                      "day": rounds.china_today(), "channel": "online"}])
-    session.execute(insert(Rating), [{"ballot_id": ballot_id, "person_id": r.person_id, "level": r.level,
-                                      "note": r.note} for r in checked.ratings])
+    connection = db.session.connection()
+    connection.execute(Ballot.__table__.insert(), [{"id": ballot_id, "round_id": round_id, "office_id": office_id,
+                                                    "day": rounds.china_today(), "channel": "online"}])
+    connection.execute(Rating.__table__.insert(), [{"ballot_id": ballot_id, "person_id": r.person_id,
+                                                    "level": r.level, "note": r.note} for r in checked.ratings])
     tags = [{"ballot_id": ballot_id, "person_id": r.person_id, "tag": t} for r in checked.ratings for t in r.tags]
     if tags:
-        session.execute(insert(RatingTag), tags)
-    session.commit()
+        connection.execute(RatingTag.__table__.insert(), tags)
+    db.session.commit()
 
 
 class RestoreInProgress(Exception):
