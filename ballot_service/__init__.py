@@ -1,6 +1,8 @@
 """Sanliang ballot service: the Flask application factory (wiring only)."""
 
+import logging
 import os
+import re
 
 from flask import Flask
 from sqlalchemy import event
@@ -43,6 +45,19 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_pages(app)
     register_cli(app)
     return app
+
+
+class _NoVoterAccessLines(logging.Filter):
+    """The development server logs each request with the client's address; lines about office
+    pages and ballots would pair a voter's address with an office and a time (A4)."""
+
+    _voter_paths = re.compile(r'"(GET|POST) /o/')
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self._voter_paths.search(record.getMessage())
+
+
+logging.getLogger("werkzeug").addFilter(_NoVoterAccessLines())
 
 
 @event.listens_for(Engine, "connect")

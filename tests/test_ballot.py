@@ -282,3 +282,12 @@ def test_cached_office_page_still_issues_a_token_per_view_and_sees_a_close_at_on
     closed = voter.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
     assert closed.status_code == 409 and ballots() == 1
     assert 'name="token"' not in page(voter, office)
+
+
+def test_development_server_access_lines_for_voter_pages_are_dropped(caplog):
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    log = logging.getLogger("werkzeug")
+    log.info('127.0.0.1 - - [26/Nov/2026 15:00:00] "POST /o/ABC234/ballot HTTP/1.1" 200 -')
+    log.info('127.0.0.1 - - [26/Nov/2026 15:00:00] "GET /o/ABC234 HTTP/1.1" 200 -')
+    log.info('127.0.0.1 - - [26/Nov/2026 15:00:00] "GET /healthz HTTP/1.1" 200 -')
+    assert [r.getMessage() for r in caplog.records] == ['127.0.0.1 - - [26/Nov/2026 15:00:00] "GET /healthz HTTP/1.1" 200 -']
