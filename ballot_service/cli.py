@@ -106,6 +106,31 @@ def rounds_close(round_id):
     round_ = _round_command(lambda: rounds.close_round(round_id))
     written = ballot_box.drain_pending(round_.id, min_batch=1)
     click.echo(f"评价轮次 {round_.id} 已结束（状态：{round_.status}，补存去重记录{written}条）。")
+    if round_.status == "closed":
+        job = rounds.enqueue_tally(round_.id)
+        click.echo(f"已提交统计任务 {job.id}。")
+
+
+@rounds_group.command("tally")
+@click.argument("round_id", type=int)
+@click.option("--sync", is_flag=True, help="在当前进程中统计，不经过任务进程")
+def rounds_tally(round_id, sync):
+    """Tally a closed round (in the worker, or here with --sync)."""
+    if sync:
+        from .services.tally import tally_round
+
+        digest = _round_command(lambda: tally_round(round_id, lambda step: click.echo(f"  {step}")))
+        click.echo(f"统计完成，结果摘要 {digest}")
+    else:
+        job = rounds.enqueue_tally(round_id)
+        click.echo(f"已提交统计任务 {job.id}（状态：{job.get_status()}）。")
+
+
+@rounds_group.command("publish")
+@click.argument("round_id", type=int)
+def rounds_publish(round_id):
+    round_ = _round_command(lambda: rounds.publish_round(round_id))
+    click.echo(f"评价轮次 {round_.id} 已发布。")
 
 
 @rounds_group.command("turnout")

@@ -5,6 +5,7 @@ Nothing is ever deleted that a past round may need: people and offices are deact
 """
 
 import datetime as dt
+from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     LargeBinary,
+    Numeric,
     String,
     Table,
     Text,
@@ -204,6 +206,9 @@ class Round(db.Model):
     require_wechat: Mapped[bool] = mapped_column(default=False)
     secret: Mapped[bytes | None] = mapped_column(LargeBinary(64))
     config: Mapped[dict | None] = mapped_column(JSON)
+    # Hash of the canonical tally results, shown on the report card.
+    digest: Mapped[str | None] = mapped_column(String(64))
+    published_at: Mapped[dt.datetime | None]
 
     region: Mapped[Region] = relationship()
 
@@ -264,3 +269,62 @@ class DedupRecord(db.Model):
 
     round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+SUBJECT_KINDS = ("person", "office", "department", "region")
+
+
+class Result(db.Model):
+    """One subject's tallied result in a round (a row of the report card)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    subject_kind: Mapped[str] = mapped_column(String(12))
+    subject_id: Mapped[int]
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
+    counts: Mapped[dict] = mapped_column(JSON)  # ratings per level, 不了解情况 included
+    tags: Mapped[dict] = mapped_column(JSON)  # complaint tag counts
+    scored: Mapped[int]
+    unknown: Mapped[int]
+    score: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    grade: Mapped[str | None] = mapped_column(String(12))
+    rank: Mapped[int | None]
+    ci_low: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    ci_high: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    low_sample: Mapped[bool]
+    uncertain: Mapped[bool]
+    previous_grade: Mapped[str | None] = mapped_column(String(12))
+    steps: Mapped[int | None]  # grade change vs the previous graded round
+
+    __table_args__ = (
+        UniqueConstraint("round_id", "subject_kind", "subject_id"),
+        _one_of("subject_kind", SUBJECT_KINDS),
+    )
+
+
+class ConsequenceRecord(db.Model):
+    """A consequence the tally derived from a grade, for the coordinator to review."""
+
+    __tablename__ = "consequence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    subject_kind: Mapped[str] = mapped_column(String(12))
+    subject_id: Mapped[int]
+    people: Mapped[list] = mapped_column(JSON)
+    includes_department: Mapped[bool]
+    deduction_each: Mapped[int]
+    actions: Mapped[list] = mapped_column(JSON)
+    authority: Mapped[str | None] = mapped_column(String(100))
+
+
+class LedgerEntry(db.Model):
+    """Performance-ledger deductions (a yellow card is −10 per recipient); not part of scores."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    consequence_id: Mapped[int] = mapped_column(ForeignKey("consequence.id"))
+    recipient_kind: Mapped[str] = mapped_column(String(12))  # department | person
+    recipient_id: Mapped[int]
+    points: Mapped[int]

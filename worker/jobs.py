@@ -14,3 +14,19 @@ def drain_dedup_claims() -> dict[int, int]:
     min_batch = current_app.config["DEDUP_DRAIN_MIN_BATCH"]
     round_ids = db.session.scalars(select(Round.id).where(Round.status.in_(("open", "closed")))).all()
     return {round_id: ballot_box.drain_pending(round_id, min_batch) for round_id in round_ids}
+
+
+def tally(round_id: int) -> str:
+    """Tally a closed round (RQ retries it if the worker dies); progress in the job's meta."""
+    from rq import get_current_job
+
+    from ballot_service.services import tally as tally_service
+
+    job = get_current_job()
+
+    def progress(step: str) -> None:
+        if job is not None:
+            job.meta["step"] = step
+            job.save_meta()
+
+    return tally_service.tally_round(round_id, progress)

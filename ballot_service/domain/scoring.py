@@ -15,6 +15,16 @@ NO_GRADE_LABEL = "无有效评价"
 DEFAULT_GRADE_BANDS = [[90, "excellent"], [80, "good"], [70, "pass"], [60, "average"]]  # below: fail
 Z95 = 1.959964
 
+# What a round snapshots besides the ballot form (domain.ballots.DEFAULT_BALLOT_CONFIG).
+DEFAULT_SCORING_CONFIG = {
+    "grade_bands": DEFAULT_GRADE_BANDS,
+    # "mean_of_people": a department's score is the mean of its people's scores;
+    # "ratings_weighted": the mean over all its people's scored ratings.
+    "department_aggregation": "mean_of_people",
+    "min_sample": 10,  # fewer scored ratings than this: flagged "low sample"
+    "comment_threshold": 5,  # comments shown to a department only for offices with ≥ k ballots
+}
+
 
 def half_up(numerator: int, denominator: int) -> Decimal:
     """numerator / denominator rounded half-up to 2 decimals (both non-negative integers)."""

@@ -274,3 +274,12 @@ def drain_pending(round_id: int, min_batch: int, batch: int = 1000) -> int:
 def turnout(round_id: int) -> dict[int, int]:
     """Ballots so far per office id (no scores)."""
     return {int(k): int(v) for k, v in redis_ext.client.hgetall(_k("turnout", round_id)).items()}
+
+
+def forget_claims(round_id: int) -> None:
+    """After the tally: the round's claims, tokens' target and queues are no longer needed."""
+    r = redis_ext.client
+    keys = list(r.scan_iter(_k("claim", round_id, "*"), count=1000))
+    keys += [_k(kind, round_id) for kind in ("ready", "pending", "restore-lock")]
+    for start in range(0, len(keys), 1000):
+        r.delete(*keys[start:start + 1000])

@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 from ..domain.ballots import DEFAULT_BALLOT_CONFIG
 from ..domain.dedup import new_round_secret
 from ..domain.roles import office_roster
+from ..domain.scoring import DEFAULT_SCORING_CONFIG
 from ..extensions import db
 from ..models import Department, Office, Person, Region, Round, RoundRoster
 from .disclosure import roster_entry
@@ -75,7 +76,7 @@ def open_round(round_id: int) -> Round:
                 for position, entry in enumerate(office_roster(entries, office.id)):
                     db.session.add(RoundRoster(round_id=round_.id, office_id=office.id, person_id=entry.id,
                                                role=entry.role.value, position=position))
-    round_.config = copy.deepcopy(DEFAULT_BALLOT_CONFIG)
+    round_.config = copy.deepcopy({**DEFAULT_BALLOT_CONFIG, **DEFAULT_SCORING_CONFIG})
     round_.secret = new_round_secret()
     round_.status = "open"
     db.session.commit()
@@ -132,3 +133,29 @@ def frozen_roster(round_id: int, office: Office) -> list[RoundRoster]:
         .options(selectinload(RoundRoster.person))
         .order_by(RoundRoster.position)
     ).all()
+
+
+TALLY_RETRY_INTERVALS = [10, 60, 300]
+
+
+def enqueue_tally(round_id: int):
+    """Queue the tally of a round (job id `tally-<id>`: never queued twice at once)."""
+    from rq import Retry
+
+    from .jobs import enqueue_once
+
+    return enqueue_once("worker.jobs.tally", f"tally-{round_id}", round_id,
+                        retry=Retry(max=len(TALLY_RETRY_INTERVALS), interval=TALLY_RETRY_INTERVALS))
+
+
+def publish_round(round_id: int) -> Round:
+    """Make a tallied round's report cards public (idempotent)."""
+    round_ = _get(round_id)
+    if round_.status == "published":
+        return round_
+    if round_.status != "tallied":
+        raise RoundError("只有已统计的评价轮次可以发布")
+    round_.status = "published"
+    round_.published_at = utcnow()
+    db.session.commit()
+    return round_

@@ -1,0 +1,239 @@
+"""Tallying a closed round: aggregate in the database, grade with the pure rules, store.
+
+The database does the counting (GROUP BY over ratings per office, person and level, and per
+tag); Python applies domain.scoring and domain.consequences to those few aggregate rows.
+Everything is written in one transaction, so a tally killed half-way leaves the round
+"closed" and the retried job starts from scratch. Re-running gives identical rows and digest.
+"""
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import delete, func, select
+
+from ..domain import consequences as rules
+from ..domain import scoring
+from ..domain.roles import Role
+from ..extensions import db
+from ..models import (
+    Ballot,
+    ConsequenceRecord,
+    DedupRecord,
+    Department,
+    LedgerEntry,
+    Office,
+    Rating,
+    RatingTag,
+    Result,
+    Round,
+    RoundRoster,
+)
+from . import ballot_box
+from .rounds import RoundError
+
+
+@dataclass
+class _Subject:
+    kind: str
+    id: int
+    department_id: int | None
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    tags: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    score: Decimal | None = None
+    stats: scoring.Stats | None = None
+
+
+def _add(target: dict, source: dict) -> None:
+    for key, value in source.items():
+        target[key] += value
+
+
+def tally_round(round_id: int, progress: Callable[[str], None] = lambda step: None) -> str:
+    """Tally a closed (or re-tally a tallied) round; return the results' digest."""
+    round_ = db.session.get(Round, round_id)
+    if round_ is None:
+        raise RoundError(f"没有编号为{round_id}的评价轮次")
+    if round_.status not in ("closed", "tallied"):
+        raise RoundError("只有已结束的评价轮次可以统计")
+    config = round_.config
+    points = {code: p for code, _label, p in config["levels"]}
+    bands = config["grade_bands"]
+
+    progress("copying dedup claims")
+    ballot_box.drain_pending(round_id, min_batch=1)
+
+    progress("aggregating ratings")
+    roster = db.session.execute(
+        select(RoundRoster.office_id, RoundRoster.person_id, RoundRoster.role, Office.department_id)
+        .join(Office, Office.id == RoundRoster.office_id)
+        .where(RoundRoster.round_id == round_id)
+    ).all()
+    level_rows = db.session.execute(
+        select(Ballot.office_id, Rating.person_id, Rating.level, func.count())
+        .join(Ballot, Ballot.id == Rating.ballot_id)
+        .where(Ballot.round_id == round_id)
+        .group_by(Ballot.office_id, Rating.person_id, Rating.level)
+    ).all()
+    tag_rows = db.session.execute(
+        select(Ballot.office_id, RatingTag.person_id, RatingTag.tag, func.count())
+        .join(Ballot, Ballot.id == RatingTag.ballot_id)
+        .where(Ballot.round_id == round_id)
+        .group_by(Ballot.office_id, RatingTag.person_id, RatingTag.tag)
+    ).all()
+
+    progress("scoring")
+    office_dept = {office_id: dept_id for office_id, _, _, dept_id in roster}
+    people: dict[int, _Subject] = {}
+    offices: dict[int, _Subject] = {}
+    departments: dict[int, _Subject] = {}
+    for office_id, person_id, _role, dept_id in roster:
+        people.setdefault(person_id, _Subject("person", person_id, dept_id))
+        offices.setdefault(office_id, _Subject("office", office_id, dept_id))
+        departments.setdefault(dept_id, _Subject("department", dept_id, dept_id))
+    for rows, attribute in ((level_rows, "counts"), (tag_rows, "tags")):
+        for office_id, person_id, key, n in rows:
+            for subject in (people[person_id], offices[office_id], departments[office_dept[office_id]]):
+                getattr(subject, attribute)[key] += n
+    region = _Subject("region", round_.region_id, None)
+    for dept in departments.values():
+        _add(region.counts, dept.counts)
+        _add(region.tags, dept.tags)
+
+    for subject in [*people.values(), *offices.values()]:
+        subject.stats = scoring.stats_from_counts(subject.counts, points)
+        subject.score = subject.stats.score
+    dept_people = defaultdict(set)
+    for _, person_id, _, dept_id in roster:
+        dept_people[dept_id].add(person_id)
+    for dept in departments.values():
+        dept.stats = scoring.stats_from_counts(dept.counts, points)
+        if config["department_aggregation"] == "ratings_weighted":
+            dept.score = dept.stats.score
+        else:
+            dept.score = scoring.mean_score(people[p].score for p in sorted(dept_people[dept.id])
+                                            if people[p].score is not None)
+    region.stats = scoring.stats_from_counts(region.counts, points)
+    region.score = scoring.mean_score(d.score for d in departments.values() if d.score is not None)
+
+    # People and offices rank within their department; departments within the round.
+    ranks = {}
+    for kind, group in (("person", people), ("office", offices)):
+        by_dept = defaultdict(dict)
+        for s in group.values():
+            by_dept[s.department_id][s.id] = s.score
+        for scores in by_dept.values():
+            ranks.update({(kind, k): r for k, r in scoring.competition_ranks(scores).items()})
+    ranks.update({("department", k): r
+                  for k, r in scoring.competition_ranks({d.id: d.score for d in departments.values()}).items()})
+    ranks[("region", region.id)] = 1 if region.score is not None else None
+
+    subjects = [*sorted(people.values(), key=lambda s: s.id), *sorted(offices.values(), key=lambda s: s.id),
+                *sorted(departments.values(), key=lambda s: s.id), region]
+    previous = _previous_grades(round_, subjects)
+
+    progress("writing results")
+    for model in (LedgerEntry, ConsequenceRecord, Result):
+        db.session.execute(delete(model).where(model.round_id == round_id))
+    canonical = []
+    for s in subjects:
+        grade = scoring.grade_for(s.score, bands)
+        prev = previous.get((s.kind, s.id))
+        row = Result(
+            round_id=round_id, subject_kind=s.kind, subject_id=s.id, department_id=s.department_id,
+            counts=dict(sorted(s.stats.counts.items())), tags=dict(sorted(s.tags.items())),
+            scored=s.stats.scored, unknown=s.stats.unknown, score=s.score, grade=grade,
+            rank=ranks.get((s.kind, s.id)), ci_low=s.stats.ci_low, ci_high=s.stats.ci_high,
+            low_sample=s.stats.scored < config["min_sample"],
+            uncertain=s.score is not None and scoring.is_uncertain(s.stats, bands),
+            previous_grade=prev[0] if prev else None,
+            steps=scoring.grade_steps(prev[0], grade) if prev else None,
+        )
+        db.session.add(row)
+        canonical.append(_canonical_result(row))
+    db.session.flush()
+
+    progress("consequences")
+    canonical.extend(_consequences(round_id, roster, previous))
+
+    digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    round_.digest = digest
+    round_.status = "tallied"
+    # A2: the dedup key can no longer be recomputed from an identity, and its copies go.
+    round_.secret = None
+    db.session.execute(delete(DedupRecord).where(DedupRecord.round_id == round_id))
+    db.session.commit()
+    ballot_box.forget_claims(round_id)
+    progress("done")
+    return digest
+
+
+def _canonical_result(row: Result) -> list:
+    def text(value):
+        return None if value is None else str(value)
+
+    return [row.subject_kind, row.subject_id, row.counts, row.tags, row.scored, row.unknown, text(row.score),
+            row.grade, row.rank, text(row.ci_low), text(row.ci_high), row.low_sample, row.uncertain,
+            row.previous_grade, row.steps]
+
+
+def _previous_grades(round_: Round, subjects: list[_Subject]) -> dict[tuple[str, int], tuple[str, bool]]:
+    """Each subject's grade in its previous graded round of the same region (and whether that
+    previous round's grade was 不合格, for the consecutive-fail rule)."""
+    earlier = select(Round.id).where(
+        Round.region_id == round_.region_id, Round.id != round_.id, Round.status.in_(("tallied", "published")),
+        Round.closes_at <= round_.opens_at,
+    )
+    rows = db.session.execute(
+        select(Result.subject_kind, Result.subject_id, Result.grade)
+        .join(Round, Round.id == Result.round_id)
+        .where(Result.round_id.in_(earlier), Result.grade.is_not(None))
+        .order_by(Round.closes_at.desc(), Round.id.desc())
+    ).all()
+    wanted = {(s.kind, s.id) for s in subjects}
+    found: dict[tuple[str, int], tuple[str, bool]] = {}
+    for kind, subject_id, grade in rows:
+        key = (kind, subject_id)
+        if key in wanted and key not in found:
+            found[key] = (grade, grade == "fail")
+    return found
+
+
+def _consequences(round_id: int, roster, previous) -> list:
+    results = {(r.subject_kind, r.subject_id): r for r in db.session.scalars(
+        select(Result).where(Result.round_id == round_id, Result.subject_kind.in_(("office", "department"))))}
+    stationed = dict(db.session.execute(
+        select(Department.id, Department.superior_authority).where(Department.is_stationed)).all())
+    office_roster, dept_roster = defaultdict(set), defaultdict(set)
+    for office_id, person_id, role, dept_id in roster:
+        office_roster[office_id].add((person_id, Role(role)))
+        dept_roster[dept_id].add((person_id, Role(role)))
+    canonical = []
+    for (kind, subject_id), result in sorted(results.items()):
+        prev = previous.get((kind, subject_id))
+        subject = rules.Subject(kind, subject_id, result.department_id, result.grade, result.steps,
+                                bool(prev and prev[1]),
+                                stationed.get(result.department_id) if kind == "department" else None)
+        members = sorted(office_roster[subject_id] if kind == "office" else dept_roster[subject_id])
+        for c in rules.consequences(subject, members):
+            record = ConsequenceRecord(round_id=round_id, kind=c.kind, subject_kind=c.subject_kind,
+                                       subject_id=c.subject_id, people=list(c.people),
+                                       includes_department=c.includes_department,
+                                       deduction_each=c.deduction_each, actions=list(c.actions),
+                                       authority=c.authority)
+            db.session.add(record)
+            db.session.flush()
+            if c.deduction_each:
+                recipients = [("person", p) for p in c.people]
+                if c.includes_department:
+                    recipients.insert(0, ("department", result.department_id))
+                for recipient_kind, recipient_id in recipients:
+                    db.session.add(LedgerEntry(round_id=round_id, consequence_id=record.id,
+                                               recipient_kind=recipient_kind, recipient_id=recipient_id,
+                                               points=-c.deduction_each))
+            canonical.append([c.kind, c.subject_kind, c.subject_id, list(c.people), c.includes_department,
+                              c.deduction_each, list(c.actions), c.authority])
+    return canonical

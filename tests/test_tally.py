@@ -1,0 +1,231 @@
+"""Tally of whole rounds, with every expected number worked by hand from architecture section 2.
+
+Department A (市甲局): office X — main leader M, leader-in-charge L (oversees X and Y), head H1,
+staff S1; office Y — head H2. Department B (市乙局): office Z — staff P.
+
+Round 1 ballots (— = 不了解情况):
+  X: b1 M 100, L 80, H1 100, S1 30 (故意刁难) · b2 M 100, L —, H1 60, S1 60 · b3 M 80, L 100, H1 100, S1 —
+  Y: b4 M 30, L 100, H2 80 · b5 M —, L 60, H2 100
+  Z: b6 P 100 · b7 P 100
+People: M (100+100+80+30)/4 = 77.50 合格; L (80+100+100+60)/4 = 85.00 良好; H1 260/3 = 86.67 良好;
+  S1 90/2 = 45.00 不合格; H2 180/2 = 90.00 优秀; P 100.00 优秀.
+Offices: X 810/10 = 81.00 良好; Y 370/5 = 74.00 合格; Z 100.00 优秀.
+Departments (mean of people): A (77.50+85.00+86.67+45.00+90.00)/5 = 384.17/5 = 76.834 → 76.83 合格;
+  B 100.00 优秀. Ratings-weighted A: 1180/15 = 78.666… → 78.67.
+Region: (76.83 + 100.00)/2 = 88.415 → 88.42 良好.
+"""
+
+import datetime as dt
+from decimal import Decimal as D
+
+import pytest
+from sqlalchemy import select
+
+from ballot_service.domain.ballots import Checked, Rating
+from ballot_service.domain.roles import Role
+from ballot_service.extensions import db
+from ballot_service.models import ConsequenceRecord, LedgerEntry, Person, Result, Round
+from ballot_service.services import ballot_box, rounds
+from ballot_service.services.tally import tally_round
+from tests import factories as f
+
+T0 = dt.datetime(2025, 3, 1)
+
+
+@pytest.fixture
+def city(database):
+    region = f.region(code="heze", name="菏泽市", kind="city")
+    a = f.department(region=region, name="市甲局")
+    b = f.department(region=region, name="市乙局", is_stationed=True, superior_authority="省乙厅")
+    x, y, z = f.office(a, name="X科"), f.office(a, name="Y科"), f.office(b, name="Z科")
+    people = {
+        "M": f.person(a, Role.MAIN_LEADER),
+        "L": f.person(a, Role.LEADER_IN_CHARGE, overseen_offices=[x, y]),
+        "H1": f.person(a, Role.OFFICE_HEAD, office=x),
+        "S1": f.person(a, Role.STAFF, office=x),
+        "H2": f.person(a, Role.OFFICE_HEAD, office=y),
+        "P": f.person(b, Role.STAFF, office=z),
+    }
+    db.session.commit()
+    ids = {k: v.id for k, v in people.items()}
+    return {"region": region.code, "A": a.id, "B": b.id, "X": x.id, "Y": y.id, "Z": z.id, **ids}
+
+
+def new_round(city, n: int) -> int:
+    opens = T0 + dt.timedelta(days=180 * n)
+    round_ = rounds.create_round(f"第{n}轮", city["region"], opens, opens + dt.timedelta(days=30))
+    rounds.open_round(round_.id)
+    return round_.id
+
+
+def cast(round_id: int, office_id: int, levels: dict[int, str], tags: dict[int, tuple] = {}) -> None:
+    ratings = [Rating(pid, level, tags.get(pid, ()), None) for pid, level in levels.items()]
+    ballot_box._store(round_id, office_id, Checked(ratings, {}))
+
+
+def close_and_tally(round_id: int) -> str:
+    rounds.close_round(round_id)
+    return tally_round(round_id)
+
+
+def results(round_id: int) -> dict[tuple[str, int], Result]:
+    return {(r.subject_kind, r.subject_id): r for r in db.session.scalars(select(Result).where(
+        Result.round_id == round_id))}
+
+
+def first_round(c) -> int:
+    r = new_round(c, 1)
+    M, L, H1, S1, H2, P = (c[k] for k in ("M", "L", "H1", "S1", "H2", "P"))
+    cast(r, c["X"], {M: "satisfied", L: "fairly_satisfied", H1: "satisfied", S1: "dissatisfied"},
+         {S1: ("obstruction",)})
+    cast(r, c["X"], {M: "satisfied", L: "unknown", H1: "basically_satisfied", S1: "basically_satisfied"})
+    cast(r, c["X"], {M: "fairly_satisfied", L: "satisfied", H1: "satisfied", S1: "unknown"})
+    cast(r, c["Y"], {M: "dissatisfied", L: "satisfied", H2: "fairly_satisfied"})
+    cast(r, c["Y"], {M: "unknown", L: "basically_satisfied", H2: "satisfied"})
+    cast(r, c["Z"], {P: "satisfied"})
+    cast(r, c["Z"], {P: "satisfied"})
+    return r
+
+
+def test_first_round_scores_grades_ranks_by_hand(city):
+    c = city
+    r = first_round(c)
+    digest = close_and_tally(r)
+    res = results(r)
+    person = {k: res[("person", c[k])] for k in ("M", "L", "H1", "S1", "H2", "P")}
+    assert {k: (v.score, v.grade) for k, v in person.items()} == {
+        "M": (D("77.50"), "pass"), "L": (D("85.00"), "good"), "H1": (D("86.67"), "good"),
+        "S1": (D("45.00"), "fail"), "H2": (D("90.00"), "excellent"), "P": (D("100.00"), "excellent"),
+    }
+    # 不了解情况 is excluded from the score but counted.
+    assert (person["M"].scored, person["M"].unknown) == (4, 1)
+    assert person["S1"].counts == {"basically_satisfied": 1, "dissatisfied": 1, "fairly_satisfied": 0,
+                                   "satisfied": 0, "unknown": 1}
+    assert person["S1"].tags == {"obstruction": 1}
+    # Ranks within department A: H2 90, H1 86.67, L 85, M 77.5, S1 45.
+    assert [person[k].rank for k in ("H2", "H1", "L", "M", "S1")] == [1, 2, 3, 4, 5]
+    assert (res[("office", c["X"])].score, res[("office", c["X"])].grade) == (D("81.00"), "good")
+    assert (res[("office", c["Y"])].score, res[("office", c["Y"])].grade) == (D("74.00"), "pass")
+    a, b = res[("department", c["A"])], res[("department", c["B"])]
+    assert (a.score, a.grade, a.rank, a.scored, a.unknown) == (D("76.83"), "pass", 2, 15, 3)
+    assert (b.score, b.grade, b.rank) == (D("100.00"), "excellent", 1)
+    region = next(v for (kind, _), v in res.items() if kind == "region")
+    assert (region.score, region.grade) == (D("88.42"), "good")
+    assert all(v.low_sample for v in person.values())  # fewer than 10 scored ratings each
+    assert person["M"].uncertain  # 77.50 with ratings from 30 to 100: the interval spans bands
+
+    found = db.session.execute(select(ConsequenceRecord.kind, ConsequenceRecord.subject_kind,
+                                      ConsequenceRecord.subject_id, ConsequenceRecord.people,
+                                      ConsequenceRecord.authority)).all()
+    assert sorted(found) == sorted([
+        ("priority_excellent", "office", c["Z"], [c["P"]], None),
+        ("priority_excellent", "department", c["B"], [c["P"]], None),
+        ("superior_notice", "department", c["B"], [], "省乙厅"),  # B is stationed by 省乙厅
+    ])
+    round_ = db.session.get(Round, r)
+    assert round_.status == "tallied" and round_.secret is None and round_.digest == digest
+    assert tally_round(r) == digest  # re-tally: identical results
+
+
+def test_ratings_weighted_department_score(city):
+    r = first_round(city)
+    round_ = db.session.get(Round, r)
+    round_.config = {**round_.config, "department_aggregation": "ratings_weighted"}
+    db.session.commit()
+    close_and_tally(r)
+    assert results(r)[("department", city["A"])].score == D("78.67")
+
+
+def test_a_transfer_after_opening_does_not_move_scores(city):
+    c = city
+    r = first_round(c)
+    h2 = db.session.get(Person, c["H2"])
+    h2.department_id, h2.office_id = c["B"], c["Z"]  # moved to department B after the round opened
+    db.session.commit()
+    close_and_tally(r)
+    res = results(r)
+    assert res[("person", c["H2"])].department_id == c["A"]
+    assert res[("department", c["A"])].score == D("76.83")
+    assert res[("department", c["B"])].score == D("100.00")
+
+
+def everyone(c, level):
+    return {c[k]: level for k in ("M", "L", "H1", "S1")}
+
+
+def test_falls_yellow_cards_and_consecutive_fails_across_rounds(city):
+    c = city
+    close_and_tally(first_round(c))
+    # Round 2: department A all 不满意 → 30.00 不合格 (from 合格: down 2); B all 基本满意 → 60.00 一般 (from 优秀: down 3).
+    r2 = new_round(c, 2)
+    cast(r2, c["X"], everyone(c, "dissatisfied"))
+    cast(r2, c["Y"], {c["M"]: "dissatisfied", c["L"]: "dissatisfied", c["H2"]: "dissatisfied"})
+    cast(r2, c["Z"], {c["P"]: "basically_satisfied"})
+    close_and_tally(r2)
+    res = results(r2)
+    a, b = res[("department", c["A"])], res[("department", c["B"])]
+    assert (a.score, a.grade, a.previous_grade, a.steps) == (D("30.00"), "fail", "pass", -2)
+    assert (b.score, b.grade, b.previous_grade, b.steps) == (D("60.00"), "average", "excellent", -3)
+    kinds = {(k, s, i) for k, s, i in db.session.execute(select(
+        ConsequenceRecord.kind, ConsequenceRecord.subject_kind, ConsequenceRecord.subject_id).where(
+        ConsequenceRecord.round_id == r2))}
+    assert ("review_reference", "department", c["A"]) in kinds
+    assert ("escalation", "department", c["A"]) not in kinds  # the previous round was not a fail
+    assert {("yellow_card", "department", c["B"]), ("review_reference", "department", c["B"])} <= kinds
+    # B's yellow card: the department and P, 10 points each (B has no leader-in-charge); office Z's card: P.
+    ledger = sorted(db.session.execute(select(LedgerEntry.recipient_kind, LedgerEntry.recipient_id,
+                                              LedgerEntry.points).where(LedgerEntry.round_id == r2)).all())
+    assert ledger == sorted([("department", c["B"], -10), ("person", c["P"], -10), ("person", c["P"], -10)])
+
+    # Round 3: department A fails again → escalation to its leader-in-charge L.
+    r3 = new_round(c, 3)
+    cast(r3, c["X"], everyone(c, "dissatisfied"))
+    close_and_tally(r3)
+    [escalation] = db.session.scalars(select(ConsequenceRecord).where(
+        ConsequenceRecord.round_id == r3, ConsequenceRecord.kind == "escalation",
+        ConsequenceRecord.subject_kind == "department")).all()
+    assert escalation.people == [c["L"]] and escalation.actions == ["诫勉谈话", "通报批评", "岗位调整"]
+    # A rise: B from 一般 (round 2; round 3 had no ballots for B) to 优秀: 一般→合格→良好→优秀 = +3.
+    r4 = new_round(c, 4)
+    cast(r4, c["Z"], {c["P"]: "satisfied"})
+    close_and_tally(r4)
+    b4 = results(r4)[("department", c["B"])]
+    assert (b4.previous_grade, b4.steps) == ("average", 3)
+    assert db.session.scalar(select(ConsequenceRecord.id).where(
+        ConsequenceRecord.round_id == r4, ConsequenceRecord.kind == "priority_excellent",
+        ConsequenceRecord.subject_kind == "department", ConsequenceRecord.subject_id == c["B"])) is not None
+
+
+def test_no_scored_rating_means_no_grade_and_no_rank(city):
+    c = city
+    r = new_round(c, 1)
+    cast(r, c["Z"], {c["P"]: "unknown"})
+    close_and_tally(r)
+    p = results(r)[("person", c["P"])]
+    assert (p.score, p.grade, p.rank, p.scored, p.unknown) == (None, None, None, 0, 1)
+
+
+def test_a_tally_killed_half_way_leaves_the_round_closed_and_a_retry_matches_a_clean_run(city):
+    c = city
+    r = first_round(c)
+    rounds.close_round(r)
+
+    def die_while_writing(step):
+        if step == "consequences":
+            raise SystemExit("worker killed")
+
+    with pytest.raises(SystemExit):
+        tally_round(r, die_while_writing)
+    db.session.rollback()
+    assert db.session.get(Round, r).status == "closed"
+    assert db.session.scalar(select(Result.id).where(Result.round_id == r)) is None
+    retried = tally_round(r)
+    assert tally_round(r) == retried
+
+
+def test_only_closed_rounds_are_tallied(city):
+    from ballot_service.services.rounds import RoundError
+
+    r = new_round(city, 1)
+    with pytest.raises(RoundError, match="只有已结束的评价轮次可以统计"):
+        tally_round(r)
