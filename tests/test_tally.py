@@ -58,8 +58,8 @@ def new_round(city, n: int) -> int:
     return round_.id
 
 
-def cast(round_id: int, office_id: int, levels: dict[int, str], tags: dict[int, tuple] = {}) -> None:
-    ratings = [Rating(pid, level, tags.get(pid, ()), None) for pid, level in levels.items()]
+def cast(round_id: int, office_id: int, levels: dict[int, str], tags: dict[int, tuple] | None = None) -> None:
+    ratings = [Rating(pid, level, (tags or {}).get(pid, ()), None) for pid, level in levels.items()]
     ballot_box._store(round_id, office_id, Checked(ratings, {}))
 
 

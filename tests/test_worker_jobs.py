@@ -1,0 +1,46 @@
+"""Jobs run by a real RQ worker (burst mode) against the test Redis and database."""
+
+import datetime as dt
+
+from rq import SimpleWorker
+from sqlalchemy import select
+
+from ballot_service.domain.ballots import Checked, Rating
+from ballot_service.extensions import db, redis_ext
+from ballot_service.models import Round, RoundRoster
+from ballot_service.services import ballot_box, jobs, rounds
+from tests.ballot_helpers import open_office
+
+
+def run_worker() -> None:
+    # SimpleWorker runs jobs in this process, inside the test's app context.
+    SimpleWorker([jobs.QUEUE], connection=redis_ext.client).work(burst=True)
+
+
+def test_closing_enqueues_one_tally_job_that_the_worker_runs(app, database):
+    office, round_ = open_office()
+    people = db.session.scalars(select(RoundRoster.person_id).where(RoundRoster.round_id == round_.id)).all()
+    ballot_box._store(round_.id, office.id, Checked([Rating(p, "satisfied") for p in people], {}))
+    rounds.close_round(round_.id)
+    first = rounds.enqueue_tally(round_.id)
+    second = rounds.enqueue_tally(round_.id)  # a second close or click: the same job, not a new one
+    assert first.id == second.id == f"tally-{round_.id}"
+    assert jobs.queue().count == 1
+    run_worker()
+    db.session.expire_all()
+    tallied = db.session.get(Round, round_.id)
+    assert tallied.status == "tallied" and tallied.digest
+    assert first.get_status(refresh=True) == "finished"
+    assert first.get_meta(refresh=True)["step"] == "done"
+    # Once finished, the tally can be queued again (a re-tally gives the same digest).
+    again = rounds.enqueue_tally(round_.id)
+    run_worker()
+    assert again.return_value(refresh=True) == tallied.digest
+
+
+def test_tally_job_declares_its_retries(app, database):
+    office, round_ = open_office()
+    rounds.close_round(round_.id)
+    job = rounds.enqueue_tally(round_.id)
+    assert job.retries_left == 3 and job.retry_intervals == [10, 60, 300]
+    assert dt.timedelta(seconds=job.timeout) >= dt.timedelta(minutes=30)
