@@ -4,11 +4,13 @@ from flask import Blueprint
 
 from ..domain.phones import tel_href
 from ..domain.roles import Role
+from ..services.results import grade_label
 from ..services.rounds import to_china
 
 bp = Blueprint("public", __name__)
 bp.add_app_template_filter(tel_href, "tel_href")
 bp.add_app_template_filter(Role, "role")
+bp.add_app_template_filter(grade_label, "grade_label")
 bp.add_app_template_filter(lambda moment: to_china(moment).strftime("%Y年%m月%d日 %H:%M"), "china_time")
 
 from . import views  # noqa: E402,F401  (routes register on bp)

@@ -3,7 +3,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db, limiter
-from ..services import disclosure, health, voters, wechat
+from ..services import disclosure, health, results, voters, wechat
 from ..services.photos import photo_dir
 from . import ballot as flow
 from . import bp, page_cache
@@ -75,6 +75,36 @@ def wechat_callback(code: str):
     target.set_cookie(**voters.cookie(voters.wechat_identity(openid)))
     target.delete_cookie(flow.STATE_COOKIE)
     return target
+
+
+@bp.get("/results")
+def results_index():
+    return render_template("public/results_index.html", rounds=results.published_rounds())
+
+
+@bp.get("/results/<int:round_id>")
+def round_results(round_id: int):
+    report = results.round_report(round_id)
+    if report is None:
+        abort(404, description="没有找到这一轮已发布的评价结果。")
+    return render_template("public/results_round.html", report=report)
+
+
+@bp.get("/results/<int:round_id>/d/<code>")
+def department_results(round_id: int, code: str):
+    report = results.department_report(round_id, code)
+    if report is None:
+        abort(404, description="没有找到该部门在这一轮已发布的评价结果。")
+    return render_template("public/results_department.html", report=report)
+
+
+@bp.get("/screen/<code>")
+def screen(code: str):
+    """Hall display: the department's disclosure and latest published results, cycling."""
+    page = disclosure.get_department_page(code)
+    if page is None:
+        abort(404, description="没有找到这个部门，请核对部门编码。")
+    return render_template("public/screen.html", page=page, report=results.latest_department_report(code))
 
 
 @bp.get("/d/<code>")
