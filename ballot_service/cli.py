@@ -7,7 +7,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from .extensions import db
-from .services import ballot_box, demo, roster_io, rounds
+from .services import ballot_box, demo, push, roster_io, rounds
 from .services.photos import PhotoImportRejected, import_photos
 
 import_group = AppGroup("import", help="导入名单、岗位职责、服务事项和照片。")
@@ -130,7 +130,23 @@ def rounds_tally(round_id, sync):
 @click.argument("round_id", type=int)
 def rounds_publish(round_id):
     round_ = _round_command(lambda: rounds.publish_round(round_id))
-    click.echo(f"评价轮次 {round_.id} 已发布。")
+    jobs = push.enqueue_push(round_.id, current_app.config["WEBHOOK_RETRY_INTERVALS"])
+    click.echo(f"评价轮次 {round_.id} 已发布，已提交{len(jobs)}个推送任务。")
+
+
+webhooks_group = AppGroup("webhooks", help="结果推送的订阅方。")
+
+
+@webhooks_group.command("add")
+@click.option("--name", required=True)
+@click.option("--url", required=True)
+@click.option("--secret", required=True, help="与接收方约定的签名密钥")
+def webhooks_add(name, url, secret):
+    try:
+        subscriber = push.add_subscriber(name, url, secret)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"已添加订阅方 {subscriber.id}：{subscriber.name}")
 
 
 @rounds_group.command("turnout")
@@ -151,4 +167,5 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(import_group)
     app.cli.add_command(export_group)
     app.cli.add_command(rounds_group)
+    app.cli.add_command(webhooks_group)
     app.shell_context_processor(lambda: {"db": db})

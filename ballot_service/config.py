@@ -44,6 +44,10 @@ class Config:
     BALLOT_LIMIT_PER_VOTER = os.environ.get("BALLOT_LIMIT_PER_VOTER", "10/minute")
     # Claims are copied to the database once at least this many are queued (anonymity set).
     DEDUP_DRAIN_MIN_BATCH = int(os.environ.get("DEDUP_DRAIN_MIN_BATCH", "20"))
+    # Backoff between webhook delivery attempts (seconds); its length is the number of retries.
+    WEBHOOK_RETRY_INTERVALS = [
+        int(x) for x in os.environ.get("WEBHOOK_RETRY_INTERVALS", "30,60,300,900,3600").split(",")
+    ]
     # Seconds a process reuses an office page it rendered (0: render every time).
     PAGE_CACHE_SECONDS = int(os.environ.get("PAGE_CACHE_SECONDS", "30"))
     # Compress text responses only; photos are already JPEG.

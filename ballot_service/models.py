@@ -328,3 +328,35 @@ class LedgerEntry(db.Model):
     recipient_kind: Mapped[str] = mapped_column(String(12))  # department | person
     recipient_id: Mapped[int]
     points: Mapped[int]
+
+
+class WebhookSubscriber(db.Model):
+    """A system the coordinator registered to receive published results (signed webhooks)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(128))  # HMAC-SHA256 key shared with the receiver
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class WebhookDelivery(db.Model):
+    """One round's results to one subscriber; its id is the idempotency key the receiver sees."""
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscriber.id"))
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"))
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | delivered
+    attempts: Mapped[list["WebhookAttempt"]] = relationship(order_by="WebhookAttempt.id")
+
+    __table_args__ = (UniqueConstraint("subscriber_id", "round_id"),)
+
+
+class WebhookAttempt(db.Model):
+    """Every delivery attempt with its outcome (HTTP status, or the connection error)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_delivery.id"), index=True)
+    attempted_at: Mapped[dt.datetime]
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(String(300))

@@ -30,3 +30,10 @@ def tally(round_id: int) -> str:
             job.save_meta()
 
     return tally_service.tally_round(round_id, progress)
+
+
+def push(subscriber_id: int, round_id: int) -> str:
+    """Deliver a published round's results to one subscriber (retried by RQ with backoff)."""
+    from ballot_service.services import push as push_service
+
+    return push_service.deliver(subscriber_id, round_id)
