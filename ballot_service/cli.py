@@ -134,6 +134,25 @@ def rounds_publish(round_id):
     click.echo(f"评价轮次 {round_.id} 已发布，已提交{len(jobs)}个推送任务。")
 
 
+results_group = AppGroup("results", help="评价结果：导出通报。")
+
+
+@results_group.command("export")
+@click.argument("round_id", type=int)
+@click.option("--out", "path", required=True, type=click.Path(dir_okay=False, writable=True))
+def results_export(round_id, path):
+    """Write the round's Excel circular (通报)."""
+    import io
+
+    from .services.circular import export_circular
+
+    buffer = io.BytesIO()
+    _round_command(lambda: export_circular(round_id, buffer))
+    with open(path, "wb") as fh:  # only once the workbook is complete
+        fh.write(buffer.getvalue())
+    click.echo(f"已导出通报到 {path}")
+
+
 webhooks_group = AppGroup("webhooks", help="结果推送的订阅方。")
 
 
@@ -168,4 +187,5 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(export_group)
     app.cli.add_command(rounds_group)
     app.cli.add_command(webhooks_group)
+    app.cli.add_command(results_group)
     app.shell_context_processor(lambda: {"db": db})

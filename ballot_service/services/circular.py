@@ -1,0 +1,118 @@
+"""The Excel circular (通报) of a tallied round: rankings, a chart, people, consequences."""
+
+import re
+from typing import IO
+
+from openpyxl import Workbook
+from openpyxl.chart import BarChart, Reference
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
+from sqlalchemy import select
+
+from ..domain.consequences import KIND_LABELS
+from ..extensions import db
+from ..models import ConsequenceRecord, Department, Office, Person, Region, Result, Round
+from .results import grade_label
+from .rounds import RoundError
+
+
+def _change(result: Result) -> str:
+    if result.steps is None:
+        return "—"
+    if result.steps == 0:
+        return f"持平（{grade_label(result.previous_grade)}）"
+    arrow = "↑" if result.steps > 0 else "↓"
+    return f"{arrow}{abs(result.steps)}个等次（上轮{grade_label(result.previous_grade)}）"
+
+
+def _score(result: Result):
+    return float(result.score) if result.score is not None else None
+
+
+def _sheet(workbook: Workbook, title: str, heading: str, headers: list[str], widths: list[int]):
+    ws = workbook.create_sheet(re.sub(r"[\[\]:*?/\\]", "", title)[:31])
+    ws.append([heading])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headers))
+    ws.append(headers)
+    for cell in ws[2]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(horizontal="center")
+    for index, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(index)].width = width
+    ws.print_title_rows = "1:2"  # repeated on every printed page
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.freeze_panes = "A3"
+    return ws
+
+
+def export_circular(round_id: int, stream: IO[bytes]) -> None:
+    round_ = db.session.get(Round, round_id)
+    if round_ is None or round_.status not in ("tallied", "published"):
+        raise RoundError("只有已统计的评价轮次可以导出通报")
+    results = db.session.scalars(select(Result).where(Result.round_id == round_id)).all()
+    by_kind: dict[str, list[Result]] = {}
+    for r in results:
+        by_kind.setdefault(r.subject_kind, []).append(r)
+    departments = {d.id: d for d in db.session.scalars(select(Department))}
+    consequences = db.session.scalars(select(ConsequenceRecord).where(ConsequenceRecord.round_id == round_id)
+                                      .order_by(ConsequenceRecord.id)).all()
+    cards = {}
+    for c in consequences:
+        if c.kind == "yellow_card" and c.subject_kind == "department":
+            cards[c.subject_id] = cards.get(c.subject_id, 0) + 1
+
+    def ranked(rows):
+        return sorted(rows, key=lambda r: (r.rank is None, r.rank or 0, r.subject_id))
+
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    headers = ["排名", "名称", "得分", "等次", "较上轮变化", "黄牌", "有效票数", "不了解情况"]
+    summary = _sheet(workbook, "汇总", f"{round_.name}“三亮”评价结果通报", headers, [6, 34, 9, 9, 24, 6, 10, 11])
+    for r in by_kind.get("region", []):
+        summary.append(["", f"{db.session.get(Region, r.subject_id).name}（总体）", _score(r), grade_label(r.grade),
+                        _change(r), "", r.scored, r.unknown])
+    first_department_row = summary.max_row + 1
+    for r in ranked(by_kind.get("department", [])):
+        summary.append([r.rank, departments[r.subject_id].name, _score(r), grade_label(r.grade), _change(r),
+                        cards.get(r.subject_id, 0), r.scored, r.unknown])
+    last_row = summary.max_row
+    if last_row >= first_department_row:
+        chart = BarChart()
+        chart.type, chart.title, chart.y_axis.title = "bar", "部门得分", "得分"
+        chart.add_data(Reference(summary, min_col=3, min_row=first_department_row, max_row=last_row))
+        chart.set_categories(Reference(summary, min_col=2, min_row=first_department_row, max_row=last_row))
+        chart.legend = None
+        chart.height, chart.width = max(7.5, 0.6 * (last_row - first_department_row + 1)), 18
+        summary.add_chart(chart, f"J{first_department_row}")
+
+    offices = {o.id: o for o in db.session.scalars(select(Office))}
+    people = {p.id: p for p in db.session.scalars(select(Person).where(Person.id.in_(
+        [r.subject_id for r in by_kind.get("person", [])])))}
+    for dept_result in ranked(by_kind.get("department", [])):
+        dept = departments[dept_result.subject_id]
+        ws = _sheet(workbook, dept.name, f"{dept.name} · {round_.name}",
+                    ["排名", "姓名 / 科室", "职务", "得分", "等次", "较上轮变化", "有效票数", "不了解情况"],
+                    [6, 22, 20, 9, 9, 24, 10, 11])
+        for r in ranked(r for r in by_kind.get("office", []) if r.department_id == dept.id):
+            ws.append([r.rank, offices[r.subject_id].name, "科室", _score(r), grade_label(r.grade), _change(r),
+                       r.scored, r.unknown])
+        for r in ranked(r for r in by_kind.get("person", []) if r.department_id == dept.id):
+            person = people[r.subject_id]
+            ws.append([r.rank, person.name, person.post, _score(r), grade_label(r.grade), _change(r), r.scored,
+                       r.unknown])
+
+    ws = _sheet(workbook, "结果运用", f"{round_.name} · 结果运用", ["类型", "对象", "涉及人员", "扣分（每人/单位）",
+                                                             "建议措施", "通报单位"], [26, 28, 40, 14, 28, 20])
+    for c in consequences:
+        subject = departments[c.subject_id].name if c.subject_kind == "department" else \
+            f"{departments[offices[c.subject_id].department_id].name}{offices[c.subject_id].name}"
+        names = [people[p].name if p in people else str(p) for p in c.people]
+        if c.includes_department:
+            names.insert(0, f"{departments[c.subject_id].name}（单位）")
+        ws.append([KIND_LABELS[c.kind], subject, "、".join(names), c.deduction_each or "", "、".join(c.actions),
+                   c.authority or ""])
+    workbook.save(stream)
