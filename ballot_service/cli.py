@@ -123,7 +123,8 @@ def rounds_tally(round_id, sync):
         click.echo(f"统计完成，结果摘要 {digest}")
     else:
         job = rounds.enqueue_tally(round_id)
-        click.echo(f"已提交统计任务 {job.id}（状态：{job.get_status()}）。")
+        status = job.get_status()
+        click.echo(f"已提交统计任务 {job.id}（状态：{getattr(status, 'value', status)}）。")
 
 
 @rounds_group.command("publish")
@@ -166,6 +167,33 @@ def webhooks_add(name, url, secret):
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"已添加订阅方 {subscriber.id}：{subscriber.name}")
+
+
+@rounds_group.command("show")
+@click.argument("round_id", type=int)
+def rounds_show(round_id):
+    """Status, times, digest and the tally job's state (failures included)."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    from .extensions import redis_ext
+    from .models import Round
+
+    round_ = db.session.get(Round, round_id)
+    if round_ is None:
+        raise click.ClickException(f"没有编号为{round_id}的评价轮次")
+    click.echo(f"{round_.id} {round_.name} · {round_.region.name} · 状态 {round_.status}")
+    click.echo(f"  {rounds.to_china(round_.opens_at):%Y-%m-%d %H:%M} 至 {rounds.to_china(round_.closes_at):%Y-%m-%d %H:%M}")
+    if round_.digest:
+        click.echo(f"  结果摘要 {round_.digest}")
+    try:
+        job = Job.fetch(f"tally-{round_id}", connection=redis_ext.client)
+    except NoSuchJobError:
+        return
+    status = job.get_status()
+    click.echo(f"  统计任务 {job.id}：{getattr(status, 'value', status)} {job.meta.get('step', '')}")
+    if job.is_failed:
+        click.echo(f"  失败原因：{(job.latest_result().exc_string or '').strip().splitlines()[-1]}")
 
 
 @rounds_group.command("turnout")

@@ -44,3 +44,37 @@ def test_tally_job_declares_its_retries(app, database):
     job = rounds.enqueue_tally(round_.id)
     assert job.retries_left == 3 and job.retry_intervals == [10, 60, 300]
     assert dt.timedelta(seconds=job.timeout) >= dt.timedelta(minutes=30)
+
+
+def test_rounds_open_and_close_on_schedule(app, database):
+    from tests import factories as f
+
+    region = f.region(code="caoxian")
+    dept = f.department(region=region)
+    f.office(dept)
+    db.session.commit()
+    now = rounds.utcnow()
+    due = rounds.create_round("到期开启", "caoxian", now - dt.timedelta(minutes=1), now + dt.timedelta(days=1))
+    later = rounds.create_round("以后开启", "caoxian", now + dt.timedelta(days=2), now + dt.timedelta(days=3))
+    assert rounds.advance_rounds(now) == ([due.id], [])
+    assert rounds.advance_rounds(now) == ([], [])  # nothing twice
+    assert rounds.advance_rounds(now + dt.timedelta(days=1)) == ([], [due.id])
+    assert db.session.get(Round, due.id).status == "closed"
+    assert jobs.queue().job_ids == [f"tally-{due.id}"]
+    assert db.session.get(Round, later.id).status == "draft"
+    assert rounds.advance_rounds(now + dt.timedelta(days=2)) == ([later.id], [])
+
+
+def test_rounds_show_reports_a_failed_tally(app, database):
+    office, round_ = open_office()
+    rounds.close_round(round_.id)
+    round_obj = db.session.get(Round, round_.id)
+    round_obj.config = {**round_obj.config, "levels": "broken"}  # a tally that will fail
+    db.session.commit()
+    job = rounds.enqueue_tally(round_.id)
+    job.retries_left = 0
+    job.save()
+    run_worker()
+    output = app.test_cli_runner().invoke(args=["rounds", "show", str(round_.id)]).output
+    assert "状态 closed" in output and "统计任务 tally-" in output and "failed" in output
+    assert "失败原因：" in output

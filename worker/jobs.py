@@ -37,3 +37,11 @@ def push(subscriber_id: int, round_id: int) -> str:
     from ballot_service.services import push as push_service
 
     return push_service.deliver(subscriber_id, round_id)
+
+
+def advance_rounds() -> dict[str, list[int]]:
+    """Open and close rounds on their schedule."""
+    from ballot_service.services import rounds
+
+    opened, closed = rounds.advance_rounds()
+    return {"opened": opened, "closed": closed}

@@ -159,3 +159,22 @@ def publish_round(round_id: int) -> Round:
     round_.published_at = utcnow()
     db.session.commit()
     return round_
+
+
+def advance_rounds(now: dt.datetime | None = None) -> tuple[list[int], list[int]]:
+    """Open draft rounds whose time has come and close open rounds whose time is up (queueing
+    their tally). Run every minute by the worker's scheduler; safe to run at any time."""
+    now = now or utcnow()
+    opened, closed = [], []
+    for round_id in db.session.scalars(select(Round.id).where(Round.status == "draft", Round.opens_at <= now,
+                                                              Round.closes_at > now).order_by(Round.opens_at)):
+        try:
+            open_round(round_id)
+            opened.append(round_id)
+        except RoundError:
+            db.session.rollback()  # e.g. another round of the region still open: left for a person to decide
+    for round_id in db.session.scalars(select(Round.id).where(Round.status == "open", Round.closes_at <= now)):
+        close_round(round_id)
+        enqueue_tally(round_id)
+        closed.append(round_id)
+    return opened, closed
