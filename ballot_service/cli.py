@@ -183,7 +183,8 @@ def rounds_show(round_id):
     if round_ is None:
         raise click.ClickException(f"没有编号为{round_id}的评价轮次")
     click.echo(f"{round_.id} {round_.name} · {round_.region.name} · 状态 {round_.status}")
-    click.echo(f"  {rounds.to_china(round_.opens_at):%Y-%m-%d %H:%M} 至 {rounds.to_china(round_.closes_at):%Y-%m-%d %H:%M}")
+    opens, closes = rounds.to_china(round_.opens_at), rounds.to_china(round_.closes_at)
+    click.echo(f"  {opens:%Y-%m-%d %H:%M} 至 {closes:%Y-%m-%d %H:%M}")
     if round_.digest:
         click.echo(f"  结果摘要 {round_.digest}")
     try:

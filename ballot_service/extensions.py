@@ -27,7 +27,9 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 compress = Compress()
-limiter = Limiter(key_func=get_remote_address, headers_enabled=False)
+# swallow_errors: with Redis down the limits are skipped and the ballot path answers itself
+# (with its retry page) instead of failing inside the limiter.
+limiter = Limiter(key_func=get_remote_address, headers_enabled=False, swallow_errors=True)
 
 
 def limiter_storage_uri(redis_url: str | None) -> str:

@@ -291,3 +291,84 @@ def test_development_server_access_lines_for_voter_pages_are_dropped(caplog):
     log.info('127.0.0.1 - - [26/Nov/2026 15:00:00] "GET /o/ABC234 HTTP/1.1" 200 -')
     log.info('127.0.0.1 - - [26/Nov/2026 15:00:00] "GET /healthz HTTP/1.1" 200 -')
     assert [r.getMessage() for r in caplog.records] == ['127.0.0.1 - - [26/Nov/2026 15:00:00] "GET /healthz HTTP/1.1" 200 -']
+
+
+def test_redis_restarted_from_an_old_snapshot_is_reconciled_by_the_cron_job(app, database, redis_client):
+    """A snapshot restore keeps an old "ready" marker but loses later claims: the job reloads."""
+    from worker.jobs import drain_dedup_claims
+
+    office, round_ = open_office()
+    voter = app.test_client()
+    token, people = token_and_people(page(voter, office))
+    assert voter.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)).status_code == 200
+    assert ballot_box.drain_pending(round_.id, min_batch=1) == 1
+    for key in redis_client.scan_iter(f"ballot:claim:{round_.id}:*"):
+        redis_client.delete(key)  # the claim is gone, as after restoring an older snapshot…
+    redis_client.set(f"ballot:ready:{round_.id}", "run-id-of-the-old-server")  # …with its marker
+    drain_dedup_claims()
+    assert "您已评价过该科室" in page(voter, office)
+
+
+def test_a_claim_whose_reply_was_lost_is_completed_by_sending_the_form_again(app, client, database, redis_client):
+    """Redis applied the claim but the reply never came (the voter saw the retry page): the
+    same form, sent again, finds its own claim and completes the ballot — exactly once."""
+    import hashlib
+
+    from ballot_service.domain.dedup import dedup_key
+    from ballot_service.models import Round
+    from ballot_service.services import voters
+
+    office, round_ = open_office()
+    token, people = token_and_people(page(client, office))
+    with app.test_request_context():
+        identity = voters.read(client.get_cookie("sl_voter").value)
+    secret = db.session.get(Round, round_.id).secret
+    claim = f"ballot:claim:{round_.id}:{dedup_key(secret, identity, office.id)}"
+    redis_client.set(claim, hashlib.sha256(f"claim:{token}".encode()).hexdigest()[:32])  # the lost attempt
+
+    form = all_satisfied(token, people)
+    response = client.post(f"/o/{office.code}/ballot", data=form)
+    assert response.status_code == 200 and "感谢您的评价" in response.get_data(as_text=True)
+    assert ballots() == 1
+    # A double tap of the same form: acknowledged again, still one ballot.
+    redis_client.set(f"ballot:token:{token}", f"{round_.id}:{office.id}")
+    again = client.post(f"/o/{office.code}/ballot", data=form)
+    assert again.status_code == 200 and ballots() == 1
+    # Another form of the same voter is refused as already voted.
+    other, _ = token_and_people(page(app.test_client(), office))
+    refused = client.post(f"/o/{office.code}/ballot", data=all_satisfied(other, people))
+    assert "您已评价过该科室" in refused.get_data(as_text=True) and ballots() == 1
+
+
+def test_a_commit_that_raised_after_committing_is_acknowledged_once(app, client, database, monkeypatch):
+    office, _ = open_office()
+    token, people = token_and_people(page(client, office))
+    real_commit = db.session.commit
+    calls = []
+
+    def commit_then_fail():
+        real_commit()
+        if not calls:
+            calls.append(1)
+            from sqlalchemy.exc import OperationalError
+
+            raise OperationalError("COMMIT", {}, Exception("connection lost after commit"))
+
+    monkeypatch.setattr(db.session, "commit", commit_then_fail)
+    response = client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
+    monkeypatch.undo()
+    assert response.status_code == 200 and "感谢您的评价" in response.get_data(as_text=True)
+    assert ballots() == 1
+
+
+def test_hostile_field_names_and_control_characters_get_4xx(client, database):
+    office, _ = open_office()
+    token, people = token_and_people(page(client, office))
+    odd = client.post(f"/o/{office.code}/ballot", data={**all_satisfied(token, people), "r²": "satisfied"})
+    assert odd.status_code == 400
+    nul = client.post(f"/o/{office.code}/ballot", data=all_satisfied(
+        token, people, **{f"r{people[0]}": "dissatisfied", f"n{people[0]}": "坏\x00字符"}))
+    assert nul.status_code == 400 and "不能包含控制字符" in nul.get_data(as_text=True)
+    assert client.get("/o/AB%00CD").status_code == 404
+    assert client.get("/d/x%00").status_code == 404
+    assert ballots() == 0

@@ -163,3 +163,40 @@ def test_import_photos_refuses_oversized_files_and_non_archives(app, database, t
     plain.write_text("x")
     with pytest.raises(PhotoError, match="不是文件夹，也不是 zip 压缩包"):
         import_photos(str(plain), app.config["MEDIA_ROOT"], MAX_PIXELS, 10**7)
+
+
+def test_gbk_names_from_windows_zips_and_broken_members(app, database, tmp_path):
+    dept = f.department(code="spj")
+    person = f.person(dept, name="王建国")
+    database.session.commit()
+    path = tmp_path / "windows.zip"
+    gbk_name = "spj_王建国.jpg".encode("gbk")  # as Windows' zipper writes it: GBK, no UTF-8 flag
+    placeholder = b"spj_" + b"X" * (len(gbk_name) - 8) + b".jpg"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(placeholder.decode(), jpeg_with_exif())
+    path.write_bytes(path.read_bytes().replace(placeholder, gbk_name))
+    assert import_photos(str(path), app.config["MEDIA_ROOT"], MAX_PIXELS, 10**7) == 1
+    database.session.refresh(person)
+    assert person.photo
+
+    broken = tmp_path / "broken.zip"
+    with zipfile.ZipFile(broken, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("spj_王建国.jpg", jpeg_with_exif() * 3)
+    data = bytearray(broken.read_bytes())
+    data[60:80] = b"\x00" * 20  # damage the compressed data
+    broken.write_bytes(bytes(data))
+    with pytest.raises(PhotoImportRejected) as caught:
+        import_photos(str(broken), app.config["MEDIA_ROOT"], MAX_PIXELS, 10**7)
+    assert caught.value.errors == ["spj_王建国.jpg：压缩包中的文件已损坏、加密或压缩方式不支持，无法读取"]
+
+
+def test_a_corrupt_exif_block_is_refused_not_crashed():
+    data = bytearray(jpeg_with_exif())
+    at = data.find(b"Exif")
+    data[at + 10:at + 30] = b"\xff" * 20  # garbage offsets in the EXIF directory
+    try:
+        full, _ = process_photo(bytes(data), MAX_PIXELS)
+    except PhotoError as exc:
+        assert "损坏" in str(exc)
+    else:
+        assert Image.open(io.BytesIO(full)).size == FULL_SIZE

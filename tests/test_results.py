@@ -2,6 +2,7 @@
 
 import random
 import re
+import uuid
 
 from ballot_service.domain.ballots import Checked, Rating
 from ballot_service.services import ballot_box, rounds
@@ -68,7 +69,7 @@ def test_comments_only_for_offices_with_at_least_k_ballots_shuffled(city):  # no
     c = city
     r = first_round(c)  # office X has 3 ballots, Y 2, Z 2
     for note in ("窗口排队太久", "材料要求没有一次说清"):
-        ballot_box._store(r, c["X"], Checked([Rating(c["S1"], "dissatisfied", ("low_efficiency",), note)], {}))
+        ballot_box.store(uuid.uuid4().hex, r, c["X"], Checked([Rating(c["S1"], "dissatisfied", ("low_efficiency",), note)], {}))
     # X now has 5 ballots: shown at k=5; Y (2 ballots) is not.
     shown = {oc.office.name: oc for oc in department_comments(r, c["A"], threshold=5, rng=random.Random(1))}
     assert shown["X科"].shown and shown["X科"].ballots == 5

@@ -16,6 +16,7 @@ Region: (76.83 + 100.00)/2 = 88.415 → 88.42 良好.
 """
 
 import datetime as dt
+import uuid
 from decimal import Decimal as D
 
 import pytest
@@ -60,7 +61,7 @@ def new_round(city, n: int) -> int:
 
 def cast(round_id: int, office_id: int, levels: dict[int, str], tags: dict[int, tuple] | None = None) -> None:
     ratings = [Rating(pid, level, (tags or {}).get(pid, ()), None) for pid, level in levels.items()]
-    ballot_box._store(round_id, office_id, Checked(ratings, {}))
+    ballot_box.store(uuid.uuid4().hex, round_id, office_id, Checked(ratings, {}))
 
 
 def close_and_tally(round_id: int) -> str:

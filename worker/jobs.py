@@ -9,11 +9,17 @@ from ballot_service.services import ballot_box
 
 
 def drain_dedup_claims() -> dict[int, int]:
-    """Copy queued dedup claims of every round still taking or counting ballots into the
-    database (in random order, in batches; see ballot_box.drain_pending). Idempotent."""
+    """For every round still taking or counting ballots: reload its claims if Redis restarted
+    from old data, then copy queued claims into the database (in random order, in batches;
+    see ballot_box.drain_pending). Idempotent."""
     min_batch = current_app.config["DEDUP_DRAIN_MIN_BATCH"]
-    round_ids = db.session.scalars(select(Round.id).where(Round.status.in_(("open", "closed")))).all()
-    return {round_id: ballot_box.drain_pending(round_id, min_batch) for round_id in round_ids}
+    active = db.session.execute(select(Round.id, Round.closes_at, Round.status)
+                                .where(Round.status.in_(("open", "closed")))).all()
+    written = {}
+    for round_id, closes_at, status in active:
+        ballot_box.reconcile_claims(round_id, closes_at, still_open=status == "open")
+        written[round_id] = ballot_box.drain_pending(round_id, min_batch)
+    return written
 
 
 def tally(round_id: int) -> str:

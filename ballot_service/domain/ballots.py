@@ -103,7 +103,8 @@ def check_ballot(config: BallotConfig, roster: list[tuple[int, Role]], form: Map
     errors: dict[int | None, list[str]] = {}
     on_roster = {person_id for person_id, _ in roster}
     for key in form:
-        if key[:1] in "rtn" and key[1:].isdigit() and int(key[1:]) not in on_roster:
+        number = key[1:]
+        if key[:1] in "rtn" and not (number.isascii() and number.isdecimal() and int(number) in on_roster):
             errors.setdefault(None, []).append("表单中有不在本科室名单上的人员，请刷新页面后重新评价")
             break
     ratings = []
@@ -124,6 +125,8 @@ def check_ballot(config: BallotConfig, roster: list[tuple[int, Role]], form: Map
                 problems.append("勾选的问题无效，请重新选择")
             if note and len(note) > NOTE_MAX:
                 problems.append(f"意见不能超过{NOTE_MAX}个字（现有{len(note)}个字）")
+            if note and any(ord(ch) < 32 and ch not in "\n\r\t" for ch in note):
+                problems.append("意见不能包含控制字符，请删除后重新提交")
             if OTHER_TAG in tags and not note:
                 problems.append("勾选“其他”时，请在意见中注明具体事项")
         if problems:

@@ -28,3 +28,11 @@ def normalize_office_code(raw: str) -> str:
 
 def is_valid_office_code(code: str) -> bool:
     return bool(_PATTERN.match(code))
+
+
+_DEPARTMENT_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+def is_valid_department_code(code: str) -> bool:
+    """Department codes are short ASCII words (letters, digits, - and _)."""
+    return bool(_DEPARTMENT_CODE.match(code))

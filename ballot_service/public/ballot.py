@@ -82,9 +82,10 @@ def office_page(cached: CachedOffice, identity: str | None):
         except (RedisError, SQLAlchemyError, ballot_box.RestoreInProgress):
             html = cached.pages["unavailable"]
         else:
-            if closed:
+            if closed:  # closed in the meantime: render afresh, once
                 page_cache.clear()
-                return office_page(page_cache.get(cached.code), identity)
+                pages = (page_cache.get(cached.code) or cached).pages
+                return _no_store(make_response(pages["plain"] if "plain" in pages else pages["unavailable"]))
             html = cached.pages["voted"] if voted else cached.pages["form"].replace(TOKEN_PLACEHOLDER, token)
     response = _no_store(make_response(html))
     if new_identity:

@@ -41,8 +41,14 @@ def _voter_limit_key() -> str:
     return "voter:" + voters.limit_key(_identity() or request.remote_addr or "-")
 
 
+def _address_limit_key() -> str:
+    """Rate-limit counters in Redis carry a keyed hash of the address, never the address."""
+    return "addr:" + voters.limit_key(request.remote_addr or "-")
+
+
 @bp.post("/o/<code>/ballot")
-@limiter.limit(lambda: current_app.config["BALLOT_LIMIT_PER_IP"], error_message=TOO_FAST)
+@limiter.limit(lambda: current_app.config["BALLOT_LIMIT_PER_IP"], key_func=_address_limit_key,
+               error_message=TOO_FAST)
 @limiter.limit(lambda: current_app.config["BALLOT_LIMIT_PER_VOTER"], key_func=_voter_limit_key,
                error_message=TOO_FAST)
 def submit_ballot(code: str):

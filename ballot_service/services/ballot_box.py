@@ -14,10 +14,11 @@ write fails, the claim is released and the token put back, so the voter can simp
 
 import datetime as dt
 import enum
+import hashlib
+import hmac
 import logging
 import random
 import secrets
-import uuid
 from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
@@ -142,6 +143,14 @@ class Submission:
 
 
 def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[str, list[str]]) -> Submission:
+    """Take one ballot: at most one counted per (round, office, identity), none lost.
+
+    The claim's value is a hash of this form's one-time token, and the ballot's id is derived
+    from the token under the round secret. So a resubmission of the very same form after a
+    failure (the retry page sends it again) finds its own claim and writes the same ballot id:
+    it completes the ballot if the first attempt did not, and is refused by the primary key if
+    it did — never a second ballot. The token is consumed only once the ballot is stored.
+    """
     if snap is None or not snap.accepting():
         return Submission(Outcome.CLOSED)
     if snap.require_wechat and not identity.startswith("w:"):
@@ -150,59 +159,93 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
     if not checked.ok:
         return Submission(Outcome.INVALID, checked)
     round_id, office_id, expire_at = snap.round_id, snap.office_id, _expire_at(snap)
-    token_key, token_value = _k("token", token or "-"), f"{round_id}:{office_id}"
+    token_key, token_value = _k("token", token or "-"), f"{round_id}:{office_id}".encode()
     key = dedup_key(snap.secret, identity, office_id)
     claim = _k("claim", round_id, key)
+    form_tag = hashlib.sha256(f"claim:{token}".encode()).hexdigest()[:32].encode()
+    ballot_id = hmac.new(snap.secret, f"ballot:{token}".encode(), hashlib.sha256).hexdigest()[:32]
     r = redis_ext.client
     try:
-        with r.pipeline(transaction=False) as pipe:  # one round trip for the three checks
+        with r.pipeline(transaction=False) as pipe:  # one round trip for the checks
             pipe.exists(_k("ready", round_id))
             pipe.exists(_k("closed", round_id))
-            pipe.getdel(token_key)
-            ready, closed, token_found = pipe.execute()
+            pipe.get(token_key)
+            pipe.get(claim)
+            ready, closed, token_found, existing = pipe.execute()
         if closed:
-            if token_found:
-                _put_back(token_key, token_value)
             return Submission(Outcome.CLOSED)
-        if token_found != token_value.encode():
-            return Submission(Outcome.STALE_TOKEN)
         if not ready:
             ensure_claims_loaded(round_id, expire_at)
-        if not r.set(claim, 1, nx=True, exat=expire_at):
+            existing = r.get(claim)
+        if existing is None:
+            if token_found != token_value:
+                return Submission(Outcome.STALE_TOKEN)
+            if not r.set(claim, form_tag, nx=True, exat=expire_at):
+                existing = r.get(claim)  # another submission of this voter won the race
+        if existing is not None and existing != form_tag:
             return Submission(Outcome.ALREADY_VOTED)
     except (RedisError, SQLAlchemyError, RestoreInProgress):
         db.session.rollback()
         return Submission(Outcome.FAILED, checked)
+    # From here this request holds the claim (new, or left by an earlier attempt of this form).
     try:
-        _store(round_id, office_id, checked)
+        _insert(ballot_id, round_id, office_id, checked)
     except SQLAlchemyError:
         db.session.rollback()
-        log.warning("ballot write failed for round %s; releasing its claim", round_id)
+        # Not committed — unless the same form's earlier attempt already stored this ballot id.
+        if not _ballot_exists(ballot_id):
+            _release(claim, form_tag)
+            log.warning("ballot write failed for round %s; claim released", round_id)
+            return Submission(Outcome.FAILED, checked)
+    else:
         try:
-            r.delete(claim)
-            _put_back(token_key, token_value)
-        except RedisError:
-            log.error("could not release a claim after a failed write (round %s)", round_id)
-        return Submission(Outcome.FAILED, checked)
+            db.session.commit()
+        except SQLAlchemyError:
+            db.session.rollback()
+            stored = _ballot_exists(ballot_id)  # a commit that raised may still have happened
+            if stored is not True:
+                if stored is False:
+                    _release(claim, form_tag)
+                # Unknown: the claim stays, bound to this form; sending the form again settles it.
+                log.warning("ballot commit failed for round %s", round_id)
+                return Submission(Outcome.FAILED, checked)
     try:
         with r.pipeline(transaction=False) as pipe:
+            pipe.delete(token_key)
             pipe.sadd(_k("pending", round_id), key)
             pipe.expireat(_k("pending", round_id), expire_at)
             pipe.hincrby(_k("turnout", round_id), office_id, 1)
+            pipe.expireat(_k("turnout", round_id), expire_at)
             pipe.execute()
     except RedisError:
-        # The ballot is stored and counted; only its durable dedup copy is missing.
+        # The ballot is stored and counted; its claim stays, only the durable copy is missing.
         log.error("ballot stored but its claim was not queued for the durable copy (round %s)", round_id)
     return Submission(Outcome.RECORDED, checked)
 
 
-def _put_back(token_key: str, token_value: str) -> None:
-    redis_ext.client.set(token_key, token_value, ex=TOKEN_TTL)
+# Delete a claim only if it is still the one this request set (never another submission's).
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
-def _store(round_id: int, office_id: int, checked: Checked) -> None:
-    """The ballot and all its ratings, in one transaction. Nothing about the voter is stored."""
-    ballot_id = uuid.uuid4().hex
+def _release(claim: str, form_tag: bytes) -> None:
+    try:
+        redis_ext.client.eval(_RELEASE, 1, claim, form_tag)
+    except RedisError:
+        log.error("could not release a claim after a failed write; a retry of the same form completes it")
+
+
+def _ballot_exists(ballot_id: str) -> bool | None:
+    """Look on a fresh connection; None when the database cannot tell."""
+    try:
+        with db.engine.connect() as connection:
+            return connection.execute(select(Ballot.id).where(Ballot.id == ballot_id)).first() is not None
+    except SQLAlchemyError:
+        return None
+
+
+def _insert(ballot_id: str, round_id: int, office_id: int, checked: Checked) -> None:
+    """The ballot and all its ratings, in one transaction (the caller commits). Nothing about
+    the voter is stored."""
     connection = db.session.connection()
     connection.execute(Ballot.__table__.insert(), [{"id": ballot_id, "round_id": round_id, "office_id": office_id,
                                                     "day": rounds.china_today(), "channel": "online"}])
@@ -211,6 +254,11 @@ def _store(round_id: int, office_id: int, checked: Checked) -> None:
     tags = [{"ballot_id": ballot_id, "person_id": r.person_id, "tag": t} for r in checked.ratings for t in r.tags]
     if tags:
         connection.execute(RatingTag.__table__.insert(), tags)
+
+
+def store(ballot_id: str, round_id: int, office_id: int, checked: Checked) -> None:
+    """Insert and commit a ballot (used where no claim is involved: tests, benchmarks)."""
+    _insert(ballot_id, round_id, office_id, checked)
     db.session.commit()
 
 
@@ -237,11 +285,32 @@ def ensure_claims_loaded(round_id: int, expire_at: int) -> None:
                 pipe.set(_k("claim", round_id, key), 1, nx=True, exat=expire_at)
                 if n % 1000 == 0:
                     pipe.execute()
-            pipe.set(ready, 1, exat=expire_at)
+            pipe.set(ready, _server_id(), exat=expire_at)
             pipe.execute()
         db.session.rollback()  # end the read transaction
     finally:
         lock.release()
+
+
+def _server_id() -> str:
+    """Changes whenever the Redis server restarts (even from an old snapshot)."""
+    return redis_ext.client.info("server")["run_id"]
+
+
+def reconcile_claims(round_id: int, closes_at: dt.datetime, still_open: bool) -> bool:
+    """Reload a round's durable claims if Redis restarted since they were loaded (a snapshot
+    restore keeps an old "ready" marker but not the claims made after it). Run by the cron job;
+    returns True when it reloaded. A closed round gets its close marker back too."""
+    r = redis_ext.client
+    expire_at = int(closes_at.replace(tzinfo=dt.UTC).timestamp()) + CLAIM_GRACE
+    if not still_open:
+        r.set(_k("closed", round_id), 1, exat=expire_at)
+    ready = r.get(_k("ready", round_id))
+    if ready is not None and ready.decode() == _server_id():
+        return False
+    r.delete(_k("ready", round_id))
+    ensure_claims_loaded(round_id, expire_at)
+    return True
 
 
 def drain_pending(round_id: int, min_batch: int, batch: int = 1000) -> int:

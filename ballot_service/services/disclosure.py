@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ..domain.office_codes import normalize_office_code
+from ..domain.office_codes import is_valid_department_code, is_valid_office_code, normalize_office_code
 from ..domain.roles import Role, RosterEntry, office_roster
 from ..extensions import db
 from ..models import Department, Guideline, Office, Person, PostDuty, Region
@@ -69,6 +69,8 @@ def _sections(people: list[Person]) -> list[RosterSection]:
 
 
 def get_office_page(raw_code: str) -> OfficePage | None:
+    if not is_valid_office_code(normalize_office_code(raw_code)):
+        return None
     office = db.session.scalar(
         select(Office)
         .where(Office.code == normalize_office_code(raw_code), Office.active)
@@ -123,6 +125,8 @@ class DepartmentPage:
 
 
 def get_department_page(code: str) -> DepartmentPage | None:
+    if not is_valid_department_code(code):
+        return None
     department = db.session.scalar(
         select(Department)
         .where(Department.code == code.strip(), Department.active)

@@ -8,6 +8,7 @@ processed image: `<hash>.jpg` (295×413, 1 inch at 300 dpi, for posters) and
 import hashlib
 import io
 import os
+import struct
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
@@ -41,16 +42,16 @@ def process_photo(data: bytes, max_pixels: int) -> tuple[bytes, bytes]:
             if width * height > max_pixels:
                 raise too_large
             image.load()
+            # Apply the camera's orientation, then build a new image: no EXIF, GPS or ICC data survives.
+            image = ImageOps.exif_transpose(image).convert("RGB")
     except PhotoError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise too_large from None
     except UnidentifiedImageError:
         raise PhotoError("不是可识别的图片文件（支持 JPEG、PNG 等常见格式）") from None
-    except (OSError, SyntaxError, ValueError):
+    except (OSError, SyntaxError, ValueError, struct.error, ZeroDivisionError):
         raise PhotoError("图片文件已损坏，无法打开") from None
-    # Apply the camera's orientation, then build a new image: no EXIF, GPS or ICC data survives.
-    image = ImageOps.exif_transpose(image).convert("RGB")
     full = ImageOps.fit(image, FULL_SIZE, Image.Resampling.LANCZOS, centering=CENTERING)
     thumb = full.resize(THUMB_SIZE, Image.Resampling.LANCZOS)
     return _jpeg(full, 88, dpi=(300, 300)), _jpeg(thumb, 78)
@@ -84,7 +85,7 @@ def _archive_files(path: str) -> Iterator[tuple[str, Callable[[], bytes], int]]:
         archive = zipfile.ZipFile(path)
         for info in archive.infolist():
             if not info.is_dir():
-                yield info.filename, partial(archive.read, info), info.file_size
+                yield _zip_name(info), partial(archive.read, info), info.file_size
     elif os.path.isdir(path):
         for root, _dirs, files in os.walk(path):
             for name in sorted(files):
@@ -92,6 +93,20 @@ def _archive_files(path: str) -> Iterator[tuple[str, Callable[[], bytes], int]]:
                 yield os.path.relpath(full, path), partial(_read_file, full), os.path.getsize(full)
     else:
         raise PhotoError(f"“{path}”不是文件夹，也不是 zip 压缩包")
+
+
+def _zip_name(info: zipfile.ZipInfo) -> str:
+    """Zips made on Chinese Windows store GBK names without the UTF-8 flag; Python reads those
+    as cp437. Recover UTF-8 names written without the flag, else GBK."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    raw = info.filename.encode("cp437", errors="replace")
+    for encoding in ("utf-8", "gbk"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return info.filename
 
 
 def _human_size(size: int) -> str:
@@ -126,7 +141,11 @@ def read_photo_archive(path: str, max_pixels: int, max_file_bytes: int) -> Photo
         if size > max_file_bytes:
             errors.append(f"{name}：文件超过{_human_size(max_file_bytes)}上限")
             continue
-        data = read()
+        try:
+            data = read()
+        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, EOFError):
+            errors.append(f"{name}：压缩包中的文件已损坏、加密或压缩方式不支持，无法读取")
+            continue
         try:
             process_photo(data, max_pixels)
         except PhotoError as exc:

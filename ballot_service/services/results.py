@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
+from ..domain.office_codes import is_valid_department_code
 from ..domain.scoring import GRADE_LABELS, NO_GRADE_LABEL
 from ..extensions import db
 from ..models import Ballot, ConsequenceRecord, Department, Office, Person, Rating, RatingTag, Region, Result, Round
@@ -100,6 +101,8 @@ def round_report(round_id: int) -> RoundReport | None:
 
 def department_report(round_id: int, code: str) -> DepartmentReport | None:
     round_ = _published(round_id)
+    if round_ is None or not is_valid_department_code(code):
+        return None
     department = db.session.scalar(select(Department).where(Department.code == code))
     if round_ is None or department is None:
         return None

@@ -107,37 +107,50 @@ def _cell_text(value) -> str:
     return str(value).strip()
 
 
+# What openpyxl raises on files that are not, or not quite, xlsx workbooks (XML parse errors are
+# SyntaxErrors; a chartsheet where a worksheet is expected gives AttributeError).
+UNREADABLE = (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, SyntaxError,
+              AttributeError)
+
+
 def _read(stream: IO[bytes]) -> tuple[dict[str, list[_Row]], list[RowError]]:
     try:
         workbook = load_workbook(stream, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError):
+    except UNREADABLE:
         message = "不是有效的 Excel 工作簿（.xlsx），请使用导出的模板填写"
         raise ImportRejected([RowError("文件", 1, None, message)]) from None
     rows: dict[str, list[_Row]] = {}
     errors: list[RowError] = []
     try:
-        for sheet in SHEETS:
-            if sheet.title not in workbook.sheetnames:
-                continue
-            lines = workbook[sheet.title].iter_rows(values_only=True)
-            header = tuple(_cell_text(v) for v in next(lines, ()))
-            header = header[: len(sheet.headers)]
-            if header != sheet.headers:
-                errors.append(RowError(sheet.title, 1, None, "表头应为：" + "、".join(sheet.headers)))
-                continue
-            width = len(sheet.headers)
-            rows[sheet.title] = [
-                # Short rows are padded with empty cells; cells right of the template are ignored.
-                _Row(number, dict(zip(sheet.headers, texts + [""] * (width - len(texts)), strict=True)))
-                for number, line in enumerate(lines, start=2)
-                if any(texts := [_cell_text(v) for v in line[:width]])
-            ]
+        _read_sheets(workbook, rows, errors)
+    except UNREADABLE:  # openpyxl reads sheets lazily: a malformed sheet fails only here
+        message = "工作簿内容已损坏，无法读取，请使用导出的模板重新填写"
+        raise ImportRejected([RowError("文件", 1, None, message)]) from None
     finally:
         workbook.close()
     if not rows and not errors:
         names = "、".join(s.title for s in SHEETS)
         errors.append(RowError("文件", 1, None, f"没有找到可导入的工作表（应为：{names}）"))
     return rows, errors
+
+
+def _read_sheets(workbook, rows: dict[str, list[_Row]], errors: list[RowError]) -> None:
+    for sheet in SHEETS:
+        if sheet.title not in workbook.sheetnames:
+            continue
+        lines = workbook[sheet.title].iter_rows(values_only=True)
+        header = tuple(_cell_text(v) for v in next(lines, ()))
+        header = header[: len(sheet.headers)]
+        if header != sheet.headers:
+            errors.append(RowError(sheet.title, 1, None, "表头应为：" + "、".join(sheet.headers)))
+            continue
+        width = len(sheet.headers)
+        rows[sheet.title] = [
+            # Short rows are padded with empty cells; cells right of the template are ignored.
+            _Row(number, dict(zip(sheet.headers, texts + [""] * (width - len(texts)), strict=True)))
+            for number, line in enumerate(lines, start=2)
+            if any(texts := [_cell_text(v) for v in line[:width]])
+        ]
 
 
 class _Checker:

@@ -4,6 +4,7 @@ The identity lives only in the voter's own signed, HttpOnly cookie ("w:<openid>"
 "c:<random>"); the server keeps no record of it anywhere but as a keyed hash (the dedup key).
 """
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -49,6 +50,8 @@ def cookie(identity: str) -> dict:
     }
 
 
-def limit_key(identity: str) -> str:
-    """A short keyed hash for rate-limit counters, so Redis never holds the identity itself."""
-    return hmac.new(current_app.secret_key.encode(), identity.encode(), hashlib.sha256).hexdigest()[:24]
+def limit_key(value: str) -> str:
+    """A short keyed hash for rate-limit counters, so Redis never holds an identity or address.
+    The key changes every day, so counters cannot be matched across days either."""
+    day_key = f"{current_app.secret_key}:{dt.date.today().isoformat()}".encode()
+    return hmac.new(day_key, value.encode(), hashlib.sha256).hexdigest()[:24]

@@ -8,6 +8,7 @@ for JSON with `openid`, or `errcode`/`errmsg`. Both base URLs are settings so te
 local server that speaks the same protocol.
 """
 
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -65,10 +66,15 @@ def exchange_code(code: str) -> str:
         with urllib.request.urlopen(f"{config['WECHAT_API_URL']}/sns/oauth2/access_token?{query}",
                                     timeout=TIMEOUT) as response:
             body = json.loads(response.read().decode("utf-8"))
-    except (urllib.error.URLError, TimeoutError, ValueError) as exc:
+    except (OSError, http.client.HTTPException, ValueError) as exc:  # URLError and timeouts are OSErrors
         raise WeChatError("无法连接微信服务器") from exc
+    if not isinstance(body, dict):
+        raise WeChatError("微信返回的数据不完整")
     if body.get("errcode"):
-        code_ = int(body["errcode"])
+        try:
+            code_ = int(body["errcode"])
+        except (TypeError, ValueError):
+            raise WeChatError("微信授权失败") from None
         raise WeChatError(ERRORS.get(code_, "微信授权失败"), code_)
     openid = body.get("openid")
     if not isinstance(openid, str) or not openid:
