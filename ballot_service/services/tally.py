@@ -138,11 +138,11 @@ def tally_round(round_id: int, progress: Callable[[str], None] = lambda step: No
     progress("writing results")
     for model in (LedgerEntry, ConsequenceRecord, Result):
         db.session.execute(delete(model).where(model.round_id == round_id))
-    canonical = []
+    rows = []
     for s in subjects:
         grade = scoring.grade_for(s.score, bands)
         prev = previous.get((s.kind, s.id))
-        row = Result(
+        rows.append(dict(
             round_id=round_id, subject_kind=s.kind, subject_id=s.id, department_id=s.department_id,
             counts=dict(sorted(s.stats.counts.items())), tags=dict(sorted(s.tags.items())),
             scored=s.stats.scored, unknown=s.stats.unknown, score=s.score, grade=grade,
@@ -151,10 +151,9 @@ def tally_round(round_id: int, progress: Callable[[str], None] = lambda step: No
             uncertain=s.score is not None and scoring.is_uncertain(s.stats, bands),
             previous_grade=prev[0] if prev else None,
             steps=scoring.grade_steps(prev[0], grade) if prev else None,
-        )
-        db.session.add(row)
-        canonical.append(_canonical_result(row))
-    db.session.flush()
+        ))
+    db.session.execute(Result.__table__.insert(), rows)  # one executemany, not thousands of objects
+    canonical = [_canonical_result(row) for row in rows]
 
     progress("consequences")
     canonical.extend(_consequences(round_id, roster, previous))
@@ -171,13 +170,13 @@ def tally_round(round_id: int, progress: Callable[[str], None] = lambda step: No
     return digest
 
 
-def _canonical_result(row: Result) -> list:
+def _canonical_result(row: dict) -> list:
     def text(value):
         return None if value is None else str(value)
 
-    return [row.subject_kind, row.subject_id, row.counts, row.tags, row.scored, row.unknown, text(row.score),
-            row.grade, row.rank, text(row.ci_low), text(row.ci_high), row.low_sample, row.uncertain,
-            row.previous_grade, row.steps]
+    return [row["subject_kind"], row["subject_id"], row["counts"], row["tags"], row["scored"], row["unknown"],
+            text(row["score"]), row["grade"], row["rank"], text(row["ci_low"]), text(row["ci_high"]),
+            row["low_sample"], row["uncertain"], row["previous_grade"], row["steps"]]
 
 
 def _previous_grades(round_: Round, subjects: list[_Subject]) -> dict[tuple[str, int], tuple[str, bool]]:
