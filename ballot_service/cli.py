@@ -154,6 +154,32 @@ def results_export(round_id, path):
     click.echo(f"已导出通报到 {path}")
 
 
+@results_group.command("review")
+@click.argument("round_id", type=int)
+def results_review(round_id):
+    """Departments ranked and every consequence, for the coordinator before publishing."""
+    from sqlalchemy import select
+
+    from .domain.consequences import KIND_LABELS
+    from .models import ConsequenceRecord, Department, Result
+    from .services.results import grade_label
+
+    departments = {d.id: d.name for d in db.session.scalars(select(Department))}
+    rows = db.session.scalars(select(Result).where(Result.round_id == round_id, Result.subject_kind == "department")
+                              .order_by(Result.rank.is_(None), Result.rank, Result.subject_id)).all()
+    if not rows:
+        raise click.ClickException("该轮次还没有统计结果")
+    for r in rows:
+        change = "" if r.steps is None else f"  较上轮{r.steps:+d}个等次"
+        click.echo(f"{r.rank or '—':>3} {departments[r.subject_id]:<20} {r.score or '—':>6} {grade_label(r.grade)}"
+                   f"  有效{r.scored}票{change}")
+    click.echo("结果运用：")
+    for c in db.session.scalars(select(ConsequenceRecord).where(ConsequenceRecord.round_id == round_id)
+                                .order_by(ConsequenceRecord.id)):
+        click.echo(f"  {KIND_LABELS[c.kind]}：{c.subject_kind} {c.subject_id}，涉及{len(c.people)}人"
+                   f"{'，含单位' if c.includes_department else ''}{'，通报' + c.authority if c.authority else ''}")
+
+
 webhooks_group = AppGroup("webhooks", help="结果推送的订阅方。")
 
 

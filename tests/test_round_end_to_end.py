@@ -12,6 +12,7 @@ from ballot_service.extensions import db, redis_ext
 from ballot_service.models import Office, Result, Round
 from ballot_service.services import jobs
 from tests.ballot_helpers import token_and_people
+from tests.test_tally import city, first_round  # noqa: F401  (fixture and the hand-worked round)
 
 
 def test_demo_round_from_open_to_circular(app, database, tmp_path):
@@ -72,3 +73,14 @@ def test_export_refuses_an_untallied_round_and_writes_nothing(app, database, tmp
     result = cli.invoke(args=["results", "export", str(round_id), "--out", str(out)])
     assert result.exit_code == 1 and "只有已统计的评价轮次可以导出通报" in result.output
     assert not out.exists()
+
+
+def test_results_review_lists_departments_and_consequences(app, city):  # noqa: F811
+    r = first_round(city)
+    cli = app.test_cli_runner()
+    assert "还没有统计结果" in cli.invoke(args=["results", "review", str(r)]).output
+    cli.invoke(args=["rounds", "close", str(r)])
+    assert "统计完成" in cli.invoke(args=["rounds", "tally", str(r), "--sync"]).output
+    output = cli.invoke(args=["results", "review", str(r)]).output
+    assert re.search(r"1 市乙局\s+100\.00 优秀", output) and re.search(r"2 市甲局\s+76\.83 合格", output)
+    assert "通报省乙厅" in output and "年度考核优先确定为优秀" in output
