@@ -1,7 +1,7 @@
 """Extensions, created unbound and bound to the app in create_app()."""
 
 import redis
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -30,6 +30,12 @@ compress = Compress()
 # swallow_errors: with Redis down the limits are skipped and the ballot path answers itself
 # (with its retry page) instead of failing inside the limiter.
 limiter = Limiter(key_func=get_remote_address, headers_enabled=False, swallow_errors=True)
+
+
+@limiter.request_filter
+def _reads_are_not_limited() -> bool:
+    """Only submissions carry limits; page views skip the limiter's work entirely (hot path)."""
+    return request.method in ("GET", "HEAD", "OPTIONS")
 
 
 def limiter_storage_uri(redis_url: str | None) -> str:

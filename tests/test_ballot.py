@@ -372,3 +372,30 @@ def test_hostile_field_names_and_control_characters_get_4xx(client, database):
     assert client.get("/o/AB%00CD").status_code == 404
     assert client.get("/d/x%00").status_code == 404
     assert ballots() == 0
+
+
+def test_token_pages_are_valid_gzip_with_the_token_in_place():
+    import gzip
+
+    from ballot_service.public.page_cache import TOKEN_PLACEHOLDER, TokenPage
+
+    html = "<html><body>" + "三亮公示" * 2000 + f'<input name="token" value="{TOKEN_PLACEHOLDER}"></form></html>'
+    page = TokenPage(html)
+    for token in ("tok-A", "another-token-value"):
+        expected = html.replace(TOKEN_PLACEHOLDER, token).encode()
+        assert page.html(token) == expected
+        assert gzip.decompress(page.gz(token)) == expected  # checks the CRC and the size too
+    assert len(page.gz("tok-A")) < len(html.encode()) / 5
+
+
+def test_office_page_is_sent_gzipped_or_plain_as_asked(client, database):
+    import gzip
+
+    office, _ = open_office()
+    zipped = client.get(f"/o/{office.code}", headers={"Accept-Encoding": "gzip, deflate"})
+    assert zipped.headers["Content-Encoding"] == "gzip" and zipped.headers["Vary"] == "Accept-Encoding"
+    html = gzip.decompress(zipped.data).decode()
+    plain = client.get(f"/o/{office.code}", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers
+    assert token_and_people(html)[1] == token_and_people(plain.get_data(as_text=True))[1]
+    assert token_and_people(html)[0] != token_and_people(plain.get_data(as_text=True))[0]

@@ -11,7 +11,7 @@ from ..domain.ballots import fill_unknown
 from ..services import ballot_box, disclosure, voters, wechat
 from ..services.ballot_box import OfficeBallot, Outcome
 from . import page_cache
-from .page_cache import TOKEN_PLACEHOLDER, CachedOffice
+from .page_cache import CachedOffice, Page
 
 STATE_COOKIE = "sl_wx_state"
 WX_FAILED_COOKIE = "sl_wx_failed"
@@ -63,6 +63,24 @@ def wechat_redirect(office_code: str):
     return response
 
 
+def _send(page_bytes: tuple[bytes, bytes], status: int = 200):
+    """A cached page as it is, gzip-compressed when the browser takes it (Flask-Compress leaves
+    responses that already carry a Content-Encoding alone)."""
+    html, compressed = page_bytes
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        response = make_response(compressed, status)
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = make_response(html, status)
+    response.headers["Content-Type"] = "text/html; charset=utf-8"
+    response.headers["Vary"] = "Accept-Encoding"
+    return response
+
+
+def _cached(page: Page) -> tuple[bytes, bytes]:
+    return page.html, page.gz
+
+
 def office_page(cached: CachedOffice, identity: str | None):
     """The office page for this voter: the cached render plus a fresh one-time token.
 
@@ -70,24 +88,27 @@ def office_page(cached: CachedOffice, identity: str | None):
     """
     snap = cached.snapshot
     if snap is None:
-        return make_response(cached.pages["plain"])
+        return _send(_cached(cached.pages["plain"]))
     new_identity = None
     if identity is None:
         identity = new_identity = voters.new_browser_identity()
     if snap.require_wechat and not identity.startswith("w:"):
-        html = cached.pages["wechat"]
+        body = _cached(cached.pages["wechat"])
     else:
         try:
             closed, voted, token = ballot_box.voter_status(snap, identity)
         except (RedisError, SQLAlchemyError, ballot_box.RestoreInProgress):
-            html = cached.pages["unavailable"]
+            body = _cached(cached.pages["unavailable"])
         else:
             if closed:  # closed in the meantime: render afresh, once
                 page_cache.clear()
                 pages = (page_cache.get(cached.code) or cached).pages
-                return _no_store(make_response(pages["plain"] if "plain" in pages else pages["unavailable"]))
-            html = cached.pages["voted"] if voted else cached.pages["form"].replace(TOKEN_PLACEHOLDER, token)
-    response = _no_store(make_response(html))
+                return _no_store(_send(_cached(pages["plain"] if "plain" in pages else pages["unavailable"])))
+            if voted:
+                body = _cached(cached.pages["voted"])
+            else:
+                body = (cached.form.html(token), cached.form.gz(token))
+    response = _no_store(_send(body))
     if new_identity:
         response.set_cookie(**voters.cookie(new_identity))
     return response

@@ -7,8 +7,11 @@ cache for correctness: closing a round is seen at once through Redis (ballot:clo
 and a page older than the cache time at most shows disclosure edits late. 0 disables it.
 """
 
+import gzip
+import struct
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 
 from flask import current_app, render_template
@@ -18,15 +21,58 @@ from ..services import ballot_box, disclosure
 from ..services.ballot_box import BallotSnapshot
 
 TOKEN_PLACEHOLDER = "__BALLOT_TOKEN__"
-# Variants of an office page: no ballot, the form, already voted, WeChat required, ballot unavailable.
-VARIANTS = ("plain", "form", "voted", "wechat", "unavailable")
+
+
+# A small window keeps the compressor state cheap to copy (about 10 µs a page).
+_WBITS, _MEMLEVEL, _LEVEL = -12, 5, 6
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no mtime, unknown OS
+
+
+@dataclass(frozen=True)
+class Page:
+    """A rendered page, plain and gzip-compressed."""
+
+    html: bytes
+    gz: bytes
+
+    @classmethod
+    def of(cls, html: str) -> "Page":
+        data = html.encode()
+        return cls(data, gzip.compress(data, _LEVEL, mtime=0))
+
+
+class TokenPage:
+    """A page with one slot for the voter's token near its end, compressed up to the slot once.
+
+    Per request only the token and the short tail are compressed (from a copy of the
+    compressor state), and the gzip CRC continues from the prefix's: the hot path does not
+    compress the whole page again for every voter.
+    """
+
+    def __init__(self, html: str):
+        prefix, suffix = html.encode().split(TOKEN_PLACEHOLDER.encode())
+        self.prefix, self.suffix = prefix, suffix
+        self._compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WBITS, _MEMLEVEL)
+        self._head = _GZIP_HEADER + self._compressor.compress(prefix) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+        self._crc = zlib.crc32(prefix)
+
+    def html(self, token: str) -> bytes:
+        return self.prefix + token.encode() + self.suffix
+
+    def gz(self, token: str) -> bytes:
+        tail = token.encode() + self.suffix
+        compressor = self._compressor.copy()
+        size = (len(self.prefix) + len(tail)) & 0xFFFFFFFF
+        return (self._head + compressor.compress(tail) + compressor.flush()
+                + struct.pack("<II", zlib.crc32(tail, self._crc), size))
 
 
 @dataclass(frozen=True)
 class CachedOffice:
     code: str
     snapshot: BallotSnapshot | None
-    pages: dict[str, str]
+    pages: dict[str, Page]
+    form: TokenPage | None = None
 
 
 _cache: dict[str, tuple[float, CachedOffice]] = {}
@@ -67,11 +113,10 @@ def build(code: str) -> CachedOffice | None:
         return render_template("public/office.html", page=page, ballot=ballot, vote=vote)
 
     if snap is None:
-        return CachedOffice(page.office.code, None, {"plain": render(None)})
+        return CachedOffice(page.office.code, None, {"plain": Page.of(render(None))})
     pages = {
-        "form": render(Vote(ballot, token=TOKEN_PLACEHOLDER)),
-        "voted": render(Vote(ballot, voted=True)),
-        "wechat": render(Vote(ballot, wechat_required=True)),
-        "unavailable": render(Vote(ballot, unavailable=True)),
+        "voted": Page.of(render(Vote(ballot, voted=True))),
+        "wechat": Page.of(render(Vote(ballot, wechat_required=True))),
+        "unavailable": Page.of(render(Vote(ballot, unavailable=True))),
     }
-    return CachedOffice(page.office.code, snap, pages)
+    return CachedOffice(page.office.code, snap, pages, TokenPage(render(Vote(ballot, token=TOKEN_PLACEHOLDER))))

@@ -17,7 +17,11 @@ MAX_AGE = 400 * 24 * 3600  # a browser id lasts across both rounds of a year
 
 
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.secret_key, salt="voter-identity")
+    serializer = current_app.extensions.get("voter_serializer")
+    if serializer is None:  # one per app: building it costs more than signing
+        serializer = current_app.extensions["voter_serializer"] = URLSafeSerializer(
+            current_app.secret_key, salt="voter-identity")
+    return serializer
 
 
 def read(cookie_value: str | None) -> str | None:

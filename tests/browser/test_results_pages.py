@@ -6,8 +6,8 @@ from ballot_service.services import rounds
 from ballot_service.services.tally import tally_round
 from tests.test_tally import city, first_round  # noqa: F401
 
-from .test_disclosure_pages import MISSING_GLYPHS_JS
 from .test_ballot_flow import shot
+from .test_disclosure_pages import MISSING_GLYPHS_JS
 
 
 def test_round_and_department_report_cards(city, live_server, phone):  # noqa: F811
