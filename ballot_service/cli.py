@@ -180,6 +180,64 @@ def results_review(round_id):
                    f"{'，含单位' if c.includes_department else ''}{'，通报' + c.authority if c.authority else ''}")
 
 
+posters_group = AppGroup("posters", help="公示牌、台卡和纸质测评表。")
+
+
+@posters_group.command("render")
+@click.option("--office", "office_code", help="科室编码")
+@click.option("--department", "department_code", help="部门编码")
+@click.option("--region", "region_code", help="区域编码")
+@click.option("--all", "everything", is_flag=True, help="全部科室")
+@click.option("--template", "template_name", default="identity_board", show_default=True,
+              help="版式：identity_board、identity_board_a3、duty_board、counter_card、paper_ballot")
+@click.option("--format", "fmt", type=click.Choice(["pdf", "zip"]), default="pdf", show_default=True)
+@click.option("--out", "path", type=click.Path(dir_okay=False, writable=True), help="另存一份到此文件")
+@click.option("--queue", is_flag=True, help="交给任务进程渲染，不在当前进程等待")
+def posters_render(office_code, department_code, region_code, everything, template_name, fmt, path, queue):
+    """Render posters for one office, a department, a region or everything."""
+    import shutil
+
+    from .services import posters
+
+    scopes = [(k, v) for k, v in (("office", office_code), ("department", department_code),
+                                  ("region", region_code), ("all", everything or None)) if v]
+    if len(scopes) != 1:
+        raise click.ClickException("请只指定一个范围：--office、--department、--region 或 --all")
+    scope, value = scopes[0]
+    value = None if scope == "all" else value
+    if queue:
+        job = posters.enqueue_render(scope, value, template_name, fmt)
+        click.echo(f"已提交渲染任务 {job.id}")
+        return
+    try:
+        batch = posters.render_batch(scope, value, template_name, fmt, current_app.config,
+                                     lambda done, total: click.echo(f"  {done}/{total}", err=True))
+    except posters.PosterError as exc:
+        raise click.ClickException(str(exc)) from None
+    if path:
+        shutil.copyfile(batch.path, path)
+    click.echo(f"{'已有相同内容，直接使用' if batch.cached else '已生成'} {batch.path}" + (f"，并复制到 {path}" if path else ""))
+
+
+offices_group = AppGroup("offices", help="科室。")
+
+
+@offices_group.command("regenerate-code")
+@click.argument("code")
+@click.option("--yes", is_flag=True, help="确认：旧海报上的二维码将失效")
+def offices_regenerate_code(code, yes):
+    """Give an office a new public code. Posters printed with the old code stop working."""
+    from .services.offices import regenerate_code
+
+    if not yes:
+        raise click.ClickException("重新生成编码后，已张贴海报上的二维码将全部失效，需重新打印。确认请加 --yes")
+    try:
+        office = regenerate_code(code)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{office.department.name}{office.name} 的新编码：{office.code}（请重新打印海报）")
+
+
 webhooks_group = AppGroup("webhooks", help="结果推送的订阅方。")
 
 
@@ -243,4 +301,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(rounds_group)
     app.cli.add_command(webhooks_group)
     app.cli.add_command(results_group)
+    app.cli.add_command(posters_group)
+    app.cli.add_command(offices_group)
     app.shell_context_processor(lambda: {"db": db})

@@ -48,6 +48,9 @@ class Config:
     WEBHOOK_RETRY_INTERVALS = [
         int(x) for x in os.environ.get("WEBHOOK_RETRY_INTERVALS", "30,60,300,900,3600").split(",")
     ]
+    # Posters: the line printed at the foot of every board, and an optional CJK font file.
+    POSTER_SUPERVISION_LINE = os.environ.get("POSTER_SUPERVISION_LINE", "监督投诉电话：12345 政务服务便民热线")
+    POSTER_FONT = os.environ.get("POSTER_FONT")
     # Seconds a process reuses an office page it rendered (0: render every time).
     PAGE_CACHE_SECONDS = int(os.environ.get("PAGE_CACHE_SECONDS", "30"))
     # Compress text responses only; photos are already JPEG.

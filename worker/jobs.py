@@ -51,3 +51,19 @@ def advance_rounds() -> dict[str, list[int]]:
 
     opened, closed = rounds.advance_rounds()
     return {"opened": opened, "closed": closed}
+
+
+def render_posters(scope: str, value: str | None, template_name: str, fmt: str) -> str:
+    """Render a poster batch (reused if the same content was rendered before); progress in meta."""
+    from rq import get_current_job
+
+    from ballot_service.services import posters
+
+    job = get_current_job()
+
+    def progress(done: int, total: int) -> None:
+        if job is not None:
+            job.meta.update(done=done, total=total)
+            job.save_meta()
+
+    return posters.render_batch(scope, value, template_name, fmt, current_app.config, progress).path

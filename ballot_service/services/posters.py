@@ -1,0 +1,510 @@
+"""Print-ready posters: identity and duty boards, counter cards and paper ballots, each with
+the office's QR code, drawn with Pillow at 300 dpi from the layouts in qr_templates/.
+
+Rendering is deterministic (the same data and layout give the same bytes), so a batch is
+stored under the hash of its inputs and never rendered twice.
+"""
+
+import functools
+import hashlib
+import io
+import json
+import math
+import os
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import qrcode
+from PIL import Image, ImageDraw, ImageFont
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..domain.ballots import DEFAULT_BALLOT_CONFIG, BallotConfig
+from ..domain.poster_layout import fit_text, grid, mm, paginate, pt, wrap
+from ..domain.roles import Role
+from ..extensions import db
+from ..models import Department, Office, Region
+from . import ballot_box, disclosure
+from .photos import photo_dir
+
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                            "qr_templates")
+KINDS = ("identity", "duties", "counter_card", "paper_ballot")
+FORMATS = ("pdf", "zip")
+RENDERER_VERSION = "1"  # bump when drawing code changes, so cached batches are redrawn
+MIN_QR_MM = 30
+FONT_NAME = "Noto Sans CJK SC"
+
+
+class PosterError(ValueError):
+    """A poster request that cannot be served; the message is for people."""
+
+
+# ---------------------------------------------------------------- templates and fonts
+
+
+def template_names() -> list[str]:
+    return sorted(name[:-5] for name in os.listdir(TEMPLATE_DIR) if name.endswith(".json"))
+
+
+def load_template(name: str) -> dict:
+    path = os.path.join(TEMPLATE_DIR, f"{name}.json")
+    if name not in template_names():
+        raise PosterError(f"没有名为“{name}”的版式，可选：{'、'.join(template_names())}")
+    with open(path, encoding="utf-8") as fh:
+        template = json.load(fh)
+    if template.get("kind") not in KINDS:
+        raise PosterError(f"版式“{name}”的 kind 应为：{'、'.join(KINDS)}")
+    if template["qr"]["size_mm"] < MIN_QR_MM:
+        raise PosterError(f"版式“{name}”的二维码不能小于{MIN_QR_MM}毫米")
+    return template
+
+
+def find_font(configured: str | None = None) -> tuple[str, int]:
+    """The CJK font file and face index: POSTER_FONT if set, else the Noto Sans CJK SC face of
+    the noto-cjk-sans-otc package installed with the project."""
+    if configured:
+        if not os.path.exists(configured):
+            raise PosterError(f"找不到 POSTER_FONT 指定的字体文件：{configured}")
+        return configured, 0
+    try:
+        import noto_cjk_sans_otc
+    except ImportError:
+        raise PosterError("未找到中文字体：请安装 noto-cjk-sans-otc，或用 POSTER_FONT 指定字体文件") from None
+    path = str(noto_cjk_sans_otc.FONT_PATH)
+    for index in range(10):
+        if ImageFont.truetype(path, 10, index=index).getname()[0] == FONT_NAME:
+            return path, index
+    raise PosterError(f"字体文件中没有 {FONT_NAME}")
+
+
+class Fonts:
+    def __init__(self, path: str, index: int):
+        self.path, self.index = path, index
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019  (one Fonts per batch; sizes repeat)
+    def get(self, size: int) -> ImageFont.FreeTypeFont:
+        return ImageFont.truetype(self.path, size, index=self.index)
+
+    def measure(self, text: str, size: int) -> int:
+        return math.ceil(self.get(size).getlength(text))
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass
+class PosterPerson:
+    id: int
+    name: str
+    post: str
+    phone: str
+    role: str
+    business: str | None = None
+    oversees_field: str | None = None
+    photo: str | None = None
+
+
+@dataclass
+class PosterOffice:
+    code: str
+    name: str
+    department: str
+    url: str
+    people: list[PosterPerson]  # 附件1 order: leaders first
+    ballot: list[PosterPerson]  # who the office's ballot lists (the frozen roster while a round is open)
+    tags: dict[str, dict[str, str]]  # complaint tags by role group
+    duties: list[tuple[str, str]] = field(default_factory=list)
+    items: list[tuple[str, str, str, str]] = field(default_factory=list)
+    rules: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _person(p) -> PosterPerson:
+    return PosterPerson(p.id, p.name, p.post, p.phone, p.role, p.business, p.oversees_field, p.photo)
+
+
+def office_data(office: Office, public_base_url: str) -> PosterOffice:
+    page = disclosure.get_office_page(office.code)
+    people = [p for section in page.sections for p in section.people]
+    ballot = ballot_box.office_ballot(office)
+    if ballot.round is not None:
+        on_ballot = [_person(entry.person) for entry in ballot.roster]
+        config = ballot.config
+    else:
+        on_ballot = [_person(p) for p in people]
+        config = BallotConfig.from_snapshot(DEFAULT_BALLOT_CONFIG)
+    return PosterOffice(
+        code=office.code, name=office.name, department=office.department.name,
+        url=f"{public_base_url}/o/{office.code}",
+        people=[_person(p) for p in people], ballot=on_ballot,
+        tags={"leader": config.leader_tags, "staff": config.staff_tags},
+        duties=[(d.post_name, d.duties) for d in page.duties],
+        items=[(i.name, i.statutory_limit or "", i.promised_limit or "", i.procedure or "")
+               for i in office.service_items],
+        rules=[(g.title, g.body or "") for g in page.guidelines],
+    )
+
+
+def offices_in_scope(scope: str, value: str | None) -> list[Office]:
+    """Active offices of one office code, one department, one region, or everything."""
+    query = (select(Office).join(Department).join(Region).where(Office.active, Department.active)
+             .options(selectinload(Office.department), selectinload(Office.service_items))
+             .order_by(Region.sort_order, Region.id, Department.sort_order, Department.id, Office.sort_order,
+                       Office.id))
+    if scope == "office":
+        query = query.where(Office.code == (value or "").strip().upper())
+    elif scope == "department":
+        query = query.where(Department.code == value)
+    elif scope == "region":
+        query = query.where(Region.code == value)
+    elif scope != "all":
+        raise PosterError("范围应为 office、department、region 或 all")
+    offices = db.session.scalars(query).all()
+    if not offices:
+        raise PosterError("该范围内没有可打印的科室，请核对编码")
+    return offices
+
+
+# ---------------------------------------------------------------- drawing
+
+
+def qr_image(url: str, min_px: int) -> Image.Image:
+    """The office QR: error correction Q, a 4-module quiet zone, whole pixels per module, at
+    least `min_px` wide."""
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_Q, border=4, box_size=1)
+    code.add_data(url)
+    code.make(fit=True)
+    modules = code.modules_count + 2 * code.border
+    code.box_size = math.ceil(min_px / modules)
+    return code.make_image(fill_color="black", back_color="white").get_image().convert("RGB")
+
+
+class Page:
+    """One poster page and the drawing helpers the layouts share."""
+
+    def __init__(self, template: dict, fonts: Fonts, office: PosterOffice, supervision: str, media_root: str):
+        self.t, self.fonts, self.office, self.media_root = template, fonts, office, media_root
+        p = template["page"]
+        self.dpi = p["dpi"]
+        self.width, self.height, self.margin = mm(p["width_mm"], self.dpi), mm(p["height_mm"], self.dpi), \
+            mm(p["margin_mm"], self.dpi)
+        self.colors = template["colors"]
+        self.image = Image.new("RGB", (self.width, self.height), "white")
+        self.draw = ImageDraw.Draw(self.image)
+        self.words = {"department": office.department, "office": office.name, "supervision": supervision}
+
+    def px(self, value_mm: float) -> int:
+        return mm(value_mm, self.dpi)
+
+    def size(self, value_pt: float) -> int:
+        return pt(value_pt, self.dpi)
+
+    def fill(self, text: str) -> str:
+        return text.format(**self.words)
+
+    def text(self, xy, text: str, size: int, color: str = "text", anchor: str = "la") -> None:
+        self.draw.text(xy, text, font=self.fonts.get(size), fill=self.colors.get(color, color), anchor=anchor)
+
+    def fitted(self, x: int, y: int, width: int, text: str, size: int, min_size: int, max_lines: int = 1,
+               color: str = "text") -> int:
+        """Draw text shrunk or wrapped to fit; return the y below it."""
+        fitted = fit_text(text, width, max_lines, size, min_size, self.fonts.measure)
+        line_height = round(fitted.size * 1.35)
+        for line in fitted.lines:
+            self.text((x, y), line, fitted.size, color)
+            y += line_height
+        return y
+
+    def header(self) -> int:
+        h = self.t["header"]
+        bottom = self.margin + self.px(h["height_mm"])
+        self.draw.rectangle((0, 0, self.width, bottom), fill=self.colors["band"])
+        self.draw.rectangle((0, bottom - self.px(1.2), self.width, bottom), fill=self.colors["primary"])
+        inner = self.width - 2 * self.margin
+        y = self.fitted(self.margin, self.margin, inner, self.fill(h["title"]), self.size(h["title_pt"]),
+                        self.size(h["title_pt"] * 0.55), color="primary")
+        self.fitted(self.margin, y, inner, self.fill(h["subtitle"]), self.size(h["subtitle_pt"]),
+                    self.size(h["subtitle_pt"] * 0.6), color="muted")
+        return bottom + self.px(4)
+
+    def footer(self) -> int:
+        """Draw the supervision line; return the y where the footer starts."""
+        f = self.t["footer"]
+        top = self.height - self.margin - self.px(f["height_mm"])
+        self.draw.line((self.margin, top, self.width - self.margin, top), fill=self.colors["line"], width=3)
+        self.fitted(self.margin, top + self.px(2), self.width - 2 * self.margin, self.fill(f["text"]),
+                    self.size(f["pt"]), self.size(f["pt"] * 0.6))
+        return top
+
+    def qr_block(self, right: int, bottom: int) -> int:
+        """The office QR with its caption, bottom-right aligned; return its top y."""
+        q = self.t["qr"]
+        code = qr_image(self.office.url, self.px(q["size_mm"]))
+        caption_size = self.size(q["caption_pt"])
+        top = bottom - code.height - round(caption_size * 1.6)
+        left = right - code.width
+        self.image.paste(code, (left, top))
+        self.text((left + code.width // 2, top + code.height + round(caption_size * 0.2)), q["caption"],
+                  caption_size, "primary", anchor="ma")
+        return top
+
+    def photo(self, person: PosterPerson, box: tuple[int, int, int, int]) -> None:
+        x, y, w, h = box
+        path = os.path.join(photo_dir(self.media_root), f"{person.photo}.jpg") if person.photo else None
+        if path and os.path.exists(path):
+            with Image.open(path) as img:
+                self.image.paste(img.convert("RGB").resize((w, h), Image.Resampling.LANCZOS), (x, y))
+        else:  # placeholder: the surname on a soft colour
+            self.draw.rectangle((x, y, x + w, y + h), fill=self.colors["band"])
+            self.text((x + w // 2, y + h // 2), person.name[:1], h // 3, "primary", anchor="mm")
+        self.draw.rectangle((x, y, x + w, y + h), outline=self.colors["line"], width=2)
+
+    def person_card(self, person: PosterPerson, box: tuple[int, int, int, int]) -> None:
+        c = self.t["card"]
+        x, y, w, h = box
+        pad = self.px(c["padding_mm"])
+        self.draw.rounded_rectangle((x, y, x + w, y + h), radius=self.px(2), outline=self.colors["line"], width=3)
+        pw, ph = self.px(c["photo_mm"][0]), self.px(c["photo_mm"][1])
+        ph = min(ph, h - 2 * pad)
+        self.photo(person, (x + pad, y + pad, pw * ph // self.px(c["photo_mm"][1]), ph))
+        tx = x + 2 * pad + pw
+        tw = x + w - pad - tx
+        line, small = self.size(c["line_pt"]), self.size(c["min_pt"])
+        ty = self.fitted(tx, y + pad, tw, person.name, self.size(c["name_pt"]), small)
+        ty = self.fitted(tx, ty, tw, person.post, line, small, color="muted")
+        if person.role == Role.LEADER_IN_CHARGE and person.oversees_field:
+            ty = self.fitted(tx, ty, tw, f"分管领域：{person.oversees_field}", line, small, 2)
+        elif person.business:
+            ty = self.fitted(tx, ty, tw, f"从事业务：{person.business}", line, small, 2)
+        self.fitted(tx, ty, tw, f"联系电话：{person.phone}", line, small)
+
+
+def _identity(template, make_page) -> list[Image.Image]:
+    probe = make_page()
+    people = probe.office.people
+    leaders = [p for p in people if Role(p.role).is_department_leader]
+    staff = [p for p in people if not Role(p.role).is_department_leader]
+    gap, section = probe.px(3), round(probe.size(template["section_pt"]) * 1.6)
+    lc, sc = template["leaders"], template["staff"]
+    leader_h, staff_h = probe.px(lc["card_height_mm"]), probe.px(sc["card_height_mm"])
+
+    def layout(page: Page):
+        top = page.header()
+        bottom = page.footer() - gap
+        qr_top = page.qr_block(page.width - page.margin, bottom)
+        return top, qr_top - gap
+
+    # How many staff cards fit: on the first page below the leaders, then on later pages.
+    top, limit = layout(probe)
+    leader_rows = math.ceil(len(leaders) / lc["columns"])
+    first_top = top + (section + leader_rows * (leader_h + gap) if leaders else 0) + section
+    per_first = max(0, (limit - first_top + gap) // (staff_h + gap)) * sc["columns"]
+    per_next = max(1, (limit - top - section + gap) // (staff_h + gap)) * sc["columns"]
+    pages = []
+    for number, chunk in enumerate(paginate(staff, per_first, per_next)):
+        page = probe if number == 0 else make_page()
+        y, _ = (top, limit) if number == 0 else layout(page)
+        inner = page.width - 2 * page.margin
+        if number == 0 and leaders:
+            page.text((page.margin, y), lc["title"], page.size(template["section_pt"]), "primary")
+            y += section
+            for person, box in zip(leaders, grid(len(leaders), lc["columns"], page.margin, y, inner, leader_h, gap),
+                                   strict=True):
+                page.person_card(person, box)
+            y += leader_rows * (leader_h + gap)
+        if chunk:
+            title = sc["title"] if number == 0 else f"{sc['title']}（续）"
+            page.text((page.margin, y), title, page.size(template["section_pt"]), "primary")
+            y += section
+            for person, box in zip(chunk, grid(len(chunk), sc["columns"], page.margin, y, inner, staff_h, gap),
+                                   strict=True):
+                page.person_card(person, box)
+        pages.append(page.image)
+    return pages
+
+
+def _duties(template, make_page) -> list[Image.Image]:
+    office = make_page().office
+    blocks: list[tuple[str, str, str]] = []  # (kind, heading, body)
+    blocks += [("duty", post, text) for post, text in office.duties]
+    blocks += [("item", name, "　".join(filter(None, [f"法定时限：{law}" if law else "",
+                                                       f"承诺时限：{promise}" if promise else "",
+                                                       f"办理流程：{procedure}" if procedure else ""])))
+               for name, law, promise, procedure in office.items]
+    blocks += [("rule", title, body) for title, body in office.rules]
+    titles = {"duty": "岗位职责", "item": "服务事项", "rule": "工作制度与服务用语"}
+    body_size = pt(template["body_pt"], template["page"]["dpi"])
+    section_size = pt(template["section_pt"], template["page"]["dpi"])
+    pages: list[Image.Image] = []
+
+    def new_page() -> tuple[Page, int, int]:
+        page = make_page()
+        top = page.header()
+        limit = page.qr_block(page.width - page.margin, page.footer() - page.px(3)) - page.px(3)
+        return page, top, limit
+
+    page, page_top, limit = new_page()
+    y, current = page_top, None
+    for kind, heading, body in blocks or [("duty", "（暂无公示内容）", "")]:
+        inner = page.width - 2 * page.margin
+        lines = wrap(body, inner, body_size, page.fonts.measure) if body else []
+        need = round(body_size * 1.45) * (len(lines) + 1) + (section_size * 2 if kind != current else 0)
+        if y + need > limit and y > page_top:  # does not fit: continue on a new page
+            pages.append(page.image)
+            page, page_top, limit = new_page()
+            y, current = page_top, None
+        if kind != current:
+            page.text((page.margin, y), titles[kind], section_size, "primary")
+            y += round(section_size * 1.7)
+            current = kind
+        y = page.fitted(page.margin, y, inner, heading, round(body_size * 1.1), body_size)
+        for line in lines:
+            page.text((page.margin, y), line, body_size, "muted")
+            y += round(body_size * 1.45)
+        y += page.px(2)
+    pages.append(page.image)
+    return pages
+
+
+def _counter_card(template, make_page) -> list[Image.Image]:
+    page = make_page()
+    top = page.header()
+    bottom = page.footer() - page.px(3)
+    q = template["qr"]
+    code = qr_image(page.office.url, page.px(q["size_mm"]))
+    caption = page.size(q["caption_pt"])
+    y = top + max(0, (bottom - top - code.height - caption * 2) // 2)
+    page.image.paste(code, ((page.width - code.width) // 2, y))
+    page.text((page.width // 2, y + code.height + caption // 3), q["caption"], caption, "primary", anchor="ma")
+    return [page.image]
+
+
+def _paper_ballot(template, make_page) -> list[Image.Image]:
+    probe = make_page()
+    office = probe.office
+    row_h = probe.px(template["row_height_mm"])
+    name_size, option_size = probe.size(template["name_pt"]), probe.size(template["option_pt"])
+    levels = [label for _code, label, _points in DEFAULT_BALLOT_CONFIG["levels"]]
+    levels = [("较满意" if label == "比较满意" else label) for label in levels]  # as printed on 附件3
+
+    def frame(page: Page) -> tuple[int, int]:
+        y = page.header()
+        for line in template["instructions"]:
+            page.text((page.margin, y), line, option_size, "muted")
+            y += round(option_size * 1.4)
+        bottom = page.footer() - page.px(2)
+        qr_top = page.qr_block(page.width - page.margin, bottom)
+        page.fitted(page.margin, qr_top, page.width - 3 * page.margin - page.px(template["qr"]["size_mm"]),
+                    template["confidentiality"], name_size, option_size, 2)
+        return y + page.px(2), qr_top - page.px(3)
+
+    top, limit = frame(probe)
+    per_page = max(1, (limit - top) // row_h)
+    pages = []
+    for number, chunk in enumerate(paginate(office.ballot, per_page, per_page)):
+        page = probe if number == 0 else make_page()
+        y = top if number == 0 else frame(page)[0]
+        inner = page.width - 2 * page.margin
+        for person in chunk:
+            role = Role(person.role)
+            page.draw.rectangle((page.margin, y, page.margin + inner, y + row_h - page.px(1.5)),
+                                outline=page.colors["line"], width=2)
+            pad = page.px(2)
+            label_w = page.px(42)
+            ty = page.fitted(page.margin + pad, y + pad, label_w, person.name, name_size, option_size)
+            page.fitted(page.margin + pad, ty, label_w, f"{person.post}（{role.label}）", option_size,
+                        round(option_size * 0.7), 2, "muted")
+            ox = page.margin + 2 * pad + label_w
+            options = "  ".join(f"□{label}" for label in levels)
+            oy = page.fitted(ox, y + pad, inner - label_w - 3 * pad, options, option_size, round(option_size * 0.7))
+            tags = office.tags["leader" if role.is_department_leader else "staff"]
+            tag_line = "  ".join(f"□{label}" + ("（请注明）" if code == "other" else "") for code, label in tags.items())
+            oy = page.fitted(ox, oy, inner - label_w - 3 * pad, tag_line, option_size, round(option_size * 0.7), 2,
+                             "muted")
+            page.text((ox, oy), "意见建议：", option_size, "muted")
+            y += row_h
+        pages.append(page.image)
+    return pages
+
+
+DRAW: dict[str, Callable] = {"identity": _identity, "duties": _duties, "counter_card": _counter_card,
+                             "paper_ballot": _paper_ballot}
+
+
+def render_office(template: dict, office: PosterOffice, fonts: Fonts, supervision: str,
+                  media_root: str) -> list[Image.Image]:
+    """The pages of one office's poster."""
+    return DRAW[template["kind"]](template, lambda: Page(template, fonts, office, supervision, media_root))
+
+
+# ---------------------------------------------------------------- batches
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG", dpi=(300, 300))
+    return out.getvalue()
+
+
+def pack(pages: list[tuple[str, Image.Image]], fmt: str, title: str) -> bytes:
+    """One PDF of all pages, or a zip of PNGs; no timestamps, so the bytes are reproducible."""
+    out = io.BytesIO()
+    if fmt == "pdf":
+        first, *rest = [image for _, image in pages]
+        first.save(out, "PDF", save_all=True, append_images=rest, resolution=300.0, title=title,
+                   creationDate=None, modDate=None)
+    else:
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+            for name, image in pages:
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                archive.writestr(info, png_bytes(image))
+    return out.getvalue()
+
+
+@dataclass
+class Batch:
+    key: str
+    path: str
+    pages: int
+    cached: bool
+
+
+def render_batch(scope: str, value: str | None, template_name: str, fmt: str, config: dict,
+                 progress: Callable[[int, int], None] = lambda done, total: None) -> Batch:
+    """Render (or reuse) a batch for a scope; stored under MEDIA_ROOT/posters/<hash>.<fmt>."""
+    if fmt not in FORMATS:
+        raise PosterError(f"格式应为：{'、'.join(FORMATS)}")
+    template = load_template(template_name)
+    offices = [office_data(o, config["PUBLIC_BASE_URL"]) for o in offices_in_scope(scope, value)]
+    supervision = config["POSTER_SUPERVISION_LINE"]
+    payload = json.dumps([RENDERER_VERSION, template, fmt, supervision, [asdict(o) for o in offices]],
+                         ensure_ascii=False, sort_keys=True)
+    key = hashlib.sha256(payload.encode()).hexdigest()[:40]
+    folder = os.path.join(config["MEDIA_ROOT"], "posters")
+    path = os.path.join(folder, f"{key}.{fmt}")
+    if os.path.exists(path):
+        progress(len(offices), len(offices))
+        return Batch(key, path, 0, True)
+    fonts = Fonts(*find_font(config.get("POSTER_FONT")))
+    pages = []
+    for done, office in enumerate(offices, start=1):
+        images = render_office(template, office, fonts, supervision, config["MEDIA_ROOT"])
+        pages += [(f"{office.code}-{template_name}-{n}.png", image) for n, image in enumerate(images, start=1)]
+        progress(done, len(offices))
+    data = pack(pages, fmt, template["label"])
+    os.makedirs(folder, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)  # a retried or parallel job never sees half a file
+    return Batch(key, path, len(pages), False)
+
+
+def enqueue_render(scope: str, value: str | None, template_name: str, fmt: str):
+    """Queue a batch in the worker; one job per (scope, template, format) at a time."""
+    from .jobs import enqueue_once
+
+    load_template(template_name)  # refuse an unknown layout now, not in the worker
+    return enqueue_once("worker.jobs.render_posters", f"posters-{scope}-{value or 'all'}-{template_name}-{fmt}",
+                        scope, value, template_name, fmt, timeout=3600)
