@@ -216,7 +216,8 @@ def posters_render(office_code, department_code, region_code, everything, templa
         raise click.ClickException(str(exc)) from None
     if path:
         shutil.copyfile(batch.path, path)
-    click.echo(f"{'已有相同内容，直接使用' if batch.cached else '已生成'} {batch.path}" + (f"，并复制到 {path}" if path else ""))
+    copied = f"，并复制到 {path}" if path else ""
+    click.echo(f"{'已有相同内容，直接使用' if batch.cached else '已生成'} {batch.path}{copied}")
 
 
 offices_group = AppGroup("offices", help="科室。")

@@ -419,7 +419,8 @@ def _paper_ballot(template, make_page) -> list[Image.Image]:
             options = "  ".join(f"□{label}" for label in levels)
             oy = page.fitted(ox, y + pad, inner - label_w - 3 * pad, options, option_size, round(option_size * 0.7))
             tags = office.tags["leader" if role.is_department_leader else "staff"]
-            tag_line = "  ".join(f"□{label}" + ("（请注明）" if code == "other" else "") for code, label in tags.items())
+            tag_line = "  ".join(f"□{label}" + ("（请注明）" if code == "other" else "")
+                                 for code, label in tags.items())
             oy = page.fitted(ox, oy, inner - label_w - 3 * pad, tag_line, option_size, round(option_size * 0.7), 2,
                              "muted")
             page.text((ox, oy), "意见建议：", option_size, "muted")
@@ -508,3 +509,14 @@ def enqueue_render(scope: str, value: str | None, template_name: str, fmt: str):
     load_template(template_name)  # refuse an unknown layout now, not in the worker
     return enqueue_once("worker.jobs.render_posters", f"posters-{scope}-{value or 'all'}-{template_name}-{fmt}",
                         scope, value, template_name, fmt, timeout=3600)
+
+
+def missing_glyphs(text: str, fonts: Fonts, size: int = 48) -> list[str]:
+    """Characters of `text` the font cannot draw (they would print as empty boxes)."""
+    font = fonts.get(size)
+
+    def bitmap(ch: str) -> bytes:
+        return bytes(font.getmask(ch)) + repr(font.getbbox(ch)).encode()
+
+    tofu = bitmap("\uffff")
+    return sorted({ch for ch in text if not ch.isspace() and bitmap(ch) == tofu})

@@ -1,0 +1,170 @@
+"""Posters: every layout renders in Chinese from the demo data, and every QR scans."""
+
+import io
+import json
+import math
+import os
+import zipfile
+
+import pytest
+import zxingcpp
+from PIL import Image, ImageDraw
+from rq import SimpleWorker
+from sqlalchemy import select
+
+from ballot_service.domain.roles import Role
+from ballot_service.extensions import db, redis_ext
+from ballot_service.models import Office, RoundRoster
+from ballot_service.services import jobs, posters
+from ballot_service.services.demo import open_demo_round, seed_demo
+from tests import factories as f
+
+TEMPLATES = ["identity_board", "identity_board_a3", "duty_board", "counter_card", "paper_ballot"]
+
+
+@pytest.fixture
+def demo(app, database):
+    seed_demo(app.config["MEDIA_ROOT"], app.config["PHOTO_MAX_PIXELS"])
+    return app
+
+
+def pages_of(batch) -> dict[str, Image.Image]:
+    with zipfile.ZipFile(batch.path) as archive:
+        return {name: Image.open(io.BytesIO(archive.read(name))).convert("L") for name in archive.namelist()}
+
+
+def decode(image: Image.Image) -> list:
+    return [r for r in zxingcpp.read_barcodes(image) if r.format == zxingcpp.BarcodeFormat.QRCode]
+
+
+def stained(image: Image.Image, result) -> Image.Image:
+    """An opaque stain over 10% of the code's area, in the middle of the code."""
+    p = result.position
+    xs = [p.top_left.x, p.top_right.x, p.bottom_left.x, p.bottom_right.x]
+    ys = [p.top_left.y, p.top_right.y, p.bottom_left.y, p.bottom_right.y]
+    side = (max(xs) - min(xs)) * math.sqrt(0.10)
+    cx, cy = sum(xs) / 4, sum(ys) / 4
+    copy = image.copy()
+    ImageDraw.Draw(copy).rectangle((cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2), fill=128)
+    return copy
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_every_layout_renders_and_every_qr_scans_whole_small_and_stained(demo, template):
+    batch = posters.render_batch("department", "spj", template, "zip", demo.config)
+    offices = {o.code: o for o in db.session.scalars(select(Office).join(Office.department)
+                                                      .where(Office.active))}
+    pages = pages_of(batch)
+    assert pages
+    for name, page in pages.items():
+        office = offices[name.split("-")[0]]
+        url = f"{demo.config['PUBLIC_BASE_URL']}/o/{office.code}"
+        [whole] = decode(page)
+        assert whole.text == url, name
+        small = page.resize((page.width // 4, page.height // 4), Image.Resampling.BOX)  # arm's length
+        assert [r.text for r in decode(small)] == [url], name
+        assert [r.text for r in decode(stained(page, whole))] == [url], name
+
+
+def test_qr_is_level_q_with_quiet_zone_and_at_least_3_cm():
+    import qrcode
+
+    url = "http://testserver/o/ABC234"
+    image = posters.qr_image(url, 354)  # 30 mm at 300 dpi
+    assert image.width >= 354
+    [result] = decode(image.convert("L"))
+    assert result.ec_level == "Q" and result.text == url
+    reference = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_Q)
+    reference.add_data(url)
+    reference.make(fit=True)
+    modules = reference.modules_count + 8  # with a quiet zone of 4 modules on each side
+    box, rest = divmod(image.width, modules)
+    assert box >= 1 and rest == 0  # whole pixels per module
+    gray = image.convert("L")
+    quiet = 4 * box
+    assert all(gray.getpixel((x, y)) == 255 for x in range(quiet) for y in range(0, image.height, box))
+    assert gray.getpixel((quiet, quiet)) == 0  # the finder pattern starts right after the quiet zone
+
+
+def test_every_character_on_the_posters_has_a_glyph(demo):
+    fonts = posters.Fonts(*posters.find_font())
+    texts = []
+    for name in TEMPLATES:
+        texts.append(json.dumps(posters.load_template(name), ensure_ascii=False))
+    for office in db.session.scalars(select(Office)):
+        data = posters.office_data(office, "http://testserver")
+        texts.append(json.dumps([data.department, data.name, [vars(p) for p in data.people], data.duties,
+                                 data.items, data.rules, data.tags], ensure_ascii=False))
+    texts.append(demo.config["POSTER_SUPERVISION_LINE"] + "□√…（）：续")
+    text = "".join(texts)
+    assert len(set(text)) > 300
+    assert posters.missing_glyphs(text, fonts) == []
+    assert posters.missing_glyphs("\U0001f600", fonts) == ["\U0001f600"]  # the check can fail
+
+
+def test_rendering_is_deterministic_and_batches_are_reused(demo):
+    first = posters.render_batch("office", _office_code("企业登记窗口"), "identity_board", "pdf", demo.config)
+    content = open(first.path, "rb").read()
+    os.remove(first.path)
+    again = posters.render_batch("office", _office_code("企业登记窗口"), "identity_board", "pdf", demo.config)
+    assert not again.cached and open(again.path, "rb").read() == content
+    cached = posters.render_batch("office", _office_code("企业登记窗口"), "identity_board", "pdf", demo.config)
+    assert cached.cached and cached.path == again.path
+    assert content.startswith(b"%PDF") and b"CreationDate" not in content
+
+
+def _office_code(name: str) -> str:
+    return db.session.scalar(select(Office.code).where(Office.name == name))
+
+
+def test_paper_ballot_lists_exactly_the_people_on_the_office_ballot(demo):
+    round_ = open_demo_round()
+    office = db.session.scalar(select(Office).where(Office.name == "企业登记窗口"))
+    roster = db.session.scalars(select(RoundRoster.person_id).where(
+        RoundRoster.round_id == round_.id, RoundRoster.office_id == office.id).order_by(RoundRoster.position)).all()
+    assert [p.id for p in posters.office_data(office, "http://testserver").ballot] == list(roster)
+
+
+def test_long_rosters_continue_on_more_pages_and_long_names_fit(app, database):
+    dept = f.department(code="big", name="市超长名称的行政审批服务局（市民之家综合服务中心）")
+    office = f.office(dept, name="不动产登记、交易与税收一体化综合受理窗口")
+    f.person(dept, Role.MAIN_LEADER, name="欧阳诸葛长名字")
+    for n in range(14):
+        f.person(dept, Role.STAFF, office=office, post="综合受理岗位工作人员（负责登记、交易、税费一窗受理）",
+                 business="不动产转移登记、抵押登记、预告登记、更正登记、异议登记" * 2)
+    db.session.commit()
+    batch = posters.render_batch("office", office.code, "identity_board", "zip", app.config)
+    pages = pages_of(batch)
+    assert len(pages) >= 2
+    for page in pages.values():
+        assert [r.text for r in decode(page)] == [f"{app.config['PUBLIC_BASE_URL']}/o/{office.code}"]
+
+
+def test_batches_run_in_the_worker_with_progress_and_one_job_at_a_time(demo):
+    first = posters.enqueue_render("department", "spj", "counter_card", "pdf")
+    second = posters.enqueue_render("department", "spj", "counter_card", "pdf")
+    assert first.id == second.id
+    SimpleWorker([jobs.QUEUE], connection=redis_ext.client).work(burst=True)
+    assert first.get_status(refresh=True) == "finished"
+    meta = first.get_meta(refresh=True)
+    assert meta["done"] == meta["total"] == 4  # 市行政审批服务局 has four offices
+    assert first.return_value().endswith(".pdf") and os.path.exists(first.return_value())
+
+
+def test_bad_requests_get_clear_messages(demo):
+    with pytest.raises(posters.PosterError, match="没有名为“poster_x”的版式"):
+        posters.render_batch("department", "spj", "poster_x", "pdf", demo.config)
+    with pytest.raises(posters.PosterError, match="该范围内没有可打印的科室"):
+        posters.render_batch("department", "nope", "identity_board", "pdf", demo.config)
+    with pytest.raises(posters.PosterError, match="找不到 POSTER_FONT 指定的字体文件"):
+        posters.find_font("/nonexistent/font.ttf")
+
+
+def test_regenerating_an_office_code_needs_confirmation(demo):
+    code = _office_code("企业登记窗口")
+    cli = demo.test_cli_runner()
+    refused = cli.invoke(args=["offices", "regenerate-code", code])
+    assert refused.exit_code == 1 and "二维码将全部失效" in refused.output
+    done = cli.invoke(args=["offices", "regenerate-code", code, "--yes"])
+    assert done.exit_code == 0 and _office_code("企业登记窗口") != code
+    assert demo.test_client().get(f"/o/{code}").status_code == 404
