@@ -129,7 +129,7 @@ def test_long_rosters_continue_on_more_pages_and_long_names_fit(app, database):
     dept = f.department(code="big", name="市超长名称的行政审批服务局（市民之家综合服务中心）")
     office = f.office(dept, name="不动产登记、交易与税收一体化综合受理窗口")
     f.person(dept, Role.MAIN_LEADER, name="欧阳诸葛长名字")
-    for n in range(14):
+    for _ in range(14):
         f.person(dept, Role.STAFF, office=office, post="综合受理岗位工作人员（负责登记、交易、税费一窗受理）",
                  business="不动产转移登记、抵押登记、预告登记、更正登记、异议登记" * 2)
     db.session.commit()
