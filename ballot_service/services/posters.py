@@ -504,11 +504,13 @@ def render_batch(scope: str, value: str | None, template_name: str, fmt: str, co
 
 def enqueue_render(scope: str, value: str | None, template_name: str, fmt: str):
     """Queue a batch in the worker; one job per (scope, template, format) at a time."""
+    from rq import Retry
+
     from .jobs import enqueue_once
 
     load_template(template_name)  # refuse an unknown layout now, not in the worker
     return enqueue_once("worker.jobs.render_posters", f"posters-{scope}-{value or 'all'}-{template_name}-{fmt}",
-                        scope, value, template_name, fmt, timeout=3600)
+                        scope, value, template_name, fmt, timeout=3600, retry=Retry(max=2, interval=[30, 120]))
 
 
 def missing_glyphs(text: str, fonts: Fonts, size: int = 48) -> list[str]:
