@@ -72,18 +72,8 @@ def tally_round(round_id: int, progress: Callable[[str], None] = lambda step: No
         .join(Office, Office.id == RoundRoster.office_id)
         .where(RoundRoster.round_id == round_id)
     ).all()
-    level_rows = db.session.execute(
-        select(Ballot.office_id, Rating.person_id, Rating.level, func.count())
-        .join(Ballot, Ballot.id == Rating.ballot_id)
-        .where(Ballot.round_id == round_id)
-        .group_by(Ballot.office_id, Rating.person_id, Rating.level)
-    ).all()
-    tag_rows = db.session.execute(
-        select(Ballot.office_id, RatingTag.person_id, RatingTag.tag, func.count())
-        .join(Ballot, Ballot.id == RatingTag.ballot_id)
-        .where(Ballot.round_id == round_id)
-        .group_by(Ballot.office_id, RatingTag.person_id, RatingTag.tag)
-    ).all()
+    level_rows = _counts(round_id, Rating, Rating.level)
+    tag_rows = _counts(round_id, RatingTag, RatingTag.tag)
 
     progress("scoring")
     office_dept = {office_id: dept_id for office_id, _, _, dept_id in roster}
@@ -168,6 +158,16 @@ def tally_round(round_id: int, progress: Callable[[str], None] = lambda step: No
     ballot_box.forget_claims(round_id)
     progress("done")
     return digest
+
+
+def _counts(round_id: int, model, key) -> list:
+    """(office, person, key, count) over the round's ballots: ratings per level, or tags."""
+    return db.session.execute(
+        select(Ballot.office_id, model.person_id, key, func.count())
+        .join(Ballot, Ballot.id == model.ballot_id)
+        .where(Ballot.round_id == round_id)
+        .group_by(Ballot.office_id, model.person_id, key)
+    ).all()
 
 
 def _canonical_result(row: dict) -> list:
