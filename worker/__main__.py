@@ -19,7 +19,9 @@ def main(argv: list[str]) -> None:
     with app.app_context():
         # Connections must not be shared with the forked job processes.
         db.engine.dispose()
-        Worker(argv or QUEUES, connection=redis_ext.client).work(with_scheduler=True)
+        # Maintenance (which retries jobs abandoned by a killed worker once their heartbeat has
+        # expired, about 90 s) every 2 minutes instead of RQ's default 10.
+        Worker(argv or QUEUES, connection=redis_ext.client, maintenance_interval=120).work(with_scheduler=True)
 
 
 if __name__ == "__main__":

@@ -200,6 +200,41 @@ def test_5_worker_killed_during_a_tally_of_50000_ballots(stack):
     assert retried and digest == clean
 
 
+def test_5b_whole_worker_killed_during_a_tally(stack):
+    """SIGKILL the worker, its job process and its scheduler together; a replacement worker (as a
+    process supervisor would start) finds the abandoned job once its heartbeat expires and retries."""
+    from rq.job import Job
+
+    from ballot_service.extensions import db, redis_ext
+    from ballot_service.models import Round
+    from ballot_service.services import rounds
+
+    app = stack.app_
+    with app.app_context():
+        round_id = db.session.scalar(select(Round.id).where(Round.name == "统计测试轮"))
+        clean = db.session.get(Round, round_id).digest
+        job = rounds.enqueue_tally(round_id)
+        connection = redis_ext.client
+        steps = ("aggregating ratings", "scoring", "writing results", "consequences")
+        wait_for(lambda: Job.fetch(job.id, connection=connection).get_meta().get("step") in steps, 30, 0.001)
+        worker = stack.processes["worker"].pid
+        for pid in [*children(worker), worker]:
+            os.kill(pid, signal.SIGKILL)
+        stack.processes["worker"].wait()
+        killed = time.monotonic()
+        time.sleep(95)  # the job's heartbeat lasts 90 s; a worker started earlier retries it at its next maintenance
+        stack.start_worker()
+        wait_for(lambda: Job.fetch(job.id, connection=connection).get_status() == "finished", 180, 0.5)
+        recovery = time.monotonic() - killed
+        db.session.expire_all()
+        digest = db.session.get(Round, round_id).digest
+        db.session.remove()
+    REPORTS.append(Report("5b whole RQ worker SIGKILLed mid-tally, replacement started", 50_000, 50_000, 0, 0,
+                          f"done {recovery:.0f} s after the kill",
+                          "digest " + ("equals a clean run's" if digest == clean else "DIFFERS")))
+    assert digest == clean
+
+
 def wait_for_child(pid: int, others: set[int]) -> int:
     found = []
     wait_for(lambda: found.extend(set(children(pid)) - others) or found, 30, 0.001)
