@@ -215,8 +215,9 @@ class Voter:
 
 
 def run_voters(base: str, offices: list[str], seconds: float, concurrency: int, prefix: str,
-               extra=None) -> list[Voter]:
-    """Voters with distinct identities, `concurrency` at a time, for `seconds`."""
+               extra=None, parallel_every: int = 0) -> list[Voter]:
+    """Voters with distinct identities, `concurrency` at a time, for `seconds`. Every
+    `parallel_every`-th voter sends its first submission twice at once (a double tap)."""
     voters: list[Voter] = []
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
@@ -225,8 +226,14 @@ def run_voters(base: str, offices: list[str], seconds: float, concurrency: int, 
         n = 0
         while time.monotonic() < deadline:
             voter = Voter(offices[(worker + n) % len(offices)], f"{prefix}-{worker}-{n}")
+            if parallel_every and n % parallel_every == 1 and voter.open_page(base):
+                taps = [threading.Thread(target=voter.submit, args=(base,)) for _ in range(2)]
+                for tap in taps:
+                    tap.start()
+                for tap in taps:
+                    tap.join()
             n += 1
-            voter.vote(base)
+            voter.vote(base)  # completes the ballot if the taps did not
             if extra:
                 extra(voter)
             with lock:
