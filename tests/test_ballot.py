@@ -334,6 +334,7 @@ def test_a_claim_whose_reply_was_lost_is_completed_by_sending_the_form_again(app
     redis_client.set(f"ballot:token:{token}", f"{round_.id}:{office.id}")
     again = client.post(f"/o/{office.code}/ballot", data=form)
     assert again.status_code == 200 and ballots() == 1
+    assert ballot_box.turnout(round_.id) == {office.id: 1}  # counted once
     # Another form of the same voter is refused as already voted.
     other, _ = token_and_people(page(app.test_client(), office))
     refused = client.post(f"/o/{office.code}/ballot", data=all_satisfied(other, people))

@@ -188,6 +188,7 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
         db.session.rollback()
         return Submission(Outcome.FAILED, checked)
     # From here this request holds the claim (new, or left by an earlier attempt of this form).
+    newly_stored = True
     try:
         _insert(ballot_id, round_id, office_id, checked)
     except SQLAlchemyError:
@@ -197,6 +198,7 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
             _release(claim, form_tag)
             log.warning("ballot write failed for round %s; claim released", round_id)
             return Submission(Outcome.FAILED, checked)
+        newly_stored = False
     else:
         try:
             db.session.commit()
@@ -214,8 +216,9 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
             pipe.delete(token_key)
             pipe.sadd(_k("pending", round_id), key)
             pipe.expireat(_k("pending", round_id), expire_at)
-            pipe.hincrby(_k("turnout", round_id), office_id, 1)
-            pipe.expireat(_k("turnout", round_id), expire_at)
+            if newly_stored:  # a resent form counts once
+                pipe.hincrby(_k("turnout", round_id), office_id, 1)
+                pipe.expireat(_k("turnout", round_id), expire_at)
             pipe.execute()
     except RedisError:
         # The ballot is stored and counted; its claim stays, only the durable copy is missing.
