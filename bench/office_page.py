@@ -63,7 +63,7 @@ def main() -> None:
     print(f"baseline /healthz        median {b:.3f} ms   p95 {sorted(base)[int(len(base) * .95)] * 1000:.3f} ms")
     print(f"office page /o/<code>    median {o:.3f} ms   p95 {sorted(office)[int(len(office) * .95)] * 1000:.3f} ms")
     print(f"ratio office/baseline    {o / b:.1f}x")
-    print(f"SQL statements per page  {queries}")
+    print(f"SQL statements per render (cache miss)  {queries}")
     print(f"wire bytes (gzip)        {len(page.data)} (budget 30720; uncompressed {len(gzip.decompress(page.data))})")
 
 

@@ -63,22 +63,17 @@ def wechat_redirect(office_code: str):
     return response
 
 
-def _send(page_bytes: tuple[bytes, bytes], status: int = 200):
+def _send(html: bytes, compressed: bytes):
     """A cached page as it is, gzip-compressed when the browser takes it (Flask-Compress leaves
     responses that already carry a Content-Encoding alone)."""
-    html, compressed = page_bytes
     if "gzip" in request.headers.get("Accept-Encoding", ""):
-        response = make_response(compressed, status)
+        response = make_response(compressed)
         response.headers["Content-Encoding"] = "gzip"
     else:
-        response = make_response(html, status)
+        response = make_response(html)
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     response.headers["Vary"] = "Accept-Encoding"
     return response
-
-
-def _cached(page: Page) -> tuple[bytes, bytes]:
-    return page.html, page.gz
 
 
 def office_page(cached: CachedOffice, identity: str | None):
@@ -88,27 +83,29 @@ def office_page(cached: CachedOffice, identity: str | None):
     """
     snap = cached.snapshot
     if snap is None:
-        return _send(_cached(cached.pages["plain"]))
+        page = cached.pages["plain"]
+        return _send(page.html, page.gz)
     new_identity = None
     if identity is None:
         identity = new_identity = voters.new_browser_identity()
     if snap.require_wechat and not identity.startswith("w:"):
-        body = _cached(cached.pages["wechat"])
+        page = cached.pages["wechat"]
     else:
         try:
             closed, voted, token = ballot_box.voter_status(snap, identity)
         except (RedisError, SQLAlchemyError, ballot_box.RestoreInProgress):
-            body = _cached(cached.pages["unavailable"])
+            page = cached.pages["unavailable"]
         else:
             if closed:  # closed in the meantime: render afresh, once
                 page_cache.clear()
                 pages = (page_cache.get(cached.code) or cached).pages
-                return _no_store(_send(_cached(pages["plain"] if "plain" in pages else pages["unavailable"])))
+                page = pages["plain"] if "plain" in pages else pages["unavailable"]
+                return _no_store(_send(page.html, page.gz))
             if voted:
-                body = _cached(cached.pages["voted"])
+                page = cached.pages["voted"]
             else:
-                body = (cached.form.html(token), cached.form.gz(token))
-    response = _no_store(_send(body))
+                page = Page(cached.form.html(token), cached.form.gz(token))
+    response = _no_store(_send(page.html, page.gz))
     if new_identity:
         response.set_cookie(**voters.cookie(new_identity))
     return response

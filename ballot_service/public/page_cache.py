@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from flask import current_app, render_template
 
-from ..domain.office_codes import is_valid_office_code, normalize_office_code
+from ..domain.office_codes import normalize_office_code
 from ..services import ballot_box, disclosure
 from ..services.ballot_box import BallotSnapshot
 
@@ -83,8 +83,6 @@ def get(raw_code: str) -> CachedOffice | None:
     """The office's rendered variants, from the cache or freshly built (None: no such office)."""
     ttl = current_app.config["PAGE_CACHE_SECONDS"]
     code = normalize_office_code(raw_code)
-    if not is_valid_office_code(code):
-        return None
     now = time.monotonic()
     hit = _cache.get(code)
     if hit and hit[0] > now and (hit[1].snapshot is None or hit[1].snapshot.accepting()):

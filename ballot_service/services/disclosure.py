@@ -69,11 +69,12 @@ def _sections(people: list[Person]) -> list[RosterSection]:
 
 
 def get_office_page(raw_code: str) -> OfficePage | None:
-    if not is_valid_office_code(normalize_office_code(raw_code)):
+    code = normalize_office_code(raw_code)
+    if not is_valid_office_code(code):  # also keeps hostile input (NUL bytes…) away from the database
         return None
     office = db.session.scalar(
         select(Office)
-        .where(Office.code == normalize_office_code(raw_code), Office.active)
+        .where(Office.code == code, Office.active)
         .options(selectinload(Office.service_items), selectinload(Office.department))
     )
     if office is None or not office.department.active:
