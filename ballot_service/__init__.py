@@ -9,7 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from .config import Config
-from .extensions import compress, db, limiter, limiter_storage_uri, migrate, redis_ext
+from .extensions import compress, csrf, db, limiter, limiter_storage_uri, login_manager, migrate, redis_ext
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
 
@@ -31,17 +31,26 @@ def create_app(config: dict | None = None) -> Flask:
     compress.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(app.config["REDIS_URL"]))
     limiter.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
     if app.config["TRUSTED_PROXIES"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"], x_proto=1)
 
     from . import models  # noqa: F401  (tables must be known to Alembic)
+    from .admin import bp as admin_bp
+    from .api import init_api
     from .cli import register_cli
     from .public import bp as public_bp
     from .public.errors import register_error_pages
+    from .services.users import load_session_user
 
+    login_manager.user_loader(load_session_user)
+    csrf.exempt(public_bp)  # the ballot form carries its own one-time token
     app.register_blueprint(public_bp)
+    app.register_blueprint(admin_bp)
+    init_api(app)
     register_error_pages(app)
     register_cli(app)
     return app

@@ -59,3 +59,12 @@ class Config:
     COMPRESS_MIN_SIZE = 256
     # Long-lived caching of static files and content-addressed photos.
     SEND_FILE_MAX_AGE_DEFAULT = 3600
+    # Admin sign-in: session cookie flags (Secure whenever the site is served over HTTPS).
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = PUBLIC_BASE_URL.startswith("https://")
+    PERMANENT_SESSION_LIFETIME = 8 * 3600
+    # Failed or not, sign-in attempts are limited per username and per address.
+    LOGIN_LIMIT_PER_USER = os.environ.get("LOGIN_LIMIT_PER_USER", "5/minute;30/hour")
+    LOGIN_LIMIT_PER_IP = os.environ.get("LOGIN_LIMIT_PER_IP", "30/minute")
+    WTF_CSRF_TIME_LIMIT = 8 * 3600

@@ -5,8 +5,11 @@ from flask import Flask, current_app, request
 from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
 from flask_migrate import Migrate
+from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -27,6 +30,19 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 compress = Compress()
+csrf = CSRFProtect()
+login_manager = LoginManager()
+
+
+class ApiV1(Api):
+    """The JSON API's flask-smorest extension, one per app (app.extensions["api_v1"]).
+
+    flask-smorest answers every HTTP error of the app with JSON; ours does so for /api/ only
+    (public.errors dispatches there), so people keep their Chinese HTML pages."""
+
+    def _register_error_handlers(self):
+        pass
+
 # swallow_errors: with Redis down the limits are skipped and the ballot path answers itself
 # (with its retry page) instead of failing inside the limiter.
 limiter = Limiter(key_func=get_remote_address, headers_enabled=False, swallow_errors=True)

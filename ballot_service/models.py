@@ -22,11 +22,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .domain.access import UserRole
 from .domain.roles import Role
 from .extensions import db
 
 REGION_KINDS = ("city", "county", "zone")
 ROUND_STATUSES = ("draft", "open", "closed", "tallied", "published")
+ROUND_STATUS_LABELS = {
+    "draft": "草稿", "open": "进行中", "closed": "已结束", "tallied": "已统计", "published": "已发布",
+}
 BALLOT_CHANNELS = ("online", "paper")
 DUTY_CATEGORIES = ("main_leader", "leader_in_charge", "office")
 DUTY_CATEGORY_LABELS = {"main_leader": "主要领导", "leader_in_charge": "分管领导", "office": "业务科室"}
@@ -360,3 +364,119 @@ class WebhookAttempt(db.Model):
     attempted_at: Mapped[dt.datetime]
     status_code: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(String(300))
+
+
+# --- Admin side: users, API tokens, the audit trail, paper ballots being typed in ---------------
+
+user_office = Table(
+    "user_office",
+    db.metadata,
+    Column("user_id", Integer, ForeignKey("user.id"), primary_key=True),
+    Column("office_id", Integer, ForeignKey("office.id"), primary_key=True),
+)
+
+
+class User(db.Model):
+    """A person who runs the campaign (never a voter). Scope by role: coordinators and
+    auditors a region (the city's region is every region), department admins a department,
+    hall managers a set of offices."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(50), unique=True)
+    display_name: Mapped[str] = mapped_column(String(50))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(20))
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime]
+
+    region: Mapped[Region] = relationship()
+    department: Mapped[Department | None] = relationship()
+    offices: Mapped[list[Office]] = relationship(secondary=user_office, order_by="Office.id")
+
+    __table_args__ = (_one_of("role", [r.value for r in UserRole]),)
+
+    # Flask-Login
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def role_enum(self) -> UserRole:
+        return UserRole(self.role)
+
+
+class ApiToken(db.Model):
+    """A user's API token: shown once, stored as a SHA-256 hash, revocable."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))  # the first characters, to tell tokens apart
+    created_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class AuditEntry(db.Model):
+    """One admin or API write: who, what, when, and a before/after summary. Append-only; each
+    entry's hash covers the previous entry's hash, so an edited or deleted entry breaks the
+    chain (`flask audit verify`). Ballots and voter identities never appear here."""
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime]
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    actor: Mapped[str] = mapped_column(String(60))  # username, kept if the user is renamed
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(60))  # kind:id
+    summary: Mapped[dict] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(db.Model):
+    """The chain's last sequence number and hash, in one row: updating it serialises writers,
+    and it tells a deleted last entry from an intact chain."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int]
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class PaperEntry(db.Model):
+    """One typing of a paper ballot (附件3) by one user, waiting for a second typing by another.
+
+    Kept only until two typings by different users agree: then the ballot is stored like an
+    online one (channel "paper", random id) and these rows are deleted, so nothing links the
+    stored ballot to who typed it.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    serial: Mapped[str] = mapped_column(String(32))  # the number written on the form when collected
+    entered_by: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    ratings: Mapped[dict] = mapped_column(JSON)  # the form as submitted (field -> values)
+
+    __table_args__ = (UniqueConstraint("round_id", "office_id", "serial", "entered_by"),)
+
+
+class PaperForm(db.Model):
+    """A paper form that has been counted (its two typings agreed): refuses counting it twice.
+    Holds no link to the ballot it became."""
+
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), primary_key=True)
+    serial: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -1,0 +1,63 @@
+"""The admin area: server-rendered pages for coordinators, department admins, hall managers
+and auditors. Every view is wrapped in `access.guard` (role and scope); every write made here
+lands in the audit trail (services.audit)."""
+
+from flask import Blueprint, g, redirect, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from ..domain.access import Permission as P
+from ..models import ROUND_STATUS_LABELS
+from ..services import access
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp.add_app_template_filter(lambda status: ROUND_STATUS_LABELS.get(status, status), "round_status")
+
+# The navigation: (endpoint, label, permission). Links show only to users who may follow them.
+NAV = [
+    ("admin.home", "概览", P.OWN_ACCOUNT),
+    ("admin.departments", "部门", P.ORGANISATION_MANAGE),
+    ("admin.offices", "科室", P.ROSTER_READ),
+    ("admin.people", "人员", P.ROSTER_MANAGE),
+    ("admin.roster_import", "导入导出", P.ROSTER_MANAGE),
+    ("admin.posters", "公示牌", P.POSTERS_RENDER),
+    ("admin.rounds", "评价轮次", P.ROUNDS_READ),
+    ("admin.paper_entry", "纸质选票", P.PAPER_ENTER),
+    ("admin.results", "评价结果", P.RESULTS_READ),
+    ("admin.webhooks", "结果推送", P.WEBHOOKS_MANAGE),
+    ("admin.users", "用户", P.USERS_MANAGE),
+    ("admin.audit_log", "审计日志", P.AUDIT_READ),
+    ("admin.account", "我的账号", P.OWN_ACCOUNT),
+]
+
+
+@bp.before_request
+def load_user() -> None:
+    g.user = current_user if current_user.is_authenticated else None
+
+
+@bp.app_context_processor
+def navigation() -> dict:
+    if not request.blueprint == "admin" or g.get("user") is None:
+        return {}
+    from flask import current_app
+
+    links = [(endpoint, label) for endpoint, label, permission in NAV
+             if endpoint in current_app.view_functions and access.can(permission)]
+    return {"nav_links": links}
+
+
+@bp.errorhandler(access.NotSignedIn)
+def to_login(_error):
+    return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+
+
+@bp.errorhandler(CSRFError)
+def csrf_failed(_error):
+    from flask import render_template
+
+    return render_template("admin/message.html", title="表单已失效",
+                           message="表单已过期或来源不明（缺少安全令牌）。请返回，刷新页面后重新提交。"), 400
+
+
+from . import auth, catalog, home, paper, posters, results, rounds, system  # noqa: E402,F401

@@ -1,0 +1,63 @@
+"""The JSON API (`/api/v1`): the admin area's operations for integrations.
+
+Authenticated by a per-user API token (`Authorization: Bearer sl_...`), with exactly the
+permissions of the token's user (the same `access.guard` as the admin area). Documented by
+the OpenAPI document flask-smorest generates from these views at `/api/v1/openapi.json`.
+"""
+
+from flask import Flask, g, request
+from flask_smorest import Blueprint
+
+from ..extensions import ApiV1, csrf, db
+from ..services import access, users
+
+PREFIX = "/api/v1"
+SECURITY = [{"bearerAuth": []}]
+
+
+def blueprint(name: str, description: str) -> Blueprint:
+    """A blueprint of the API: token authentication, no CSRF (no cookies are used)."""
+    blp = Blueprint(f"api_{name}", __name__, url_prefix=f"{PREFIX}/{name}", description=description)
+    blp.before_request(_load_token_user)
+    blp.register_error_handler(access.NotSignedIn, _unauthorized)
+    csrf.exempt(blp)
+    return blp
+
+
+def _load_token_user() -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    g.user = users.user_for_token(token.strip()) if scheme.lower() == "bearer" else None
+
+
+def _unauthorized(_error):
+    body = {"code": 401, "status": "Unauthorized", "message": "需要有效的 API 令牌（Authorization: Bearer 令牌）。"}
+    return body, 401, {"WWW-Authenticate": "Bearer"}
+
+
+def page(query, pagination_parameters) -> list:
+    """One page of a SELECT for a view decorated with `@blp.paginate()` (page, page_size query
+    arguments; the total in the X-Pagination header, as flask-smorest documents it)."""
+    result = db.paginate(query, page=pagination_parameters.page, per_page=pagination_parameters.page_size,
+                         error_out=False, count=True)
+    pagination_parameters.item_count = result.total
+    return result.items
+
+
+def init_api(app: Flask) -> None:
+    app.config.update(
+        API_TITLE="“三亮”评价服务 API",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=PREFIX,
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    api = ApiV1(app, spec_kwargs={"servers": [{"url": app.config["PUBLIC_BASE_URL"]}]})
+    app.extensions["api_v1"] = api
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer",
+                                                       "description": "在“我的账号”页面生成的 API 令牌"})
+    from . import account, catalog, paper, rounds, system
+
+    for module in (account, catalog, paper, rounds, system):
+        for blp in getattr(module, "BLUEPRINTS", []):
+            api.register_blueprint(blp)
