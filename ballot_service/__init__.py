@@ -4,7 +4,7 @@ import logging
 import os
 import re
 
-from flask import Flask
+from flask import Flask, g
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -52,8 +52,16 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     init_api(app)
     register_error_pages(app)
+    app.teardown_request(_forget_request_user)
     register_cli(app)
     return app
+
+
+def _forget_request_user(_exc) -> None:
+    """A request's user lives in `g`; an app context shared by several requests (tests, the
+    worker) must not carry one request's user, or its audit actor, into the next."""
+    for name in ("user", "obj", "audit_actor", "_login_user"):
+        g.pop(name, None)
 
 
 class _NoVoterAccessLines(logging.Filter):
