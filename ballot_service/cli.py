@@ -21,7 +21,9 @@ def seed_demo_command():
     """Load the demo city (does nothing if departments already exist)."""
     if demo.seed_demo(current_app.config["MEDIA_ROOT"], current_app.config["PHOTO_MAX_PIXELS"]):
         round_ = demo.open_demo_round()
+        demo.seed_demo_users()
         click.echo(f"已载入演示数据，并开启演示评价轮次（编号{round_.id}）。")
+        click.echo(f"演示账号：{'、'.join(u[0] for u in demo.DEMO_USERS)}，密码 {demo.DEMO_PASSWORD}")
     else:
         click.echo("数据库中已有部门，未载入演示数据。")
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from . import create_app
 from .extensions import db
 from .models import Office
-from .services.demo import open_demo_round, seed_demo
+from .services.demo import DEMO_PASSWORD, DEMO_USERS, open_demo_round, seed_demo, seed_demo_users
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -28,6 +28,7 @@ def prepare(app) -> str | None:
         upgrade()
         if seed_demo(app.config["MEDIA_ROOT"], app.config["PHOTO_MAX_PIXELS"]):
             open_demo_round()
+            seed_demo_users()
             print("已载入演示数据，并开启了一轮演示评价。")
         return db.session.scalar(select(Office.code).where(Office.active).order_by(Office.id).limit(1))
 
@@ -49,6 +50,8 @@ def main() -> int:
     print(f"\n  首页      {base}/")
     if office_code:
         print(f"  科室页面  {base}/o/{office_code}")
+    print(f"  管理后台  {base}/admin/   演示账号 {'、'.join(u[0] for u in DEMO_USERS)}，密码 {DEMO_PASSWORD}")
+    print(f"  接口文档  {base}/api/v1/openapi.json")
     print("  按 Ctrl-C 停止（网站、任务进程和 Redis 一起停止）\n", flush=True)
     honcho = os.path.join(os.path.dirname(sys.executable), "honcho")
     process = subprocess.Popen([honcho, "-f", os.path.join(ROOT, "Procfile.dev"), "start"], env=env, cwd=ROOT)

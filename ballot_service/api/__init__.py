@@ -13,6 +13,7 @@ from ..services import access, users
 
 PREFIX = "/api/v1"
 SECURITY = [{"bearerAuth": []}]
+MAX_PAGE = 100_000
 
 
 def blueprint(name: str, description: str) -> Blueprint:
@@ -38,8 +39,9 @@ def _unauthorized(_error):
 def page(query, pagination_parameters) -> list:
     """One page of a SELECT for a view decorated with `@blp.paginate()` (page, page_size query
     arguments; the total in the X-Pagination header, as flask-smorest documents it)."""
-    result = db.paginate(query, page=pagination_parameters.page, per_page=pagination_parameters.page_size,
-                         error_out=False, count=True)
+    # A page far beyond the end is simply empty (and never an OFFSET the database rejects).
+    number = min(pagination_parameters.page, MAX_PAGE)
+    result = db.paginate(query, page=number, per_page=pagination_parameters.page_size, error_out=False, count=True)
     pagination_parameters.item_count = result.total
     return result.items
 

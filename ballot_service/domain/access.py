@@ -99,19 +99,21 @@ class Scope:
     def covers(self, place: Place) -> bool:
         """True when the object at `place` lies inside this scope.
 
-        A department admin's scope holds the department and its offices, not its region; a hall
-        manager's holds their offices only.
+        A department admin's scope holds the department and its offices; a hall manager's holds
+        their offices. Both also reach their region's region-wide objects (its rounds).
         """
         match self.level:
             case Level.CITY:
                 return True
             case Level.REGION:
                 return place.region_id == self.region_id
-            case Level.DEPARTMENT:
-                return place.department_id == self.department_id
-            case Level.OFFICES:
-                return place.office_id in self.office_ids
-        return False
+        if place.department_id is None and place.office_id is None:
+            # Region-wide things (the region itself, its rounds) of one's own region; what may be
+            # done with them is the role's permissions' business.
+            return place.region_id is not None and place.region_id == self.region_id
+        if self.level is Level.DEPARTMENT:
+            return place.department_id == self.department_id
+        return place.office_id in self.office_ids
 
     def covers_scope(self, other: "Scope") -> bool:
         """True when everything `other` reaches lies inside this scope: a coordinator may only

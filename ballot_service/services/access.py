@@ -44,6 +44,9 @@ def _not_found() -> NotFound:
     return NotFound("对象不存在，或不在您的管理范围内。")
 
 
+MAX_ID = 2**31 - 1
+
+
 def _office_place(o: Office) -> Place:
     return Place(o.department.region_id, o.department_id, o.id)
 
@@ -85,6 +88,8 @@ def covers(place: Place) -> bool:
 def load(kind: str, obj_id: int):
     """The row of `kind` with this id if the current user's scope covers it, else NotFound."""
     model, place = KINDS[kind]
+    if not 0 < obj_id <= MAX_ID:  # beyond any id a database holds (and a 64-bit overflow)
+        raise _not_found()
     row = db.session.get(model, obj_id)
     if row is None:
         raise _not_found()
@@ -135,9 +140,11 @@ def condition(kind: str, user_scope: Scope) -> ColumnElement[bool]:
     """A WHERE condition keeping only the rows of `kind` the scope covers (for lists)."""
     if user_scope.level is Level.CITY:
         return true()
-    if kind in ("region", "round", "user"):
-        column = Region.id if kind == "region" else KINDS[kind][0].region_id
-        return column == user_scope.region_id if user_scope.level is Level.REGION else false()
+    if kind in ("region", "round"):
+        column = Region.id if kind == "region" else Round.region_id
+        return column == user_scope.region_id
+    if kind == "user":
+        return User.region_id == user_scope.region_id if user_scope.level is Level.REGION else false()
     if kind not in ("department", "office", "person", "duty", "service_item"):
         return false()
     department, office = _columns(kind)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from ..domain.office_codes import new_office_code
 from ..domain.roles import Role
 from ..extensions import db
-from ..models import Department, Guideline, Office, Person, PostDuty, Region, Round, ServiceItem
+from ..models import Department, Guideline, Office, Person, PostDuty, Region, Round, ServiceItem, User
 from . import demo_data, rounds
 from .photos import store_photo
 
@@ -151,3 +151,33 @@ def open_demo_round(now: dt.datetime | None = None) -> Round:
     opens, closes = now - dt.timedelta(hours=1), now + dt.timedelta(days=60)
     round_ = rounds.create_round("2026年下半年（演示）", "heze", opens, closes)
     return rounds.open_round(round_.id)
+
+
+DEMO_PASSWORD = "sanliang-demo-2026"
+# username, display name, role, region code, department code (hall managers: its first two offices)
+DEMO_USERS = [
+    ("admin", "市级协调员（演示）", "coordinator", "heze", None),
+    ("mudan", "牡丹区协调员（演示）", "coordinator", "mudan", None),
+    ("fgw", "发改委管理员（演示）", "department_admin", None, "fgw"),
+    ("hall", "大厅管理员（演示）", "hall_manager", None, "fgw"),
+    ("audit", "审计员（演示）", "auditor", "heze", None),
+]
+
+
+def seed_demo_users() -> list[str]:
+    """One user of each role for the demo, all with DEMO_PASSWORD (demo data only, never in
+    production). Returns the usernames created; existing usernames are left alone."""
+    from .users import build_user
+
+    created = []
+    for username, name, role, region_code, department_code in DEMO_USERS:
+        if db.session.scalar(select(User.id).where(User.username == username)):
+            continue
+        offices = []
+        if role == "hall_manager":
+            department = db.session.scalar(select(Department).where(Department.code == department_code))
+            offices = [o.code for o in department.offices[:2]]
+        build_user(username, name, DEMO_PASSWORD, role, region_code, department_code, offices)
+        created.append(username)
+    db.session.commit()
+    return created

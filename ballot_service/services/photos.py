@@ -165,8 +165,10 @@ class PhotoImportRejected(Exception):
         self.errors = errors
 
 
-def import_photos(path: str, media_root: str, max_pixels: int, max_file_bytes: int) -> int:
-    """Attach the photos of a folder or zip to their people: all of them, or none."""
+def import_photos(path: str, media_root: str, max_pixels: int, max_file_bytes: int,
+                  in_scope: Callable[[object], bool] | None = None) -> int:
+    """Attach the photos of a folder or zip to their people: all of them, or none. With
+    `in_scope` (a department -> bool), people of departments it refuses are errors."""
     from sqlalchemy import select
 
     from ..extensions import db
@@ -183,6 +185,8 @@ def import_photos(path: str, media_root: str, max_pixels: int, max_file_bytes: i
         label = "_".join(key)
         if not people:
             errors.append(f"{label}：没有找到此人（部门编码、姓名{'、电话' if phone else ''}需与名单一致）")
+        elif in_scope is not None and not in_scope(people[0].department):
+            errors.append(f"{label}：部门“{people[0].department.name}”不在您的管理范围内")
         elif len(people) > 1:
             errors.append(f"{label}：该部门有多位同名人员，请在文件名中加上联系电话")
         else:

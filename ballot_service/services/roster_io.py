@@ -9,6 +9,7 @@ Departments and offices must already exist; people, duties and items are added.
 import re
 import zipfile
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -184,10 +185,11 @@ class _Org:
 
     departments: dict[str, Department] = field(default_factory=dict)
     offices: dict[tuple[int, str], Office] = field(default_factory=dict)
+    in_scope: Callable[[Department], bool] | None = None  # None: every department
 
     @classmethod
-    def load(cls) -> "_Org":
-        org = cls()
+    def load(cls, in_scope: Callable[[Department], bool] | None = None) -> "_Org":
+        org = cls(in_scope=in_scope)
         for dept in db.session.scalars(select(Department).options(selectinload(Department.offices))):
             org.departments[dept.code] = dept
             for office in dept.offices:
@@ -198,6 +200,9 @@ class _Org:
         dept = self.departments.get(row.values["部门编码"])
         if dept is None:
             check.add(row, "部门编码", f"系统中没有编码为“{row.values['部门编码']}”的部门")
+        elif self.in_scope is not None and not self.in_scope(dept):
+            check.add(row, "部门编码", f"部门“{dept.name}”不在您的管理范围内")
+            return None
         return dept
 
     def office(self, check: _Checker, row: _Row, dept: Department, name: str, header: str = "科室") -> Office | None:
@@ -339,10 +344,11 @@ def _check_items(rows: list[_Row], org: _Org, start_order: int) -> tuple[list[Se
     return items, check.errors
 
 
-def import_workbook(stream: IO[bytes]) -> ImportSummary:
-    """Import every sheet of the workbook, or nothing (raises ImportRejected)."""
+def import_workbook(stream: IO[bytes], in_scope: Callable[[Department], bool] | None = None) -> ImportSummary:
+    """Import every sheet of the workbook, or nothing (raises ImportRejected). With `in_scope`,
+    rows of departments it refuses are errors too (an admin importing for their own scope)."""
     rows, errors = _read(stream)
-    org = _Org.load()
+    org = _Org.load(in_scope)
     checks = {
         PEOPLE.title: (_check_people, Person),
         DUTIES.title: (_check_duties, PostDuty),
@@ -365,7 +371,7 @@ def import_workbook(stream: IO[bytes]) -> ImportSummary:
     return ImportSummary(len(new[PEOPLE.title]), len(new[DUTIES.title]), len(new[ITEMS.title]))
 
 
-def _ordered_departments(department_code: str | None) -> list[Department]:
+def ordered_departments(department_code: str | None = None) -> list[Department]:
     query = (
         select(Department)
         .join(Region)
@@ -416,9 +422,11 @@ def _item_rows(dept: Department):
             )
 
 
-def export_workbook(stream: IO[bytes], department_code: str | None = None) -> None:
-    """Write the three templates filled with the active roster (all departments, or one)."""
-    departments = _ordered_departments(department_code)
+def export_workbook(stream: IO[bytes], department_code: str | None = None,
+                    in_scope: Callable[[Department], bool] | None = None) -> None:
+    """Write the three templates filled with the active roster (all departments, or one;
+    with `in_scope`, only the departments it accepts)."""
+    departments = [d for d in ordered_departments(department_code) if in_scope is None or in_scope(d)]
     workbook = Workbook()
     workbook.remove(workbook.active)
     for sheet, rows in ((PEOPLE, _people_rows), (DUTIES, _duty_rows), (ITEMS, _item_rows)):
