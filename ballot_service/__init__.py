@@ -60,7 +60,7 @@ def create_app(config: dict | None = None) -> Flask:
 def _forget_request_user(_exc) -> None:
     """A request's user lives in `g`; an app context shared by several requests (tests, the
     worker) must not carry one request's user, or its audit actor, into the next."""
-    for name in ("user", "obj", "audit_actor", "_login_user"):
+    for name in ("user", "obj", "audit_actor", "_login_user", "csrf_token"):
         g.pop(name, None)
 
 

@@ -1,16 +1,18 @@
 """Users of every role, signed in through the real login form or holding a real API token."""
 
+import itertools
 import re
 
 from ballot_service.extensions import db
 from ballot_service.services import users
 
 PASSWORD = "correct-horse-42"
+_numbers = itertools.count(1)
 
 
 def make_user(role: str, *, region=None, department=None, offices=(), username: str | None = None):
     user = users.build_user(
-        username or f"{role}-{len(db.session.new)}-{id(object())}", "", PASSWORD, role,
+        username or f"{role}-{next(_numbers)}", "", PASSWORD, role,
         region_code=region.code if region else None,
         department_code=department.code if department else None,
         office_codes=[o.code for o in offices],

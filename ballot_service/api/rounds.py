@@ -1,3 +1,460 @@
-"""(filled in by its issue work)"""
+"""Rounds, results and posters in the API: the same operations as the admin pages, with the
+same guards. Results of a department admin are their own department's only, once published;
+comments only under the k rule (architecture A3)."""
 
-BLUEPRINTS = []
+import datetime as dt
+import io
+
+import marshmallow as ma
+from flask import current_app, g, send_file, url_for
+from flask.views import MethodView
+from flask_smorest import abort
+from sqlalchemy import select
+
+from ..domain.access import Permission as P
+from ..domain.consequences import KIND_LABELS
+from ..extensions import db
+from ..models import SUBJECT_KINDS, ConsequenceRecord, Department, Office, Person, Region, Result, Round
+from ..services import access, admin_rounds, audit, posters, results, rounds
+from ..services.circular import export_circular
+from . import SECURITY, blueprint, page
+
+blp = blueprint("rounds", "评价轮次：创建、开启、结束、统计、发布；参评情况、结果、结果运用、意见和通报。")
+posters_blp = blueprint("posters", "公示牌、台卡和纸质测评表的批量生成（后台任务）与下载。")
+BLUEPRINTS = [blp, posters_blp]
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MIMETYPES = {"pdf": "application/pdf", "zip": "application/zip"}
+
+
+def _conflict(exc: Exception):
+    db.session.rollback()
+    abort(409, message=str(exc))
+
+
+def _field_error(field: str, message: str):
+    db.session.rollback()
+    abort(422, errors={"json": {field: [message]}})
+
+
+# ---------------------------------------------------------------- schemas
+
+
+class UtcDateTime(ma.fields.DateTime):
+    """A stored (naive UTC) time, written with its zone."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class RoundSchema(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    region_id = ma.fields.Integer()
+    region_name = ma.fields.Function(lambda r: r.region.name)
+    status = ma.fields.String(metadata={"description": "draft | open | closed | tallied | published"})
+    opens_at = UtcDateTime()
+    closes_at = UtcDateTime()
+    require_wechat = ma.fields.Boolean()
+    published_at = UtcDateTime(allow_none=True)
+    digest = ma.fields.String(allow_none=True)
+
+
+ID = ma.validate.Range(min=1, max=2**31 - 1, error="应为正整数")
+
+
+def _sane_year(moment: dt.datetime) -> None:
+    if not 2000 <= moment.year <= 2100:
+        raise ma.ValidationError("时间应在2000年至2100年之间")
+
+
+class RoundCreateSchema(ma.Schema):
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100, error="名称应为1至100个字"))
+    region_id = ma.fields.Integer(required=True, validate=ID)
+    opens_at = ma.fields.DateTime(required=True, validate=_sane_year,
+                                  metadata={"description": "ISO 8601；不带时区时按北京时间"})
+    closes_at = ma.fields.DateTime(required=True, validate=_sane_year,
+                                   metadata={"description": "ISO 8601；不带时区时按北京时间"})
+    require_wechat = ma.fields.Boolean(load_default=False)
+
+    @ma.validates_schema
+    def _order(self, data, **_kwargs):
+        opens, closes = data.get("opens_at"), data.get("closes_at")
+        if opens and closes and admin_rounds.from_china(closes) <= admin_rounds.from_china(opens):
+            raise ma.ValidationError("结束时间必须晚于开始时间", "closes_at")
+
+
+class TallyJobSchema(ma.Schema):
+    job_id = ma.fields.String()
+    state = ma.fields.String()
+
+
+class TurnoutOfficeSchema(ma.Schema):
+    office_id = ma.fields.Integer()
+    office_name = ma.fields.String()
+    department_id = ma.fields.Integer()
+    department_name = ma.fields.String()
+    ballots = ma.fields.Integer()
+
+
+class TurnoutSchema(ma.Schema):
+    round_id = ma.fields.Integer()
+    total = ma.fields.Integer()
+    offices = ma.fields.List(ma.fields.Nested(TurnoutOfficeSchema))
+
+
+class ResultQuerySchema(ma.Schema):
+    subject_kind = ma.fields.String(validate=ma.validate.OneOf(SUBJECT_KINDS))
+
+
+class RoundResultSchema(ma.Schema):
+    subject_kind = ma.fields.String()
+    subject_id = ma.fields.Integer()
+    name = ma.fields.String()
+    department_id = ma.fields.Integer(allow_none=True)
+    score = ma.fields.Decimal(as_string=True, allow_none=True)
+    grade = ma.fields.String(allow_none=True)
+    grade_label = ma.fields.String()
+    rank = ma.fields.Integer(allow_none=True)
+    scored = ma.fields.Integer()
+    unknown = ma.fields.Integer()
+    counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    tags = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    ci_low = ma.fields.Decimal(as_string=True, allow_none=True)
+    ci_high = ma.fields.Decimal(as_string=True, allow_none=True)
+    low_sample = ma.fields.Boolean()
+    uncertain = ma.fields.Boolean()
+    previous_grade = ma.fields.String(allow_none=True)
+    steps = ma.fields.Integer(allow_none=True)
+
+
+class RoundConsequenceSchema(ma.Schema):
+    id = ma.fields.Integer()
+    kind = ma.fields.String()
+    kind_label = ma.fields.Function(lambda c: KIND_LABELS.get(c.kind, c.kind))
+    subject_kind = ma.fields.String()
+    subject_id = ma.fields.Integer()
+    people = ma.fields.List(ma.fields.Integer(), metadata={"description": "person ids"})
+    includes_department = ma.fields.Boolean()
+    deduction_each = ma.fields.Integer()
+    actions = ma.fields.List(ma.fields.String())
+    authority = ma.fields.String(allow_none=True)
+
+
+class OfficeCommentsSchema(ma.Schema):
+    office_id = ma.fields.Function(lambda c: c.office.id)
+    office_name = ma.fields.Function(lambda c: c.office.name)
+    ballots = ma.fields.Integer()
+    shown = ma.fields.Boolean(metadata={"description": "false: fewer than k ballots, nothing shown"})
+    notes = ma.fields.List(ma.fields.String())
+    tags = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+
+
+class PosterRequestSchema(ma.Schema):
+    template = ma.fields.String(required=True, validate=ma.validate.Length(max=100),
+                                metadata={"description": "qr_templates/ 中的版式名"})
+    format = ma.fields.String(load_default="pdf", validate=ma.validate.OneOf(posters.FORMATS))
+    scope = ma.fields.String(required=True, validate=ma.validate.OneOf(("all", "region", "department", "office")))
+    region_id = ma.fields.Integer(validate=ID, metadata={"description": "scope=region"})
+    department_id = ma.fields.Integer(validate=ID, metadata={"description": "scope=department"})
+    office_id = ma.fields.Integer(validate=ID, metadata={"description": "scope=office"})
+
+
+class PosterJobSchema(ma.Schema):
+    id = ma.fields.String()
+    state = ma.fields.String()
+    done = ma.fields.Integer()
+    total = ma.fields.Integer()
+    percent = ma.fields.Integer()
+    template = ma.fields.String()
+    format = ma.fields.String()
+    status_url = ma.fields.String()
+    download_url = ma.fields.String(allow_none=True)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _visible_round(round_: Round) -> None:
+    """409 unless the caller may read this round's results now."""
+    if not admin_rounds.results_visible(round_, access.scope()):
+        abort(409, message="本轮结果尚未统计或尚未发布")
+
+
+def _named(rows: list[Result]) -> list[dict]:
+    ids = {kind: [r.subject_id for r in rows if r.subject_kind == kind] for kind in SUBJECT_KINDS}
+    names = {}
+    for kind, model in (("person", Person), ("office", Office), ("department", Department), ("region", Region)):
+        if ids[kind]:
+            names.update({(kind, i): n for i, n in db.session.execute(
+                select(model.id, model.name).where(model.id.in_(ids[kind])))})
+    schema_fields = RoundResultSchema().fields
+    out = []
+    for r in rows:
+        item = {name: getattr(r, name) for name in schema_fields if hasattr(r, name)}
+        item["name"] = names.get((r.subject_kind, r.subject_id), "")
+        item["grade_label"] = results.grade_label(r.grade)
+        out.append(item)
+    return out
+
+
+def _job_out(status: admin_rounds.PosterStatus) -> dict:
+    return {"id": status.id, "state": status.state, "done": status.done, "total": status.total,
+            "percent": status.percent, "template": status.template, "format": status.format,
+            "status_url": url_for("api_posters.PosterJob", job_id=status.id),
+            "download_url": url_for("api_posters.poster_file", job_id=status.id) if status.finished else None}
+
+
+# ---------------------------------------------------------------- rounds
+
+
+@blp.route("")
+class Rounds(MethodView):
+    @access.guard(P.ROUNDS_READ)
+    @blp.doc(security=SECURITY)
+    @blp.response(200, RoundSchema(many=True))
+    @blp.paginate()
+    def get(self, pagination_parameters):
+        """The rounds in the caller's scope, newest first."""
+        query = select(Round).where(access.condition("round", access.scope())).order_by(Round.opens_at.desc(),
+                                                                                         Round.id.desc())
+        return page(query, pagination_parameters)
+
+    @access.guard(P.ROUNDS_MANAGE)
+    @blp.doc(security=SECURITY)
+    @blp.arguments(RoundCreateSchema)
+    @blp.response(201, RoundSchema)
+    def post(self, data):
+        """Create a draft round of a region in the caller's scope (times in China time unless zoned)."""
+        region = db.session.get(Region, data["region_id"])
+        if region is None or region.id not in {r.id for r in admin_rounds.regions_in_scope(access.scope())}:
+            _field_error("region_id", "不在您的管理范围内")
+        try:
+            return rounds.create_round(data["name"].strip(), region.code, admin_rounds.from_china(data["opens_at"]),
+                                       admin_rounds.from_china(data["closes_at"]), data["require_wechat"])
+        except rounds.RoundError as exc:
+            _field_error("closes_at", str(exc))
+
+
+@blp.route("/<int:round_id>")
+class RoundItem(MethodView):
+    @access.guard(P.ROUNDS_READ, "round", "round_id")
+    @blp.doc(security=SECURITY)
+    @blp.response(200, RoundSchema)
+    def get(self, round_id):
+        """One round."""
+        return g.obj
+
+
+@blp.route("/<int:round_id>/open")
+class RoundOpen(MethodView):
+    @access.guard(P.ROUNDS_MANAGE, "round", "round_id")
+    @blp.doc(security=SECURITY)
+    @blp.response(200, RoundSchema)
+    def post(self, round_id):
+        """Open a draft round: freeze the roster, snapshot the configuration."""
+        try:
+            return rounds.open_round(round_id)
+        except rounds.RoundError as exc:
+            _conflict(exc)
+
+
+@blp.route("/<int:round_id>/close")
+class RoundClose(MethodView):
+    @access.guard(P.ROUNDS_MANAGE, "round", "round_id")
+    @blp.doc(security=SECURITY)
+    @blp.response(200, RoundSchema)
+    def post(self, round_id):
+        """Stop accepting ballots (the tally is a separate call)."""
+        try:
+            round_, _written = admin_rounds.close(round_id)
+        except rounds.RoundError as exc:
+            _conflict(exc)
+        db.session.commit()
+        return round_
+
+
+@blp.route("/<int:round_id>/tally")
+class RoundTally(MethodView):
+    @access.guard(P.ROUNDS_MANAGE, "round", "round_id")
+    @blp.doc(security=SECURITY)
+    @blp.response(202, TallyJobSchema)
+    def post(self, round_id):
+        """Queue the tally of a closed round in the worker (job id tally-<round_id>)."""
+        try:
+            job = admin_rounds.request_tally(g.obj)
+        except rounds.RoundError as exc:
+            _conflict(exc)
+        audit.note("round.tally", f"round:{round_id}", {"job": job.id})
+        db.session.commit()
+        return {"job_id": job.id, "state": admin_rounds.job_state(job)}
+
+
+@blp.route("/<int:round_id>/publish")
+class RoundPublish(MethodView):
+    @access.guard(P.ROUNDS_MANAGE, "round", "round_id")
+    @blp.doc(security=SECURITY)
+    @blp.response(200, RoundSchema)
+    def post(self, round_id):
+        """Publish a tallied round's results and queue the pushes to subscribers."""
+        try:
+            round_, _jobs = admin_rounds.publish(round_id, current_app.config["WEBHOOK_RETRY_INTERVALS"])
+        except rounds.RoundError as exc:
+            _conflict(exc)
+        return round_
+
+
+@blp.route("/<int:round_id>/turnout")
+class RoundTurnout(MethodView):
+    @access.guard(P.ROUNDS_READ, "round", "round_id")
+    @blp.doc(security=SECURITY)
+    @blp.response(200, TurnoutSchema)
+    def get(self, round_id):
+        """Ballots so far per office (counts only)."""
+        rows = admin_rounds.turnout(g.obj)
+        return {"round_id": round_id, "total": sum(r.ballots for r in rows),
+                "offices": [{"office_id": r.office.id, "office_name": r.office.name,
+                             "department_id": r.office.department_id, "department_name": r.office.department.name,
+                             "ballots": r.ballots} for r in rows]}
+
+
+@blp.route("/<int:round_id>/results")
+class RoundResults(MethodView):
+    @access.guard(P.RESULTS_READ, "round", "round_id")
+    @blp.doc(security=SECURITY)
+    @blp.arguments(ResultQuerySchema, location="query")
+    @blp.response(200, RoundResultSchema(many=True))
+    @blp.paginate()
+    def get(self, query, round_id, pagination_parameters):
+        """Scores, grades and distributions (a department admin: their own department's, once published)."""
+        _visible_round(g.obj)
+        statement = select(Result).where(Result.round_id == round_id)
+        department_id = admin_rounds.department_filter(access.scope())
+        if department_id is not None:
+            statement = statement.where(Result.department_id == department_id)
+        if query.get("subject_kind"):
+            statement = statement.where(Result.subject_kind == query["subject_kind"])
+        order = [Result.subject_kind, Result.department_id, Result.rank, Result.subject_id]
+        return _named(page(statement.order_by(*order), pagination_parameters))
+
+
+@blp.route("/<int:round_id>/consequences")
+class RoundConsequences(MethodView):
+    @access.guard(P.CONSEQUENCES_READ, "round", "round_id")
+    @blp.doc(security=SECURITY)
+    @blp.response(200, RoundConsequenceSchema(many=True))
+    @blp.paginate()
+    def get(self, round_id, pagination_parameters):
+        """The consequences the tally computed (reviewed before publishing)."""
+        _visible_round(g.obj)
+        statement = select(ConsequenceRecord).where(ConsequenceRecord.round_id == round_id).order_by(
+            ConsequenceRecord.id)
+        return page(statement, pagination_parameters)
+
+
+@blp.route("/<int:round_id>/departments/<int:department_id>/comments")
+class DepartmentComments(MethodView):
+    @access.guard(P.COMMENTS_READ, "department", "department_id")
+    @blp.doc(security=SECURITY)
+    @blp.response(200, OfficeCommentsSchema(many=True))
+    def get(self, round_id, department_id):
+        """Comments and tag counts per office, only for offices with at least k ballots (shuffled, undated)."""
+        round_ = db.session.get(Round, round_id)
+        if round_ is None or round_.region_id != g.obj.region_id:
+            abort(404, message="对象不存在，或不在您的管理范围内。")
+        _visible_round(round_)
+        return results.department_comments(round_id, department_id)
+
+
+@blp.route("/<int:round_id>/circular")
+class RoundCircular(MethodView):
+    @access.guard(P.CONSEQUENCES_READ, "round", "round_id")
+    @blp.doc(security=SECURITY, responses={"200": {"description": "通报（Excel）",
+                                                   "content": {XLSX: {"schema": {"type": "string",
+                                                                                 "format": "binary"}}}}})
+    def get(self, round_id):
+        """The round's Excel circular (通报)."""
+        buffer = io.BytesIO()
+        try:
+            export_circular(round_id, buffer)
+        except rounds.RoundError as exc:
+            _conflict(exc)
+        audit.note("results.export", f"round:{round_id}", {"format": "xlsx"})
+        db.session.commit()
+        buffer.seek(0)
+        return send_file(buffer, mimetype=XLSX, as_attachment=True,
+                         download_name=f"circular-round-{round_id}.xlsx")
+
+
+# ---------------------------------------------------------------- posters
+
+
+def _poster_value(data: dict) -> str | None:
+    """The scope's code for posters.enqueue_render; 422 naming the field when out of scope."""
+    kind = data["scope"]
+    user_scope = access.scope()
+    if kind == "all":
+        if not admin_rounds.poster_covered(user_scope, admin_rounds.poster_place("all", None)):
+            _field_error("scope", "不在您的管理范围内")
+        return None
+    field, model = {"region": ("region_id", Region), "department": ("department_id", Department),
+                    "office": ("office_id", Office)}[kind]
+    if data.get(field) is None:
+        _field_error(field, "范围为该项时必填")
+    row = db.session.get(model, data[field])
+    code = row.code if row is not None else None
+    if code is None or not admin_rounds.poster_covered(user_scope, admin_rounds.poster_place(kind, code)):
+        _field_error(field, "不在您的管理范围内")
+    return code
+
+
+@posters_blp.route("")
+class Posters(MethodView):
+    @access.guard(P.POSTERS_RENDER)
+    @posters_blp.doc(security=SECURITY)
+    @posters_blp.arguments(PosterRequestSchema)
+    @posters_blp.response(202, PosterJobSchema)
+    def post(self, data):
+        """Queue a poster batch for offices in the caller's scope; follow it at status_url."""
+        if data["template"] not in posters.template_names():
+            _field_error("template", f"没有该版式，可选：{'、'.join(posters.template_names())}")
+        value = _poster_value(data)
+        try:
+            job = posters.enqueue_render(data["scope"], value, data["template"], data["format"])
+        except posters.PosterError as exc:
+            _field_error("template", str(exc))
+        audit.note("posters.render", f"posters:{data['scope']}:{value or 'all'}",
+                   {"template": data["template"], "format": data["format"], "job": job.id})
+        db.session.commit()
+        return _job_out(admin_rounds.poster_status(job, current_app.config["MEDIA_ROOT"]))
+
+
+def _poster_status() -> admin_rounds.PosterStatus:
+    return admin_rounds.poster_status(g.obj, current_app.config["MEDIA_ROOT"])
+
+
+@posters_blp.route("/<job_id>")
+class PosterJob(MethodView):
+    @access.guard(P.POSTERS_RENDER, "poster_job", "job_id")
+    @posters_blp.doc(security=SECURITY)
+    @posters_blp.response(200, PosterJobSchema)
+    def get(self, job_id):
+        """A poster job's progress (percent of offices drawn) and, once finished, its download URL."""
+        return _job_out(_poster_status())
+
+
+@posters_blp.route("/<job_id>/file", endpoint="poster_file")
+class PosterFile(MethodView):
+    @access.guard(P.POSTERS_RENDER, "poster_job", "job_id")
+    @posters_blp.doc(security=SECURITY, responses={"200": {"description": "PDF 或 ZIP", "content": {
+        "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+        "application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
+    def get(self, job_id):
+        """The finished batch (409 while it is still being drawn)."""
+        status = _poster_status()
+        if not status.finished:
+            abort(409, message="公示牌还在生成中（或生成失败）")
+        return send_file(status.path, mimetype=MIMETYPES.get(status.format), as_attachment=True,
+                         download_name=f"{status.template}.{status.format}")

@@ -51,20 +51,45 @@ def _office_place(o: Office) -> Place:
     return Place(o.department.region_id, o.department_id, o.id)
 
 
-# kind -> (model, how to place a row of it)
-KINDS: dict[str, tuple[type, Callable[[object], Place]]] = {
-    "region": (Region, lambda r: Place(r.id)),
-    "department": (Department, lambda d: Place(d.region_id, d.id)),
-    "office": (Office, _office_place),
-    "person": (Person, lambda p: Place(p.department.region_id, p.department_id, p.office_id)),
-    "duty": (PostDuty, lambda d: Place(d.department.region_id, d.department_id, d.office_id)),
-    "service_item": (ServiceItem, lambda s: _office_place(s.office)),
-    "round": (Round, lambda r: Place(r.region_id)),
-    "user": (User, lambda u: Place(u.region_id, u.department_id)),
+def _row(model):
+    def get(obj_id):
+        # An id beyond any the database holds (even a 64-bit overflow) is simply not there.
+        return db.session.get(model, obj_id) if isinstance(obj_id, int) and 0 < obj_id <= MAX_ID else None
+    return get
+
+
+def _placed(place: Callable[[object], Place]) -> Callable[[Scope, object], bool]:
+    return lambda user_scope, row: user_scope.covers(place(row))
+
+
+def _poster_job(job_id):
+    from .admin_rounds import poster_job
+
+    return poster_job(job_id)
+
+
+def _poster_job_covered(user_scope: Scope, job) -> bool:
+    from .admin_rounds import poster_covered, poster_place
+
+    return poster_covered(user_scope, poster_place(*job.args[:2]))
+
+
+# kind -> (how to load one by its URL id, whether a scope covers it)
+KINDS: dict[str, tuple[Callable[[object], object | None], Callable[[Scope, object], bool]]] = {
+    "region": (_row(Region), _placed(lambda r: Place(r.id))),
+    "department": (_row(Department), _placed(lambda d: Place(d.region_id, d.id))),
+    "office": (_row(Office), _placed(_office_place)),
+    "person": (_row(Person), _placed(lambda p: Place(p.department.region_id, p.department_id, p.office_id))),
+    "duty": (_row(PostDuty), _placed(lambda d: Place(d.department.region_id, d.department_id, d.office_id))),
+    "service_item": (_row(ServiceItem), _placed(lambda s: _office_place(s.office))),
+    "round": (_row(Round), _placed(lambda r: Place(r.region_id))),
+    "user": (_row(User), _placed(lambda u: Place(u.region_id, u.department_id))),
     # Subscribers receive every region's results: only the city's coordinators manage them.
-    "webhook": (WebhookSubscriber, lambda w: Place(None)),
+    "webhook": (_row(WebhookSubscriber), _placed(lambda w: Place(None))),
     # A token is its owner's alone, whatever their scope.
-    "token": (ApiToken, lambda t: Place(None)),
+    "token": (_row(ApiToken), lambda user_scope, t: t.user_id == g.user.id),
+    # A poster batch (an RQ job): covered when everything it prints is.
+    "poster_job": (_poster_job, _poster_job_covered),
 }
 
 
@@ -85,18 +110,11 @@ def covers(place: Place) -> bool:
     return scope().covers(place)
 
 
-def load(kind: str, obj_id: int):
-    """The row of `kind` with this id if the current user's scope covers it, else NotFound."""
-    model, place = KINDS[kind]
-    if not 0 < obj_id <= MAX_ID:  # beyond any id a database holds (and a 64-bit overflow)
-        raise _not_found()
-    row = db.session.get(model, obj_id)
-    if row is None:
-        raise _not_found()
-    if kind == "token":
-        if row.user_id != g.user.id:
-            raise _not_found()
-    elif not covers(place(row)):
+def load(kind: str, obj_id):
+    """The object of `kind` with this id if the current user's scope covers it, else NotFound."""
+    get, covered = KINDS[kind]
+    row = get(obj_id)
+    if row is None or not covered(scope(), row):
         raise _not_found()
     return row
 
@@ -132,7 +150,7 @@ def _columns(kind: str):
     if kind == "service_item":
         department = select(Office.department_id).where(Office.id == ServiceItem.office_id).scalar_subquery()
         return department, ServiceItem.office_id
-    model = KINDS[kind][0]
+    model = {"person": Person, "duty": PostDuty}[kind]
     return model.department_id, model.office_id
 
 

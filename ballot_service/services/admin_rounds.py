@@ -1,0 +1,356 @@
+"""What the admin area and the API need around rounds, results and poster jobs, on top of
+services/rounds.py, tally.py, results.py and posters.py: time entry in China time, the
+coordinator's review of a tallied (not yet published) round, live turnout with office names,
+and which poster job lies in whose scope.
+
+Individual ballots never leave here either (A3): only the tally's aggregates, and comments
+through results.department_comments under the k rule.
+"""
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from sqlalchemy import ColumnElement, false, select
+
+from ..domain.access import Level, Place, Scope
+from ..domain.consequences import KIND_LABELS
+from ..extensions import db, redis_ext
+from ..models import ConsequenceRecord, Department, Office, Person, Region, Result, Round
+from . import ballot_box, push, rounds
+from .results import Line
+from .rounds import RoundError
+
+REVIEWABLE = ("tallied", "published")
+
+
+def from_china(moment: dt.datetime) -> dt.datetime:
+    """A time typed in China time (naive, or aware in any zone) -> naive UTC, as stored."""
+    if not 2000 <= moment.year <= 2100:
+        raise RoundError("时间应在2000年至2100年之间")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=rounds.CHINA)
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+# ---------------------------------------------------------------- scope helpers
+
+
+def regions_in_scope(scope: Scope) -> list[Region]:
+    query = select(Region).order_by(Region.sort_order, Region.id)
+    if scope.level is not Level.CITY:
+        query = query.where(Region.id == scope.region_id) if scope.level is Level.REGION else query.where(false())
+    return db.session.scalars(query).all()
+
+
+def result_rounds_condition(scope: Scope) -> ColumnElement[bool]:
+    """Rounds whose results the scope may read: coordinators and auditors their region's (all
+    when city-wide) tallied or published rounds; department admins their region's published ones."""
+    if scope.level is Level.CITY:
+        return Round.status.in_(REVIEWABLE)
+    if scope.level is Level.REGION:
+        return (Round.region_id == scope.region_id) & Round.status.in_(REVIEWABLE)
+    if scope.level is Level.DEPARTMENT:
+        return (Round.region_id == scope.region_id) & (Round.status == "published")
+    return false()
+
+
+def results_visible(round_: Round, scope: Scope) -> bool:
+    """Whether this scope may read the round's results now (department admins: once published)."""
+    if scope.level is Level.DEPARTMENT:
+        return round_.status == "published"
+    return round_.status in REVIEWABLE
+
+
+def department_filter(scope: Scope) -> int | None:
+    """The only department a scope may see results of (None: all of the round)."""
+    return scope.department_id if scope.level is Level.DEPARTMENT else None
+
+
+# ---------------------------------------------------------------- round actions
+
+
+def close(round_id: int) -> tuple[Round, int]:
+    """Close the round and copy its pending dedup claims to the database (as `rounds close`)."""
+    round_ = rounds.close_round(round_id)
+    written = ballot_box.drain_pending(round_.id, min_batch=1)
+    return round_, written
+
+
+def request_tally(round_: Round) -> Job:
+    """Queue the tally of a closed round (or a re-tally of a tallied one, before publishing)."""
+    if round_.status not in ("closed", "tallied"):
+        raise RoundError("只有已结束、尚未发布的评价轮次可以统计" if round_.status == "published"
+                         else "只有已结束的评价轮次可以统计，请先结束本轮")
+    return rounds.enqueue_tally(round_.id)
+
+
+def publish(round_id: int, retry_intervals: list[int]) -> tuple[Round, list]:
+    round_ = rounds.publish_round(round_id)
+    return round_, push.enqueue_push(round_.id, retry_intervals)
+
+
+def tally_job(round_id: int) -> dict | None:
+    """The state of the round's tally job, if one is known to RQ."""
+    try:
+        job = Job.fetch(f"tally-{round_id}", connection=redis_ext.client)
+    except NoSuchJobError:
+        return None
+    return {"state": job_state(job), "step": job.get_meta(refresh=True).get("step")}
+
+
+def job_state(job: Job) -> str:
+    """queued | started | deferred | scheduled | finished | failed | stopped | canceled"""
+    status = job.get_status(refresh=True)
+    return getattr(status, "value", status) or "unknown"
+
+
+@dataclass
+class TurnoutRow:
+    office: Office
+    ballots: int
+
+
+def turnout(round_: Round) -> list[TurnoutRow]:
+    """Ballots so far per office of the round's region (no scores: counts only)."""
+    counts = ballot_box.turnout(round_.id)
+    offices = db.session.scalars(
+        select(Office).join(Department)
+        .where(Department.region_id == round_.region_id, Department.active, Office.active)
+        .order_by(Department.sort_order, Department.id, Office.sort_order, Office.id)
+    ).all()
+    known = {o.id for o in offices}
+    # Offices deactivated after the round opened keep their ballots on the list.
+    extra = [i for i in counts if i not in known]
+    if extra:
+        offices += db.session.scalars(select(Office).where(Office.id.in_(extra)).order_by(Office.id)).all()
+    return [TurnoutRow(o, counts.get(o.id, 0)) for o in offices]
+
+
+# ---------------------------------------------------------------- results review
+
+
+@dataclass
+class DepartmentBlock:
+    department: Department
+    line: Line
+    offices: list[Line] = field(default_factory=list)
+    people: list[Line] = field(default_factory=list)
+
+
+@dataclass
+class ConsequenceLine:
+    record: ConsequenceRecord
+    label: str
+    subject: str
+    people: list[str]
+
+
+@dataclass
+class Review:
+    round: Round
+    region: Line | None
+    departments: list[DepartmentBlock]
+    levels: list[tuple[str, str]]
+    consequences: list[ConsequenceLine]
+
+
+def _by_rank(lines: list[Line]) -> list[Line]:
+    return sorted(lines, key=lambda line: (line.result.rank is None, line.result.rank or 0, line.name))
+
+
+def review(round_: Round, department_id: int | None = None) -> Review:
+    """Every result of a tallied or published round with names (one department's only when
+    `department_id` is given), and the consequences the tally computed."""
+    query = select(Result).where(Result.round_id == round_.id)
+    if department_id is not None:
+        query = query.where(Result.department_id == department_id)
+    rows = db.session.scalars(query).all()
+    by_kind: dict[str, list[Result]] = {}
+    for r in rows:
+        by_kind.setdefault(r.subject_kind, []).append(r)
+    departments = {d.id: d for d in db.session.scalars(select(Department).where(Department.id.in_(
+        [r.subject_id for r in by_kind.get("department", [])])))}
+    offices = {o.id: o for o in db.session.scalars(select(Office).where(Office.id.in_(
+        [r.subject_id for r in by_kind.get("office", [])])))}
+    people = {p.id: p for p in db.session.scalars(select(Person).where(Person.id.in_(
+        [r.subject_id for r in by_kind.get("person", [])])))}
+    blocks = {d_id: DepartmentBlock(d, Line(d.name, next(r for r in by_kind["department"] if r.subject_id == d_id),
+                                            d.code))
+              for d_id, d in departments.items()}
+    for r in by_kind.get("office", []):
+        if r.department_id in blocks:
+            blocks[r.department_id].offices.append(Line(offices[r.subject_id].name, r, offices[r.subject_id].code))
+    for r in by_kind.get("person", []):
+        if r.department_id in blocks:
+            person = people[r.subject_id]
+            blocks[r.department_id].people.append(Line(person.name, r, detail=person.post))
+    for block in blocks.values():
+        block.offices, block.people = _by_rank(block.offices), _by_rank(block.people)
+    ordered = sorted(blocks.values(), key=lambda b: (b.line.result.rank is None, b.line.result.rank or 0,
+                                                     b.department.id))
+    region = None
+    if department_id is None and by_kind.get("region"):
+        r = by_kind["region"][0]
+        region = Line(db.session.get(Region, r.subject_id).name, r)
+    levels = [(code, label) for code, label, _ in (round_.config or {}).get("levels", [])]
+    return Review(round_, region, ordered, levels, consequences(round_.id, department_id))
+
+
+def consequences(round_id: int, department_id: int | None = None) -> list[ConsequenceLine]:
+    records = db.session.scalars(select(ConsequenceRecord).where(ConsequenceRecord.round_id == round_id)
+                                 .order_by(ConsequenceRecord.id)).all()
+    office_ids = {c.subject_id for c in records if c.subject_kind == "office"}
+    offices = {o.id: o for o in db.session.scalars(select(Office).where(Office.id.in_(office_ids)))}
+    departments = {d.id: d for d in db.session.scalars(select(Department))}
+    person_ids = {p for c in records for p in c.people}
+    names = dict(db.session.execute(select(Person.id, Person.name).where(Person.id.in_(person_ids))).all())
+    lines = []
+    for c in records:
+        if c.subject_kind == "office":
+            office = offices.get(c.subject_id)
+            dept_id = office.department_id if office else None
+            subject = f"{departments[dept_id].name}{office.name}" if office else f"科室{c.subject_id}"
+        else:
+            dept_id = c.subject_id
+            subject = departments[dept_id].name if dept_id in departments else f"部门{dept_id}"
+        if department_id is not None and dept_id != department_id:
+            continue
+        people = [names.get(p, str(p)) for p in c.people]
+        if c.includes_department and dept_id in departments:
+            people.insert(0, f"{departments[dept_id].name}（单位）")
+        lines.append(ConsequenceLine(c, KIND_LABELS.get(c.kind, c.kind), subject, people))
+    return lines
+
+
+def tag_labels(round_: Round) -> dict[str, str]:
+    config = round_.config or {}
+    labels = {}
+    for group in ("leader_tags", "staff_tags"):
+        labels.update({code: label for code, label in config.get(group, [])})
+    return labels
+
+
+# ---------------------------------------------------------------- poster jobs
+
+
+def poster_choices(scope: Scope) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+    """What a user may print: (scopes, departments, offices) as (value, label) lists."""
+    offices_q = (select(Office).join(Department).where(Office.active, Department.active)
+                 .order_by(Department.region_id, Department.sort_order, Department.id, Office.sort_order, Office.id))
+    depts_q = select(Department).where(Department.active).order_by(Department.region_id, Department.sort_order,
+                                                                    Department.id)
+    if scope.level is Level.REGION:
+        offices_q = offices_q.where(Department.region_id == scope.region_id)
+        depts_q = depts_q.where(Department.region_id == scope.region_id)
+    elif scope.level is Level.DEPARTMENT:
+        offices_q = offices_q.where(Department.id == scope.department_id)
+        depts_q = depts_q.where(Department.id == scope.department_id)
+    elif scope.level is Level.OFFICES:
+        offices_q = offices_q.where(Office.id.in_(scope.office_ids))
+        depts_q = depts_q.where(false())
+    scopes = [("office", "一个科室")]
+    if scope.level is not Level.OFFICES:
+        scopes.insert(0, ("department", "一个部门"))
+    if scope.level in (Level.CITY, Level.REGION):
+        scopes.insert(0, ("region" if scope.level is Level.REGION else "all",
+                          "本区域全部科室" if scope.level is Level.REGION else "全部科室"))
+    departments = [(d.code, d.name) for d in db.session.scalars(depts_q)]
+    offices = [(o.code, f"{o.department.name} · {o.name}") for o in db.session.scalars(offices_q)]
+    return scopes, departments, offices
+
+
+def poster_place(kind: str, value: str | None) -> Place | None:
+    """Where a poster batch's scope sits (None: no such office, department or region)."""
+    if kind == "all":
+        return Place(None)
+    if kind == "region":
+        region = db.session.scalar(select(Region).where(Region.code == value))
+        return Place(region.id) if region else None
+    if kind == "department":
+        dept = db.session.scalar(select(Department).where(Department.code == value))
+        return Place(dept.region_id, dept.id) if dept else None
+    if kind == "office":
+        office = db.session.scalar(select(Office).where(Office.code == (value or "").strip().upper()))
+        return Place(office.department.region_id, office.department_id, office.id) if office else None
+    return None
+
+
+def poster_covered(scope: Scope, place: Place | None) -> bool:
+    """A batch is in scope when everything it prints is: a city-wide batch only for the city,
+    a region's for that region, a department's for its region or the department itself."""
+    if place is None:
+        return False
+    if place.region_id is None:
+        return scope.level is Level.CITY
+    if place.office_id is None and place.department_id is None:
+        return scope.level is Level.CITY or (scope.level is Level.REGION and scope.region_id == place.region_id)
+    if place.office_id is None:
+        return scope.level is not Level.OFFICES and scope.covers(place)
+    return scope.covers(place)
+
+
+def poster_region_code(scope: Scope) -> str | None:
+    if scope.level is Level.REGION:
+        region = db.session.get(Region, scope.region_id)
+        return region.code if region else None
+    return None
+
+
+def poster_job(job_id: str) -> Job | None:
+    """The poster job of this id (None: no such job); access.guard checks its scope."""
+    if not job_id.startswith("posters-"):
+        return None
+    try:
+        job = Job.fetch(job_id, connection=redis_ext.client)
+    except NoSuchJobError:
+        return None
+    if job.func_name != "worker.jobs.render_posters" or len(job.args) != 4:
+        return None
+    return job
+
+
+@dataclass
+class PosterStatus:
+    id: str
+    state: str
+    done: int
+    total: int
+    percent: int
+    template: str
+    format: str
+    finished: bool
+    failed: bool
+    path: str | None
+
+
+def poster_status(job: Job, media_root: str) -> PosterStatus:
+    state = job_state(job)
+    meta = job.get_meta(refresh=True)
+    done, total = int(meta.get("done", 0)), int(meta.get("total", 0))
+    finished = state == "finished"
+    percent = 100 if finished else (min(99, done * 100 // total) if total else 0)
+    path = None
+    if finished:
+        value = job.return_value(refresh=True)
+        folder = os.path.realpath(os.path.join(media_root, "posters"))
+        if isinstance(value, str) and os.path.realpath(value).startswith(folder + os.sep) and os.path.exists(value):
+            path = value
+    _kind, _value, template, fmt = job.args
+    return PosterStatus(job.id, state, done, total, percent, template, fmt, finished and path is not None,
+                        state in ("failed", "stopped", "canceled"), path)
+
+
+def template_choices() -> list[tuple[str, str]]:
+    """(name, label) of every poster layout in qr_templates/."""
+    from . import posters
+
+    choices = []
+    for name in posters.template_names():
+        try:
+            choices.append((name, posters.load_template(name).get("label", name)))
+        except posters.PosterError:
+            continue  # a broken layout file is not offered
+    return choices
