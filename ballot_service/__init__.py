@@ -32,7 +32,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(app.config["REDIS_URL"]))
     limiter.init_app(app)
     csrf.init_app(app)
-    login_manager.init_app(app)
+    # Templates use g.user: public pages never read the session (no Vary: Cookie on them).
+    login_manager.init_app(app, add_context_processor=False)
     if app.config["TRUSTED_PROXIES"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -50,6 +51,10 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.exempt(public_bp)  # the ballot form carries its own one-time token
     app.register_blueprint(public_bp)
     app.register_blueprint(admin_bp)
+    # Flask-Login refreshes its remember-me cookie after every response, reading the session
+    # (hence `Vary: Cookie`) on public pages too; only admin pages sign anyone in or out.
+    app.after_request_funcs[None].remove(login_manager._update_remember_cookie)
+    app.after_request_funcs.setdefault(admin_bp.name, []).append(login_manager._update_remember_cookie)
     init_api(app)
     register_error_pages(app)
     app.teardown_request(_forget_request_user)

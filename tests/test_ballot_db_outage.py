@@ -70,17 +70,17 @@ def test_database_failing_during_the_write_releases_the_claim_and_keeps_the_toke
     client = app.test_client()
     token, people = token_and_people(client.get(f"/o/{office.code}").get_data(as_text=True))
     claims, url = f"ballot:claim:{round_.id}:*", f"/o/{office.code}/ballot"
-    original = ballot_box._insert
+    original = ballot_box.insert_ballot
 
     def insert_after_outage(*args):
         server.stop()
         return original(*args)
 
-    ballot_box._insert = insert_after_outage
+    ballot_box.insert_ballot = insert_after_outage
     try:
         response = client.post(url, data=all_satisfied(token, people))
     finally:
-        ballot_box._insert = original
+        ballot_box.insert_ballot = original
     html = response.get_data(as_text=True)
     assert response.status_code == 503 and "提交失败，请重试" in html
     assert f'name="token" value="{token}"' in html  # the answers come back, ready to resend

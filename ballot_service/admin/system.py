@@ -1,1 +1,210 @@
-"""(filled in by its issue work)"""
+"""System pages: users (within the coordinator's scope), result webhooks with their delivery
+log, and the audit log with its chain check."""
+
+import json
+import secrets
+
+from flask import flash, g, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.exceptions import NotFound
+from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import URL, DataRequired, Length, Optional
+
+from ..domain.access import Permission as P
+from ..domain.access import Place, UserRole
+from ..extensions import db
+from ..models import AuditEntry, Round, User, WebhookDelivery, WebhookSubscriber
+from ..services import access, audit, push
+from ..services import users as accounts
+from . import bp
+
+OUT_OF_SCOPE = "不在您的管理范围内"
+PER_PAGE = 50
+
+
+def _field_error(form: FlaskForm, name: str, message: str) -> None:
+    field = getattr(form, name)
+    field.errors = [*field.errors, message]
+
+
+def _page() -> int:
+    """The page asked for, kept within what the database's offset can hold."""
+    return min(max(request.args.get("page", 1, type=int), 1), 100_000)
+
+
+# --- users ---------------------------------------------------------------------------------
+
+class UserForm(FlaskForm):
+    username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=50)])
+    display_name = StringField("显示名称", validators=[Optional(), Length(max=50)])
+    password = PasswordField("初始密码", validators=[DataRequired("请设置初始密码"), Length(max=200)],
+                             description="至少10个字符，须同时包含字母和数字（或符号）")
+    role = SelectField("角色", choices=[SelectChoice(r.value, r.label) for r in UserRole])
+    region = StringField("区域编码", validators=[Optional(), Length(max=32)], description="协调员和审计员填写")
+    department = StringField("部门编码", validators=[Optional(), Length(max=32)], description="部门管理员填写")
+    offices = StringField("科室编码", validators=[Optional(), Length(max=500)],
+                          description="大厅管理员填写，多个用逗号或空格分隔")
+
+
+class UserEditForm(FlaskForm):
+    display_name = StringField("显示名称", validators=[DataRequired("请输入显示名称"), Length(max=50)])
+    active = BooleanField("账号有效（取消勾选即停用，停用后立即不能登录，API 令牌也失效）")
+    password = PasswordField("重置密码", validators=[Optional(), Length(max=200)],
+                             description="留空则不修改；至少10个字符，须同时包含字母和数字（或符号）")
+
+
+def _in_scope(user: User) -> bool:
+    return access.scope().covers_scope(accounts.scope_of(user))
+
+
+@bp.route("/users")
+@access.guard(P.USERS_MANAGE)
+def users():
+    query = select(User).where(access.condition("user", access.scope())).order_by(User.username)
+    page = db.paginate(query, page=_page(), per_page=PER_PAGE, error_out=False)
+    rows = [u for u in page.items if _in_scope(u)]
+    return render_template("admin/system/users.html", page=page, rows=rows, scope_label=accounts.scope_label)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@access.guard(P.USERS_MANAGE)
+def user_new():
+    form = UserForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.build_user(form.username.data, form.display_name.data or "", form.password.data,
+                                    form.role.data, region_code=(form.region.data or "").strip(),
+                                    department_code=(form.department.data or "").strip(),
+                                    office_codes=(form.offices.data or "").replace("，", ",").replace(",", " ").split())
+        except accounts.UserError as error:
+            db.session.rollback()
+            _field_error(form, error.field or "username", str(error))
+        else:
+            if _in_scope(user):
+                db.session.commit()
+                flash(f"用户“{user.username}”已创建。")
+                return redirect(url_for("admin.user_edit", user_id=user.id))
+            db.session.rollback()  # nothing written, the audit entries of the flush included
+            field = {"department_admin": "department", "hall_manager": "offices"}.get(form.role.data, "region")
+            _field_error(form, field, OUT_OF_SCOPE)
+    return render_template("admin/system/user_new.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@access.guard(P.USERS_MANAGE, "user", "user_id")
+def user_edit(user_id: int):
+    user = g.obj
+    if not _in_scope(user):
+        raise NotFound("对象不存在，或不在您的管理范围内。")
+    form = UserEditForm(obj=user if request.method == "GET" else None)
+    if form.validate_on_submit():
+        try:
+            accounts.update_user(user, display_name=form.display_name.data, active=form.active.data,
+                              password=form.password.data or None, acting=g.user)
+        except accounts.UserError as error:
+            db.session.rollback()
+            _field_error(form, error.field or "display_name", str(error))
+        else:
+            db.session.commit()
+            flash(f"用户“{user.username}”已保存。")
+            return redirect(url_for("admin.user_edit", user_id=user.id))
+    return render_template("admin/system/user_edit.html", form=form, user=user,
+                           scope_label=accounts.scope_label(user)), 400 if form.errors else 200
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+class WebhookForm(FlaskForm):
+    name = StringField("名称", validators=[DataRequired("请输入订阅方名称"), Length(max=100)])
+    url = StringField("接收地址", validators=[
+        DataRequired("请输入接收地址"), Length(max=500),
+        URL(require_tld=False, message="请输入以 http:// 或 https:// 开头的完整地址")])
+    secret = StringField("签名密钥", validators=[Optional(), Length(min=16, max=128)],
+                         description="留空则自动生成；用于 HMAC-SHA256 签名，只显示一次")
+
+
+def _webhooks_page(form: WebhookForm, new: WebhookSubscriber | None = None, secret: str | None = None,
+                   status: int = 200):
+    query = (select(WebhookSubscriber).where(access.condition("webhook", access.scope()))
+             .order_by(WebhookSubscriber.id))
+    page = db.paginate(query, page=_page(), per_page=PER_PAGE, error_out=False)
+    return render_template("admin/system/webhooks.html", form=form, page=page, new=new, secret=secret,
+                           can_manage=access.covers(Place(None))), status
+
+
+@bp.route("/webhooks")
+@access.guard(P.WEBHOOKS_MANAGE)
+def webhooks():
+    return _webhooks_page(WebhookForm())
+
+
+@bp.route("/webhooks/new", methods=["POST"])
+@access.guard(P.WEBHOOKS_MANAGE)
+def webhook_new():
+    form = WebhookForm()
+    if form.validate_on_submit():
+        url = form.url.data.strip()
+        if not access.covers(Place(None)):  # subscribers get every region's results: the city's only
+            _field_error(form, "url", OUT_OF_SCOPE)
+        elif not url.lower().startswith(("http://", "https://")):
+            _field_error(form, "url", "地址必须以 http:// 或 https:// 开头")
+        else:
+            secret = form.secret.data or secrets.token_hex(32)
+            try:
+                subscriber = push.add_subscriber(form.name.data.strip(), url, secret)
+            except ValueError as error:
+                db.session.rollback()
+                _field_error(form, "url", str(error))
+            else:
+                # The secret is shown this once (the receiver needs it to check signatures).
+                return _webhooks_page(WebhookForm(formdata=None), subscriber, secret)
+    return _webhooks_page(form, status=400)
+
+
+@bp.route("/webhooks/<int:webhook_id>")
+@access.guard(P.WEBHOOKS_MANAGE, "webhook", "webhook_id")
+def webhook(webhook_id: int):
+    query = (select(WebhookDelivery, Round).join(Round, Round.id == WebhookDelivery.round_id)
+             .where(WebhookDelivery.subscriber_id == webhook_id).order_by(WebhookDelivery.round_id.desc()))
+    deliveries = db.session.execute(query).all()
+    return render_template("admin/system/webhook.html", hook=g.obj, deliveries=deliveries)
+
+
+@bp.route("/webhooks/<int:webhook_id>/deactivate", methods=["POST"])
+@access.guard(P.WEBHOOKS_MANAGE, "webhook", "webhook_id")
+def webhook_deactivate(webhook_id: int):
+    g.obj.active = False
+    db.session.commit()
+    flash(f"已停用推送“{g.obj.name}”：以后发布的结果不再推送给它。")
+    return redirect(url_for("admin.webhook", webhook_id=webhook_id))
+
+
+# --- audit log -----------------------------------------------------------------------------
+
+def audit_query(action: str | None, actor: str | None):
+    """Entries newest first, filtered by an action prefix (e.g. "user.") and an actor's username."""
+    query = select(AuditEntry).order_by(AuditEntry.seq.desc())
+    if action:
+        escaped = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(AuditEntry.action.like(escaped + "%", escape="\\"))
+    if actor:
+        query = query.where(AuditEntry.actor == actor)
+    return query
+
+
+@bp.route("/audit")
+@access.guard(P.AUDIT_READ)
+def audit_log():
+    action = (request.args.get("action") or "").strip()[:40]
+    actor = (request.args.get("actor") or "").strip()[:60]
+    page = db.paginate(audit_query(action, actor), page=_page(), per_page=PER_PAGE, error_out=False)
+    entries, problem = audit.verify()
+    filters = {k: v for k, v in (("action", action), ("actor", actor)) if v}
+    return render_template("admin/system/audit.html", page=page, action=action, actor=actor, entries=entries,
+                           problem=problem, filters=filters, summary_text=_summary_text)
+
+
+def _summary_text(summary) -> str:
+    return json.dumps(summary, ensure_ascii=False, sort_keys=True)

@@ -190,7 +190,7 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
     # From here this request holds the claim (new, or left by an earlier attempt of this form).
     newly_stored = True
     try:
-        _insert(ballot_id, round_id, office_id, checked)
+        insert_ballot(ballot_id, round_id, office_id, checked)
     except SQLAlchemyError:
         db.session.rollback()
         # Not committed — unless the same form's earlier attempt already stored this ballot id.
@@ -246,12 +246,13 @@ def _ballot_exists(ballot_id: str) -> bool | None:
         return None
 
 
-def _insert(ballot_id: str, round_id: int, office_id: int, checked: Checked) -> None:
+def insert_ballot(ballot_id: str, round_id: int, office_id: int, checked: Checked, channel: str = "online",
+            day: dt.date | None = None) -> None:
     """The ballot and all its ratings, in one transaction (the caller commits). Nothing about
-    the voter is stored."""
+    the voter is stored; `day` is today's date in China unless given."""
     connection = db.session.connection()
     connection.execute(Ballot.__table__.insert(), [{"id": ballot_id, "round_id": round_id, "office_id": office_id,
-                                                    "day": rounds.china_today(), "channel": "online"}])
+                                                    "day": day or rounds.china_today(), "channel": channel}])
     connection.execute(Rating.__table__.insert(), [{"ballot_id": ballot_id, "person_id": r.person_id,
                                                     "level": r.level, "note": r.note} for r in checked.ratings])
     tags = [{"ballot_id": ballot_id, "person_id": r.person_id, "tag": t} for r in checked.ratings for t in r.tags]
@@ -261,7 +262,7 @@ def _insert(ballot_id: str, round_id: int, office_id: int, checked: Checked) -> 
 
 def store(ballot_id: str, round_id: int, office_id: int, checked: Checked) -> None:
     """Insert and commit a ballot (used where no claim is involved: tests, benchmarks)."""
-    _insert(ballot_id, round_id, office_id, checked)
+    insert_ballot(ballot_id, round_id, office_id, checked)
     db.session.commit()
 
 

@@ -148,3 +148,35 @@ def user_for_token(token: str) -> User | None:
     if row is None or row.revoked_at is not None or not row.user.active:
         return None
     return row.user
+
+
+def update_user(user: User, *, display_name: str | None = None, active: bool | None = None,
+                password: str | None = None, acting: User | None = None) -> User:
+    """Change a user's display name, switch them on or off, or set a new password (a reset by
+    a coordinator). One cannot switch oneself off. The caller commits."""
+    if display_name is not None:
+        display_name = display_name.strip()
+        if not display_name or len(display_name) > 50:
+            raise UserError("显示名称须为1至50个字符", "display_name")
+        user.display_name = display_name
+    if active is not None:
+        if not active and acting is not None and acting.id == user.id:
+            raise UserError("不能停用自己的账号", "active")
+        user.active = active
+    if password:
+        check_password_rules(password)
+        user.password_hash = generate_password_hash(password)
+    db.session.flush()
+    return user
+
+
+def scope_label(user: User) -> str:
+    """Where a user works, in words: 全市, a region, a department, or offices."""
+    scope = scope_of(user)
+    if scope.level is Level.CITY:
+        return "全市"
+    if scope.level is Level.REGION:
+        return user.region.name
+    if scope.level is Level.DEPARTMENT:
+        return user.department.name
+    return "、".join(o.name for o in user.offices)

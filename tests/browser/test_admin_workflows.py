@@ -1,0 +1,142 @@
+"""A coordinator runs a round from the browser: sign in, import a roster with a bad row and
+read the row list, create and open a round, print posters while the progress bar follows the
+real RQ worker to 100 %, close, tally and publish — in headless Chromium, against the live app
+and a real worker process."""
+
+import datetime as dt
+import io
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from openpyxl import load_workbook
+
+from ballot_service.domain.roles import Role
+from ballot_service.extensions import db
+from ballot_service.services import roster_io, rounds
+from tests import factories
+from tests.admin_helpers import PASSWORD, make_user
+from tests.ballot_helpers import all_satisfied, token_and_people
+
+from .conftest import ARTIFACTS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def shot(page, name):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    page.screenshot(path=os.path.join(ARTIFACTS, name), full_page=True)
+
+
+@pytest.fixture
+def worker(app, live_server):
+    """`python -m worker`, as production runs it, on the test database and Redis."""
+    env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=app.config["REDIS_URL"],
+               MEDIA_ROOT=app.config["MEDIA_ROOT"], PUBLIC_BASE_URL=app.config["PUBLIC_BASE_URL"])
+    process = subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def _workbook_with_a_bad_row() -> bytes:
+    """The roster template with one new person (row 2) and one whose department code does not
+    exist (row 3)."""
+    buffer = io.BytesIO()
+    roster_io.export_workbook(buffer)
+    workbook = load_workbook(io.BytesIO(buffer.getvalue()))
+    sheet = workbook[roster_io.SHEETS[0].title]
+    good = [c.value for c in sheet[2]]
+    sheet.delete_rows(2, sheet.max_row)
+    sheet.append([*good[:3], "赵新", good[4], "13900000099", *good[6:]])
+    sheet.append(["nope", *good[1:3], "钱多", good[4], "13900000098", *good[6:]])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def _wait_for_text(page, text: str, seconds: float = 60):
+    """Reload until `text` shows (the round page reports the worker's tally)."""
+    deadline = time.monotonic() + seconds
+    while text not in page.content():
+        assert time.monotonic() < deadline, f"“{text}” did not appear"
+        time.sleep(0.5)
+        page.reload()
+
+
+def test_a_coordinator_runs_a_round_from_the_browser(app, database, live_server, phone, worker, tmp_path):
+    city = factories.region(code="heze", name="菏泽市", kind="city")
+    dept = factories.department(region=city, code="spj", name="市行政审批服务局")
+    office = factories.office(dept, name="企业登记窗口")
+    factories.person(dept, Role.MAIN_LEADER, name="王建国", post="局长")
+    factories.person(dept, Role.OFFICE_HEAD, office=office, name="张丽娜", post="窗口负责人")
+    factories.person(dept, Role.STAFF, office=office, name="刘文博", post="工作人员")
+    db.session.commit()
+    make_user("coordinator", region=city, username="chief")
+    page = phone
+    page.on("dialog", lambda dialog: dialog.accept())  # the "确定开启？" confirmations
+
+    # Sign in: an admin page sends to the login form, then back.
+    page.goto(f"{live_server}/admin/rounds")
+    assert "/admin/login" in page.url
+    page.fill("input[name=username]", "chief")
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    assert page.url.endswith("/admin/rounds")
+    shot(page, "admin-rounds.png")
+
+    # A roster with one bad row: the row list, and nothing imported.
+    upload = tmp_path / "roster.xlsx"
+    upload.write_bytes(_workbook_with_a_bad_row())
+    page.goto(f"{live_server}/admin/roster/import")
+    page.set_input_files("input[name=workbook]", str(upload))
+    page.get_by_role("button", name="导入", exact=True).click()
+    errors = page.locator("table.import-errors tr")
+    assert errors.count() == 2  # the header and the one bad row
+    assert "系统中没有编码为“nope”的部门" in errors.nth(1).inner_text()
+    assert "3" in errors.nth(1).locator("td").nth(1).inner_text()
+    shot(page, "admin-import-errors.png")
+
+    # Create a round that began an hour ago, and open it.
+    now = rounds.to_china(rounds.utcnow())
+    page.goto(f"{live_server}/admin/rounds/new")
+    page.fill("input[name=name]", "2026年下半年")
+    page.select_option("select[name=region_id]", str(city.id))
+    page.fill("input[name=opens_at]", (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("input[name=closes_at]", (now + dt.timedelta(days=10)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="创建").click()
+    page.get_by_role("button", name="开启评价").click()
+    assert "进行中" in page.content()
+    round_url = page.url
+
+    # A business rates the office (through the public page, as a phone would).
+    voter = app.test_client()
+    token, people = token_and_people(voter.get(f"/o/{office.code}").get_data(as_text=True))
+    assert voter.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)).status_code == 200
+
+    # Posters for the office: the bar follows the worker to 100 %, then the download appears.
+    page.goto(f"{live_server}/admin/posters")
+    page.check("input[name=scope][value=office]")
+    page.select_option("select[name=office]", office.code)
+    page.check("input[name=fmt][value=pdf]")
+    page.locator("form.card button[type=submit]").click()
+    page.wait_for_function("document.getElementById('poster-progress').value == 100", timeout=90_000)
+    assert page.locator("#poster-download").is_visible()
+    shot(page, "admin-posters-done.png")
+    with page.expect_download() as download:
+        page.locator("#poster-download").click()
+    assert download.value.suggested_filename.endswith(".pdf")
+
+    # Close, tally (in the worker) and publish.
+    page.goto(round_url)
+    page.get_by_role("button", name="结束评价").click()
+    page.get_by_role("button", name="统计结果").click()
+    _wait_for_text(page, "已统计")
+    shot(page, "admin-round-tallied.png")
+    page.get_by_role("button", name="发布结果").click()
+    assert "已发布" in page.content()
+    page.goto(f"{live_server}/results")
+    assert "2026年下半年" in page.content()
