@@ -152,3 +152,13 @@ def test_cli_creates_the_first_coordinator_and_verifies_the_chain(app, city):
     db.session.execute(update(AuditHead).values(hash="0" * 64))
     db.session.commit()
     assert runner.invoke(args=["audit", "verify"]).exit_code == 1
+
+
+def test_a_nul_character_is_refused_before_it_reaches_the_database(client, city):
+    user = make_user("auditor", region=city)
+    headers = {"Authorization": f"Bearer {api_token(user)}"}
+    response = client.get("/api/v1/audit?actor=a%00b", headers=headers)
+    assert response.status_code == 422 and response.json["errors"] == {"query": {"actor": ["不能包含空字符（\\0）"]}}
+    sign_in(client, user)
+    response = client.get("/admin/audit?actor=a%00b")
+    assert response.status_code == 400 and "空字符" in response.get_data(as_text=True)

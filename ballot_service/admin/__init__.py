@@ -2,12 +2,13 @@
 and auditors. Every view is wrapped in `access.guard` (role and scope); every write made here
 lands in the audit trail (services.audit)."""
 
-from flask import Blueprint, g, redirect, request, url_for
+from flask import Blueprint, abort, g, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 from ..domain.access import Permission as P
 from ..models import ROUND_STATUS_LABELS
+from ..request_checks import fields_with_nul
 from ..services import access
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -34,6 +35,12 @@ NAV = [
 @bp.before_request
 def load_user() -> None:
     g.user = current_user if current_user.is_authenticated else None
+
+
+@bp.before_request
+def refuse_nul() -> None:
+    if fields_with_nul(request):
+        abort(400, description="提交的内容含有空字符（\\0），请删除后重试。")
 
 
 @bp.app_context_processor

@@ -6,9 +6,10 @@ the OpenAPI document flask-smorest generates from these views at `/api/v1/openap
 """
 
 from flask import Flask, g, request
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 
 from ..extensions import ApiV1, csrf, db
+from ..request_checks import fields_with_nul
 from ..services import access, users
 
 PREFIX = "/api/v1"
@@ -20,6 +21,7 @@ def blueprint(name: str, description: str) -> Blueprint:
     """A blueprint of the API: token authentication, no CSRF (no cookies are used)."""
     blp = Blueprint(f"api_{name}", __name__, url_prefix=f"{PREFIX}/{name}", description=description)
     blp.before_request(_load_token_user)
+    blp.before_request(_refuse_nul)
     blp.register_error_handler(access.NotSignedIn, _unauthorized)
     csrf.exempt(blp)
     return blp
@@ -29,6 +31,12 @@ def _load_token_user() -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     g.user = users.user_for_token(token.strip()) if scheme.lower() == "bearer" else None
+
+
+def _refuse_nul():
+    if bad := fields_with_nul(request):
+        location = "json" if request.is_json else "query"
+        abort(422, errors={location: {name: ["不能包含空字符（\\0）"] for name in bad}})
 
 
 def _unauthorized(_error):
