@@ -91,7 +91,8 @@ def _status() -> admin_rounds.PosterStatus:
 @access.guard(P.POSTERS_RENDER, "poster_job", "job_id")
 def poster_job(job_id: str):
     status = _status()
-    return render_template("admin/rounds/poster_job.html", status=status)
+    label = dict(admin_rounds.template_choices()).get(status.template, status.template)
+    return render_template("admin/rounds/poster_job.html", status=status, template_label=label)
 
 
 @bp.route("/posters/<job_id>/status")
