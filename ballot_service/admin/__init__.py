@@ -7,6 +7,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 from ..domain.access import Permission as P
+from ..extensions import db
 from ..models import ROUND_STATUS_LABELS
 from ..request_checks import fields_with_nul
 from ..services import access
@@ -30,6 +31,15 @@ NAV = [
     ("admin.audit_log", "审计日志", P.AUDIT_READ),
     ("admin.account", "我的账号", P.OWN_ACCOUNT),
 ]
+
+
+MAX_PAGE = 100_000
+
+
+def paginate(query, per_page: int = 50):
+    """One page of a SELECT for a list page; `?page=` beyond any list is just an empty page."""
+    number = min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
+    return db.paginate(query, page=number, per_page=per_page, error_out=False)
 
 
 @bp.before_request

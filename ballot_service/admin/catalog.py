@@ -20,7 +20,7 @@ from ..domain.roles import ROLE_LABELS
 from ..extensions import db
 from ..models import DUTY_CATEGORY_LABELS, Department, Office, Person, PostDuty, Region, ServiceItem
 from ..services import access, catalog, disclosure, photos, roster_io
-from . import bp
+from . import bp, paginate
 
 PER_PAGE = 50
 
@@ -131,7 +131,7 @@ def _refuse(form: FlaskForm, error: catalog.CatalogError) -> None:
 
 
 def _page(query):
-    return db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
+    return paginate(query, PER_PAGE)
 
 
 def _form_page(form, title: str, action: str, back: str, status: int, **extra):

@@ -10,10 +10,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from ..domain.access import Permission as P
-from ..extensions import db
 from ..services import access, paper_ballots
 from ..services.paper_ballots import PaperError
-from . import bp
+from . import bp, paginate
 
 BALLOT_FIELD = re.compile(r"[rtn]\d{1,12}")
 OUTCOME_MESSAGES = {
@@ -53,8 +52,7 @@ def _field_error(form: FlaskForm, name: str | None, message: str) -> None:
 
 def _pending_page(round_id: int | None):
     query = paper_ballots.pending_query(g.user, round_id)
-    number = min(max(request.args.get("page", 1, type=int), 1), 100_000)
-    page = db.paginate(query, page=number, per_page=50, error_out=False)
+    page = paginate(query, 50)
     return page, paper_ballots.pending_details(page.items)
 
 

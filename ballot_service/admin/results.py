@@ -3,7 +3,7 @@ under the k rule, architecture A3) and the Excel circular."""
 
 import io
 
-from flask import abort, g, render_template, request, send_file
+from flask import abort, g, render_template, send_file
 from sqlalchemy import select
 
 from ..domain.access import Permission as P
@@ -12,7 +12,7 @@ from ..models import Round
 from ..services import access, admin_rounds, audit, results
 from ..services.circular import export_circular
 from ..services.rounds import RoundError
-from . import bp
+from . import bp, paginate
 
 PER_PAGE = 20
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -24,7 +24,7 @@ def results_list():
     scope = access.scope()
     query = (select(Round).where(admin_rounds.result_rounds_condition(scope))
              .order_by(Round.closes_at.desc(), Round.id.desc()))
-    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
+    page = paginate(query, PER_PAGE)
     return render_template("admin/rounds/results.html", page=page, department=g.user.department
                            if admin_rounds.department_filter(scope) else None)
 

@@ -11,7 +11,7 @@ from ..domain.access import Permission as P
 from ..extensions import db
 from ..models import Region, Round
 from ..services import access, admin_rounds, audit, rounds
-from . import bp
+from . import bp, paginate
 
 PER_PAGE = 20
 TIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
@@ -43,7 +43,7 @@ class RoundForm(FlaskForm):
 def rounds_list():
     query = select(Round).where(access.condition("round", access.scope())).order_by(Round.opens_at.desc(),
                                                                                      Round.id.desc())
-    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
+    page = paginate(query, PER_PAGE)
     return render_template("admin/rounds/list.html", page=page, can_manage=access.can(P.ROUNDS_MANAGE))
 
 

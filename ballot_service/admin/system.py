@@ -15,10 +15,10 @@ from wtforms.validators import URL, DataRequired, Length, Optional
 from ..domain.access import Permission as P
 from ..domain.access import Place, UserRole
 from ..extensions import db
-from ..models import AuditEntry, Round, User, WebhookDelivery, WebhookSubscriber
+from ..models import Round, User, WebhookDelivery, WebhookSubscriber
 from ..services import access, audit, push
 from ..services import users as accounts
-from . import bp
+from . import bp, paginate
 
 OUT_OF_SCOPE = "不在您的管理范围内"
 PER_PAGE = 50
@@ -27,11 +27,6 @@ PER_PAGE = 50
 def _field_error(form: FlaskForm, name: str, message: str) -> None:
     field = getattr(form, name)
     field.errors = [*field.errors, message]
-
-
-def _page() -> int:
-    """The page asked for, kept within what the database's offset can hold."""
-    return min(max(request.args.get("page", 1, type=int), 1), 100_000)
 
 
 # --- users ---------------------------------------------------------------------------------
@@ -63,7 +58,7 @@ def _in_scope(user: User) -> bool:
 @access.guard(P.USERS_MANAGE)
 def users():
     query = select(User).where(access.condition("user", access.scope())).order_by(User.username)
-    page = db.paginate(query, page=_page(), per_page=PER_PAGE, error_out=False)
+    page = paginate(query, PER_PAGE)
     rows = [u for u in page.items if _in_scope(u)]
     return render_template("admin/system/users.html", page=page, rows=rows, scope_label=accounts.scope_label)
 
@@ -129,7 +124,7 @@ def _webhooks_page(form: WebhookForm, new: WebhookSubscriber | None = None, secr
                    status: int = 200):
     query = (select(WebhookSubscriber).where(access.condition("webhook", access.scope()))
              .order_by(WebhookSubscriber.id))
-    page = db.paginate(query, page=_page(), per_page=PER_PAGE, error_out=False)
+    page = paginate(query, PER_PAGE)
     return render_template("admin/system/webhooks.html", form=form, page=page, new=new, secret=secret,
                            can_manage=access.covers(Place(None))), status
 
@@ -183,23 +178,12 @@ def webhook_deactivate(webhook_id: int):
 
 # --- audit log -----------------------------------------------------------------------------
 
-def audit_query(action: str | None, actor: str | None):
-    """Entries newest first, filtered by an action prefix (e.g. "user.") and an actor's username."""
-    query = select(AuditEntry).order_by(AuditEntry.seq.desc())
-    if action:
-        escaped = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(AuditEntry.action.like(escaped + "%", escape="\\"))
-    if actor:
-        query = query.where(AuditEntry.actor == actor)
-    return query
-
-
 @bp.route("/audit")
 @access.guard(P.AUDIT_READ)
 def audit_log():
     action = (request.args.get("action") or "").strip()[:40]
     actor = (request.args.get("actor") or "").strip()[:60]
-    page = db.paginate(audit_query(action, actor), page=_page(), per_page=PER_PAGE, error_out=False)
+    page = paginate(audit.query(action, actor), PER_PAGE)
     entries, problem = audit.verify()
     filters = {k: v for k, v in (("action", action), ("actor", actor)) if v}
     return render_template("admin/system/audit.html", page=page, action=action, actor=actor, entries=entries,

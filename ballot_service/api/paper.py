@@ -8,8 +8,7 @@ from flask_smorest import abort
 from ..domain.access import Permission as P
 from ..services import access, paper_ballots
 from ..services.paper_ballots import PaperError
-from . import SECURITY, blueprint
-from .system import bounded_page
+from . import SECURITY, blueprint, page
 
 blp = blueprint("paper", "纸质选票录入：每张选票由两位不同用户各录入一遍，一致时计入。")
 BLUEPRINTS = [blp]
@@ -100,7 +99,7 @@ class PaperPendingList(MethodView):
     @blp.paginate()
     def get(self, args, pagination_parameters):
         """Serials typed once (or differently) and not yet counted, in rounds in the caller's scope."""
-        entries = bounded_page(paper_ballots.pending_query(g.user, args.get("round_id")), pagination_parameters)
+        entries = page(paper_ballots.pending_query(g.user, args.get("round_id")), pagination_parameters)
         return [{"round_id": p.round.id, "office_code": p.office.code, "office_name": p.office.name,
                  "serial": p.serial, "typed_by": [u.username for u in p.typists]}
                 for p in paper_ballots.pending_details(entries)]

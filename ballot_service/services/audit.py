@@ -160,6 +160,17 @@ def _append(connection, actor: tuple[int | None, str], changes: list[dict]) -> N
     connection.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash))
 
 
+def query(action: str | None = None, actor: str | None = None):
+    """Entries newest first, filtered by an action prefix (e.g. "user.") and an actor's username."""
+    statement = select(AuditEntry).order_by(AuditEntry.seq.desc())
+    if action:
+        escaped = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(AuditEntry.action.like(escaped + "%", escape="\\"))
+    if actor:
+        statement = statement.where(AuditEntry.actor == actor)
+    return statement
+
+
 def verify() -> tuple[int, str | None]:
     """(number of entries, the first problem found or None) over the whole chain."""
     rows = db.session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars()
