@@ -480,3 +480,17 @@ class PaperForm(db.Model):
     round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), primary_key=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), primary_key=True)
     serial: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class CountedPaperBallot(db.Model):
+    """A paper form whose two typings agreed, waiting to be stored as a ballot.
+
+    Holds the agreed ratings only — no typist, no serial. The drain stores these as ballots in
+    a transaction of its own, shuffled and in batches, so no stored ballot shares a transaction
+    (or an order) with the typing that counted it (A1).
+    """
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    ratings: Mapped[dict] = mapped_column(JSON)

@@ -19,7 +19,17 @@ from sqlalchemy.exc import IntegrityError
 
 from ballot_service.domain.ballots import Checked, Rating, check_ballot
 from ballot_service.extensions import db
-from ballot_service.models import AuditEntry, Ballot, PaperEntry, PaperForm, Person, Result, User
+from ballot_service.models import (
+    AuditEntry,
+    Ballot,
+    CountedPaperBallot,
+    PaperEntry,
+    PaperForm,
+    Person,
+    Result,
+    Round,
+    User,
+)
 from ballot_service.models import Rating as RatingRow
 from ballot_service.services import ballot_box, paper_ballots, rounds
 from ballot_service.services.paper_ballots import PaperError
@@ -66,6 +76,10 @@ def form(people: dict, **changes) -> dict[str, list[str]]:
 
 
 def ballots(channel: str | None = None) -> int:
+    """Ballots stored, once every counted form waiting has been stored (as the worker's drain
+    and the tally do; see test_a_counted_form_is_stored_later_in_a_batch_of_its_own)."""
+    for round_id in db.session.scalars(select(Round.id)):
+        paper_ballots.store_counted(round_id, min_batch=1)
     query = select(func.count()).select_from(Ballot)
     if channel:
         query = query.where(Ballot.channel == channel)
@@ -294,9 +308,40 @@ def test_the_counted_form_row_refuses_a_second_count_whatever_the_timing(paper):
     p = paper
     ballot = paper_ballots.paper_ballot(p["round"].id, p["office"].code, p["users"][0])
     checked = check_ballot(ballot.config, ballot.people, form(p["people"]))
-    paper_ballots._count(ballot, "PK-1", checked)
+    ratings = paper_ballots._normalised(checked)
+    paper_ballots._count(ballot, "PK-1", ratings)
     db.session.commit()
     with pytest.raises(IntegrityError):
-        paper_ballots._count(ballot, "PK-1", checked)
+        paper_ballots._count(ballot, "PK-1", ratings)
     db.session.rollback()
     assert ballots() == 1
+
+
+def test_a_counted_form_is_stored_later_in_a_batch_of_its_own(paper):
+    """A1: the ballot is not written in the typist's transaction. Counting queues the agreed
+    ratings (no typist, no serial); the drain stores them only in batches of min_batch while the
+    round is open, the tally stores the rest."""
+    p, (a, b, _) = paper, paper["users"]
+
+    def stored() -> int:
+        return db.session.scalar(select(func.count()).select_from(Ballot))
+
+    for serial in ("Q-1", "Q-2"):
+        paper_ballots.enter(p["round"].id, p["office"].id, serial, form(p["people"]), a)
+        assert paper_ballots.enter(p["round"].id, p["office"].id, serial, form(p["people"]), b).result == "counted"
+    assert stored() == 0
+    waiting = db.session.scalars(select(CountedPaperBallot)).all()
+    assert len(waiting) == 2
+    assert {c.name for c in CountedPaperBallot.__table__.columns} == {"id", "round_id", "office_id", "ratings"}
+    assert paper_ballots.store_counted(p["round"].id, min_batch=3) == 0 and stored() == 0
+    assert paper_ballots.store_counted(p["round"].id, min_batch=2) == 2 and stored() == 2
+    assert db.session.scalar(select(func.count()).select_from(CountedPaperBallot)) == 0
+
+
+def test_typings_that_never_matched_are_forgotten_at_the_tally(paper):
+    """An unmatched typing names its typist; once the round is tallied it has no use left."""
+    p, (a, _, _) = paper, paper["users"]
+    assert paper_ballots.enter(p["round"].id, p["office"].id, "L-1", form(p["people"]), a).result == "pending"
+    rounds.close_round(p["round"].id)
+    tally_round(p["round"].id)
+    assert db.session.scalar(select(func.count()).select_from(PaperEntry)) == 0

@@ -24,6 +24,7 @@ from ..models import (
     AuditHead,
     Ballot,
     ConsequenceRecord,
+    CountedPaperBallot,
     DedupRecord,
     LedgerEntry,
     PaperEntry,
@@ -36,8 +37,8 @@ from ..models import (
     WebhookDelivery,
 )
 
-NOT_RECORDED = (Ballot, Rating, RatingTag, DedupRecord, PaperEntry, PaperForm, AuditEntry, AuditHead,
-                RoundRoster, Result, ConsequenceRecord, LedgerEntry, WebhookDelivery, WebhookAttempt)
+NOT_RECORDED = (Ballot, Rating, RatingTag, DedupRecord, PaperEntry, PaperForm, CountedPaperBallot, AuditEntry,
+                AuditHead, RoundRoster, Result, ConsequenceRecord, LedgerEntry, WebhookDelivery, WebhookAttempt)
 REDACTED = frozenset({"password_hash", "token_hash", "secret"})
 
 

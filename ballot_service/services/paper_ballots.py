@@ -3,14 +3,17 @@
 A coordinator writes a serial number (编号) on each collected form. Each user's typing is kept
 as a PaperEntry (the checked ratings, normalised). When a second user's typing of the same
 (round, office, serial) is identical to another user's, the form is counted: in one
-transaction the ballot is stored exactly like an online one (random id, channel "paper",
-the round's first day as its day), the PaperForm row refuses counting that serial again (its primary key also settles
-two matching typings racing), and every typing of the serial is deleted — so nothing stored
-links the counted ballot to who typed it (A1). A typing by the same user again only replaces
+transaction the PaperForm row refuses counting that serial again (its primary key also settles
+two matching typings racing), the agreed ratings are queued without typist or serial, and
+every typing of the serial is deleted. The queue is stored as ballots exactly like online ones
+(random id, channel "paper", the round's first day as their day) by `store_counted`, in
+transactions of their own, shuffled and in batches — so nothing stored links a ballot to who
+typed it (A1), not even a shared transaction. A typing by the same user again only replaces
 their own entry. The audit trail records the typist and the outcome (pending / mismatch /
 counted) per round, never the office, serial, ratings or ballot id (A1, A4).
 """
 
+import random
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -19,10 +22,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..domain.access import Place
-from ..domain.ballots import BallotConfig, check_ballot
+from ..domain.ballots import BallotConfig, Checked, Rating, check_ballot
 from ..domain.roles import Role
 from ..extensions import db, redis_ext
-from ..models import Office, PaperEntry, PaperForm, Round, RoundRoster, User
+from ..models import CountedPaperBallot, Office, PaperEntry, PaperForm, Round, RoundRoster, User
 from . import audit, ballot_box, rounds
 from .access import condition
 from .users import scope_of
@@ -158,7 +161,7 @@ def enter(round_id: int, office_id_or_code, serial: str, form, user: User) -> En
     if not lock.acquire():
         raise PaperError("该编号正由其他用户录入，请稍后重试", "serial")
     try:
-        outcome = _record(ballot, serial, ratings, checked, user)
+        outcome = _record(ballot, serial, ratings, user)
     finally:
         lock.release()
     if outcome.result == "counted":
@@ -171,7 +174,7 @@ def enter(round_id: int, office_id_or_code, serial: str, form, user: User) -> En
     return outcome
 
 
-def _record(ballot: PaperBallot, serial: str, ratings: dict, checked, user: User) -> EntryResult:
+def _record(ballot: PaperBallot, serial: str, ratings: dict, user: User) -> EntryResult:
     round_id, office_id = ballot.round.id, ballot.office.id
     where = (PaperEntry.round_id == round_id, PaperEntry.office_id == office_id, PaperEntry.serial == serial)
     try:
@@ -190,7 +193,7 @@ def _record(ballot: PaperBallot, serial: str, ratings: dict, checked, user: User
         else:
             mine.ratings = ratings
         if any(e.ratings == ratings for e in others):
-            _count(ballot, serial, checked)
+            _count(ballot, serial, ratings)
             result = EntryResult("counted")
         elif others:
             result = EntryResult("mismatch", _differences(ballot, others[-1].ratings, ratings))
@@ -214,22 +217,50 @@ def _record(ballot: PaperBallot, serial: str, ratings: dict, checked, user: User
     return result
 
 
-def _count(ballot: PaperBallot, serial: str, checked) -> None:
-    """Store the ballot like an online one (channel "paper"), mark the form counted and forget
-    every typing of it — all in the caller's transaction."""
+def _count(ballot: PaperBallot, serial: str, ratings: dict) -> None:
+    """Mark the form counted, queue its agreed ratings (no typist, no serial) for storing as a
+    ballot, and forget every typing of it — all in the caller's transaction. The ballot itself
+    is written later by `store_counted`, never in the typist's transaction."""
     round_id, office_id = ballot.round.id, ballot.office.id
+    db.session.flush()  # this typing too, so the delete below takes it with the others
     connection = db.session.connection()
     # The form's row first: a second counting of this serial stops here, on the primary key.
     connection.execute(PaperForm.__table__.insert(), [{"round_id": round_id, "office_id": office_id,
                                                        "serial": serial}])
-    # The day is the round's first day, not the day of typing: the audit trail's times of
-    # typing cannot then single out which paper ballot a typist's entry became.
-    ballot_box.insert_ballot(secrets.token_hex(16), round_id, office_id, checked, channel="paper",
-                             day=rounds.to_china(ballot.round.opens_at).date())
-    db.session.flush()
+    connection.execute(CountedPaperBallot.__table__.insert(), [{"id": secrets.token_hex(16), "round_id": round_id,
+                                                                "office_id": office_id, "ratings": ratings}])
     connection.execute(delete(PaperEntry).where(PaperEntry.round_id == round_id, PaperEntry.office_id == office_id,
                                                 PaperEntry.serial == serial))
     db.session.expire_all()
+
+
+def store_counted(round_id: int, min_batch: int) -> int:
+    """Store the round's counted paper forms as ballots (channel "paper"); returns how many.
+
+    In a transaction of their own, in random order, and only once at least `min_batch` are
+    waiting (the tally stores the rest with 1): so a stored ballot cannot be matched to the
+    typing that counted it by transaction, order or time (A1). Its day is the round's first day.
+    """
+    waiting = db.session.scalars(select(CountedPaperBallot).where(CountedPaperBallot.round_id == round_id)).all()
+    if not waiting or len(waiting) < min_batch:
+        db.session.rollback()
+        return 0
+    round_ = db.session.get(Round, round_id)
+    day = rounds.to_china(round_.opens_at).date()
+    random.shuffle(waiting)
+    for row in waiting:
+        ratings = [Rating(int(person_id), r["level"], tuple(r["tags"]), r["note"]) for person_id, r in
+                   sorted(row.ratings.items(), key=lambda item: int(item[0]))]
+        ballot_box.insert_ballot(secrets.token_hex(16), round_id, row.office_id, Checked(ratings, {}),
+                                 channel="paper", day=day)
+    db.session.execute(delete(CountedPaperBallot).where(CountedPaperBallot.id.in_([w.id for w in waiting])))
+    db.session.commit()
+    return len(waiting)
+
+
+def forget_typings(round_id: int) -> None:
+    """After the tally: typings that never found a match go (they name their typist)."""
+    db.session.execute(delete(PaperEntry).where(PaperEntry.round_id == round_id))
 
 
 def pending_query(user: User, round_id: int | None = None):

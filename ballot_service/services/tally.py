@@ -32,7 +32,7 @@ from ..models import (
     Round,
     RoundRoster,
 )
-from . import ballot_box
+from . import ballot_box, paper_ballots
 from .rounds import RoundError
 
 
@@ -65,6 +65,7 @@ def tally_round(round_id: int, progress: Callable[[str], None] = lambda step: No
 
     progress("copying dedup claims")
     ballot_box.drain_pending(round_id, min_batch=1)
+    paper_ballots.store_counted(round_id, min_batch=1)
 
     progress("aggregating ratings")
     roster = db.session.execute(
@@ -154,6 +155,7 @@ def tally_round(round_id: int, progress: Callable[[str], None] = lambda step: No
     # A2: the dedup key can no longer be recomputed from an identity, and its copies go.
     round_.secret = None
     db.session.execute(delete(DedupRecord).where(DedupRecord.round_id == round_id))
+    paper_ballots.forget_typings(round_id)
     db.session.commit()
     ballot_box.forget_claims(round_id)
     progress("done")
