@@ -129,6 +129,12 @@ def test_scopes_in_the_api(app, city):  # noqa: F811
     rounds.publish_round(round_id)
     mine = client.get(f"/api/v1/rounds/{round_id}/results", headers=dept).json
     assert len(mine) == 8 and {r["department_id"] for r in mine} == {c["spj"].id}  # 5 people, 2 offices, 1
+    # Tag counts reach a department only through the comments, under the k rule (A3): 社保窗口 has
+    # a tag on 2 ballots, below k, and it must not show here.
+    assert all(r["tags"] == {} for r in mine)
+    coordinator = auth(make_user("coordinator", region=c["heze"]))
+    everyone = client.get(f"/api/v1/rounds/{round_id}/results?subject_kind=office", headers=coordinator).json
+    assert any(r["tags"] for r in everyone if r["name"] == "社保窗口")
     comments = client.get(f"/api/v1/rounds/{round_id}/departments/{c['spj'].id}/comments", headers=dept).json
     by_office = {x["office_name"]: x for x in comments}
     assert sorted(by_office["企业登记窗口"]["notes"]) == sorted(["办事拖拉", "等待时间长"])

@@ -133,3 +133,26 @@ def test_webhooks_city_only_with_deliveries(client, world):
     assert deliveries.json == [{"id": "e" * 32, "round_id": round_.id, "status": "delivered", "attempts": [
         {"attempted_at": now.isoformat(), "status_code": None, "error": "timed out"},
         {"attempted_at": now.isoformat(), "status_code": 204, "error": None}]}]
+
+
+def test_a_county_reader_sees_only_what_users_of_the_county_did(client, database):
+    city = factories.region(code="cityx", name="全市X", kind="city")
+    county, other = factories.region(), factories.region()
+    here, there = factories.department(region=county), factories.department(region=other)
+    db.session.commit()
+    chief = make_user("coordinator", region=city, username="chief-x")
+    local = make_user("coordinator", region=county, username="local-x")
+    reader = make_user("auditor", region=county, username="reader-x")
+
+    def patch(user, department, name):
+        response = client.patch(f"/api/v1/departments/{department.id}", json={"name": name},
+                                headers={"Authorization": f"Bearer {api_token(user)}"})
+        assert response.status_code == 200
+
+    patch(chief, there, "别县的局（改名）")  # the city's coordinator, outside the county
+    patch(local, here, "本县的局（改名）")
+    seen = client.get("/api/v1/audit?page_size=100", headers={"Authorization": f"Bearer {api_token(reader)}"}).json
+    assert [(e["actor"], e["action"]) for e in seen] == [("local-x", "department.update")]
+    assert "别县" not in json.dumps(seen, ensure_ascii=False)
+    everything = client.get("/api/v1/audit?page_size=100", headers={"Authorization": f"Bearer {api_token(chief)}"})
+    assert {e["actor"] for e in everything.json} == {"chief-x", "local-x"}

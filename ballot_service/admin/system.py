@@ -183,7 +183,7 @@ def webhook_deactivate(webhook_id: int):
 def audit_log():
     action = (request.args.get("action") or "").strip()[:40]
     actor = (request.args.get("actor") or "").strip()[:60]
-    page = paginate(audit.query(action, actor), PER_PAGE)
+    page = paginate(audit.query(access.scope(), action, actor), PER_PAGE)
     entries, problem = audit.verify()
     filters = {k: v for k, v in (("action", action), ("actor", actor)) if v}
     return render_template("admin/system/audit.html", page=page, action=action, actor=actor, entries=entries,

@@ -183,7 +183,7 @@ def _visible_round(round_: Round) -> None:
         abort(409, message="本轮结果尚未统计或尚未发布")
 
 
-def _named(rows: list[Result]) -> list[dict]:
+def _named(rows: list[Result], with_tags: bool = True) -> list[dict]:
     ids = {kind: [r.subject_id for r in rows if r.subject_kind == kind] for kind in SUBJECT_KINDS}
     names = {}
     for kind, model in (("person", Person), ("office", Office), ("department", Department), ("region", Region)):
@@ -196,6 +196,8 @@ def _named(rows: list[Result]) -> list[dict]:
         item = {name: getattr(r, name) for name in schema_fields if hasattr(r, name)}
         item["name"] = names.get((r.subject_kind, r.subject_id), "")
         item["grade_label"] = results.grade_label(r.grade)
+        if not with_tags:
+            item["tags"] = {}
         out.append(item)
     return out
 
@@ -337,7 +339,8 @@ class RoundResults(MethodView):
         if query.get("subject_kind"):
             statement = statement.where(Result.subject_kind == query["subject_kind"])
         order = [Result.subject_kind, Result.department_id, Result.rank, Result.subject_id]
-        return _named(page(statement.order_by(*order), pagination_parameters))
+        # A department sees tag counts only through the comments, under the k rule (A3).
+        return _named(page(statement.order_by(*order), pagination_parameters), with_tags=department_id is None)
 
 
 @blp.route("/<int:round_id>/consequences")

@@ -273,7 +273,7 @@ class AuditLog(MethodView):
     @audit_blp.paginate()
     def get(self, args, pagination_parameters):
         """Entries newest first, filtered by action prefix and actor."""
-        return page(audit.query(args.get("action"), args.get("actor")), pagination_parameters)
+        return page(audit.query(access.scope(), args.get("action"), args.get("actor")), pagination_parameters)
 
 
 @audit_blp.route("/verify")

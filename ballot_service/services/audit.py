@@ -17,6 +17,7 @@ from flask import g, has_app_context
 from sqlalchemy import event, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
+from ..domain.access import Level, Scope
 from ..domain.audit_chain import GENESIS, entry_hash, first_break
 from ..extensions import db
 from ..models import (
@@ -33,6 +34,7 @@ from ..models import (
     RatingTag,
     Result,
     RoundRoster,
+    User,
     WebhookAttempt,
     WebhookDelivery,
 )
@@ -161,9 +163,15 @@ def _append(connection, actor: tuple[int | None, str], changes: list[dict]) -> N
     connection.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash))
 
 
-def query(action: str | None = None, actor: str | None = None):
-    """Entries newest first, filtered by an action prefix (e.g. "user.") and an actor's username."""
+def query(scope: Scope, action: str | None = None, actor: str | None = None):
+    """Entries newest first, filtered by an action prefix (e.g. "user.") and an actor's username.
+
+    Below the city, a reader sees the entries of users of their own region: those users can
+    only have changed things inside it, so no entry shows a row outside the reader's scope.
+    """
     statement = select(AuditEntry).order_by(AuditEntry.seq.desc())
+    if scope.level is not Level.CITY:
+        statement = statement.where(AuditEntry.actor_id.in_(select(User.id).where(User.region_id == scope.region_id)))
     if action:
         escaped = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         statement = statement.where(AuditEntry.action.like(escaped + "%", escape="\\"))
