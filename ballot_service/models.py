@@ -5,6 +5,7 @@ Nothing is ever deleted that a past round may need: people and offices are deact
 """
 
 import datetime as dt
+import hashlib
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -409,7 +410,13 @@ class User(db.Model):
     is_anonymous = False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """The session's user reference: the id, and a fingerprint of the password hash, so a
+        password change or reset ends every session signed in before it."""
+        return f"{self.id}.{self.session_fingerprint}"
+
+    @property
+    def session_fingerprint(self) -> str:
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
 
     @property
     def role_enum(self) -> UserRole:

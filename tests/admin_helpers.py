@@ -21,11 +21,11 @@ def make_user(role: str, *, region=None, department=None, offices=(), username: 
     return user
 
 
-def sign_in(client, user, password: str = PASSWORD):
+def sign_in(client, user, password: str = PASSWORD, **request_options):
     """Sign in through the login form (CSRF token included) and return the response."""
-    token = _csrf(client.get("/admin/login").get_data(as_text=True))
+    token = _csrf(client.get("/admin/login", **request_options).get_data(as_text=True))
     return client.post("/admin/login", data={"username": user.username, "password": password,
-                                             "csrf_token": token})
+                                             "csrf_token": token}, **request_options)
 
 
 def _csrf(page: str) -> str:

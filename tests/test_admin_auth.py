@@ -162,3 +162,26 @@ def test_a_nul_character_is_refused_before_it_reaches_the_database(client, city)
     sign_in(client, user)
     response = client.get("/admin/audit?actor=a%00b")
     assert response.status_code == 400 and "空字符" in response.get_data(as_text=True)
+
+
+def test_a_password_change_ends_sessions_signed_in_before_it(app, city):
+    user = make_user("coordinator", region=city)
+    old_session, new_session = app.test_client(), app.test_client()
+    sign_in(old_session, user)
+    sign_in(new_session, user)
+    response = new_session.post("/admin/account", data={"pw-current": PASSWORD, "pw-new": "another-pass-77",
+                                                        "csrf_token": form_token(new_session, "/admin/account")})
+    assert response.status_code == 302
+    assert old_session.get("/admin/account").status_code == 302  # back to the login page
+    assert new_session.get("/admin/account").status_code == 200  # the one that changed it carries on
+    assert sign_in(old_session, user).status_code == 400  # the old password is gone
+    assert sign_in(old_session, user, password="another-pass-77").status_code == 302
+
+
+def test_failing_logins_from_elsewhere_do_not_lock_the_user_out(app, city):
+    user = make_user("coordinator", region=city)
+    attacker = app.test_client()
+    for _ in range(6):
+        sign_in(attacker, user, password="wrong-password-1", environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert sign_in(attacker, user, environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 429
+    assert sign_in(app.test_client(), user).status_code == 302

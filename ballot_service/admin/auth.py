@@ -29,7 +29,9 @@ class TokenForm(FlaskForm):
 
 
 def _login_username() -> str:
-    return "login:" + (request.form.get("username") or "").strip().lower()
+    """Attempts per username from one address: guessing is slowed, yet nobody elsewhere can
+    lock a coordinator out by failing on purpose (the per-address limit caps the rest)."""
+    return f"login:{(request.form.get('username') or '').strip().lower()}:{request.remote_addr}"
 
 
 def _safe_next(target: str | None) -> str:
@@ -82,7 +84,8 @@ def account():
             getattr(form, error.field or "new").errors.append(str(error))
         else:
             db.session.commit()
-            flash("密码已修改。")
+            login_user(g.user)  # this session carries on; every other one has ended
+            flash("密码已修改，其他已登录的会话均已失效。")
             return redirect(url_for("admin.account"))
     return _account_page(form, TokenForm(prefix="tk"), status=400 if form.errors else 200)
 

@@ -6,6 +6,7 @@ SHA-256 hashes (a token is already high-entropy, so a slow hash adds nothing) an
 
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 
 from sqlalchemy import select
@@ -43,10 +44,14 @@ def scope_of(user: User) -> Scope:
     return Scope(level, region_id=user.region_id)
 
 
-def load_session_user(user_id: str) -> User | None:
-    """Flask-Login's loader: a deactivated user's session ends at their next request."""
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+def load_session_user(reference: str) -> User | None:
+    """Flask-Login's loader (`User.get_id` made the reference): a deactivated user's session, or
+    one from before a password change, ends at its next request."""
+    user_id, _, fingerprint = reference.partition(".")
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() and int(user_id) < 2**31 else None
+    if user is None or not user.active or not hmac.compare_digest(fingerprint, user.session_fingerprint):
+        return None
+    return user
 
 
 def check_password_rules(password: str) -> None:
