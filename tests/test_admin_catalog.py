@@ -12,10 +12,12 @@ from openpyxl import Workbook, load_workbook
 from PIL import Image
 from sqlalchemy import func, select
 
+from ballot_service.domain.access import Level, Scope
 from ballot_service.domain.office_codes import is_valid_office_code
 from ballot_service.domain.roles import Role
 from ballot_service.extensions import db
 from ballot_service.models import AuditEntry, Department, Office, Person, PostDuty, ServiceItem
+from ballot_service.services import catalog
 from ballot_service.services.roster_io import PEOPLE
 
 from . import factories
@@ -389,3 +391,62 @@ def test_catalog_forms_refuse_posts_without_csrf(client, org):
     response = client.post("/admin/offices/new", data={"department_id": str(org["dept_a"].id), "name": "无令牌科"})
     assert response.status_code == 400
     assert db.session.scalar(select(Office).where(Office.name == "无令牌科")) is None
+
+
+@pytest.mark.parametrize("huge", [2**31, 2**40, 2**63, 2**64, -(2**40), 0])
+def test_out_of_range_ids_are_not_found_never_a_server_error(client, org, huge):
+    """Ids no database column can hold (PostgreSQL raises DataError on them) are simply not there."""
+    signed_in(client, "coordinator", region=org["city"])
+    dept_a, a1 = org["dept_a"], org["a1"]
+    for path in (f"/admin/offices?department_id={huge}", f"/admin/people?office_id={huge}",
+                 f"/admin/people?department_id={huge}&office_id={huge}", f"/admin/departments?region_id={huge}",
+                 f"/admin/duties?department_id={huge}", f"/admin/offices/new?department_id={huge}",
+                 f"/admin/people/new?department_id={huge}&office_id={huge}",
+                 f"/admin/duties/new?department_id={huge}&office_id={huge}",
+                 f"/admin/service-items/new?office_id={huge}"):
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+    response = client.get(f"/admin/roster/export?department_id={huge}")
+    assert response.status_code == (404 if huge else 200)  # 0, like no id at all, exports the whole scope
+
+    before = (db.session.scalar(select(func.count()).select_from(Office)), people_count())
+    response = post(client, "/admin/offices/new", {"department_id": str(huge), "name": "新科室"})
+    assert response.status_code == 400 and "请选择一个存在的部门" in response.get_data(as_text=True)
+    staff = {"department_id": str(dept_a.id), "role": "staff", "office_id": str(huge), "name": "钱",
+             "post": "科员", "phone": "13900000020"}
+    response = post(client, "/admin/people/new", staff, page="/admin/people/new")
+    assert response.status_code == 400
+    response = post(client, "/admin/people/new", {**staff, "department_id": str(huge), "office_id": str(a1.id)},
+                    page="/admin/people/new")
+    assert response.status_code == 400 and "请选择一个存在的部门" in response.get_data(as_text=True)
+    overseer = {**staff, "role": "leader_in_charge", "office_id": "", "oversees_field": "审批"}
+    response = post(client, "/admin/people/new", {**overseer, "overseen_office_ids": [str(a1.id), str(huge)]},
+                    page="/admin/people/new")
+    assert response.status_code == 400 and "请选择一个存在的分管科室" in response.get_data(as_text=True)
+    response = post(client, "/admin/duties/new", {"department_id": str(dept_a.id), "category": "office",
+                                                  "office_id": str(huge), "post_name": "受理", "duties": "受理"},
+                    page="/admin/duties/new")
+    assert response.status_code == 400
+    response = post(client, "/admin/service-items/new", {"office_id": str(huge), "name": "事项"},
+                    page="/admin/service-items/new")
+    assert response.status_code == 400
+    assert (db.session.scalar(select(func.count()).select_from(Office)), people_count()) == before
+
+
+@pytest.mark.parametrize("huge", [2**31, 2**40, 2**64, -1, 0, True, "1"])
+def test_the_service_treats_out_of_range_ids_as_missing(org, huge):
+    """The service refuses them itself (a CatalogError naming the field), whoever calls it."""
+    scope, dept_a, a1 = Scope(Level.CITY), org["dept_a"], org["a1"]
+    assert catalog.valid_id(huge) is None and catalog.valid_id(a1.id) == a1.id
+    person = {"department_id": dept_a.id, "role": "staff", "office_id": huge, "name": "钱", "post": "科员",
+              "phone": "13900000020"}
+    calls = [(catalog.create_office, {"department_id": huge, "name": "新科室"}, "department_id"),
+             (catalog.create_person, person, "office_id"),
+             (catalog.create_person, {**person, "role": "leader_in_charge", "office_id": None,
+                                      "overseen_office_ids": [a1.id, huge]}, "overseen_office_ids"),
+             (catalog.create_service_item, {"office_id": huge, "name": "事项"}, "office_id")]
+    for create, data, field in calls:
+        with pytest.raises(catalog.CatalogError) as refused:
+            create(scope, data)
+        assert refused.value.field == field
+    assert catalog.offices_in(True, huge) == []

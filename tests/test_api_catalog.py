@@ -214,3 +214,23 @@ def test_openapi_describes_the_catalog(client, org):  # noqa: F811
 def test_unauthenticated_api_is_refused(client, org):  # noqa: F811
     assert client.get("/api/v1/people").status_code == 401
     assert client.post("/api/v1/roster/import").status_code == 401
+
+
+def test_out_of_range_ids_answer_4xx_never_5xx(client, org, city_headers):  # noqa: F811
+    huge = 2**40
+    for path in (f"/api/v1/offices?department_id={huge}", f"/api/v1/people?office_id={huge}",
+                 f"/api/v1/departments?region_id={huge}", f"/api/v1/duties?department_id={huge}",
+                 f"/api/v1/service-items?office_id={huge}", f"/api/v1/offices/{huge}", f"/api/v1/people/{huge}",
+                 f"/api/v1/roster/export?department_id={huge}"):
+        response = client.get(path, headers=city_headers)
+        assert 400 <= response.status_code < 500, (path, response.status_code)
+    dept_a, a1 = org["dept_a"], org["a1"]
+    person = {"department_id": dept_a.id, "role": "staff", "office_id": huge, "name": "钱", "post": "科员",
+              "phone": "13900000020"}
+    cases = [("/api/v1/offices", {"department_id": huge, "name": "新科室"}),
+             ("/api/v1/people", person),
+             ("/api/v1/people", {**person, "role": "leader_in_charge", "office_id": None,
+                                 "overseen_office_ids": [a1.id, huge]})]
+    for path, body in cases:
+        response = client.post(path, headers=city_headers, json=body)
+        assert response.status_code == 422, (path, body, response.status_code)

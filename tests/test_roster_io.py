@@ -1,6 +1,8 @@
 """Excel import/export of 附件1 people, 附件2 duties and service items."""
 
 import io
+import time
+import zipfile
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -9,7 +11,15 @@ from sqlalchemy import func, select
 from ballot_service.domain.roles import Role
 from ballot_service.extensions import db
 from ballot_service.models import Person, PostDuty, ServiceItem
-from ballot_service.services.roster_io import DUTIES, ITEMS, PEOPLE, ImportRejected, export_workbook, import_workbook
+from ballot_service.services.roster_io import (
+    DUTIES,
+    ITEMS,
+    MAX_ROWS,
+    PEOPLE,
+    ImportRejected,
+    export_workbook,
+    import_workbook,
+)
 from tests import factories as f
 
 
@@ -179,3 +189,56 @@ def test_short_rows_are_padded_and_cells_beyond_the_template_ignored(org):
     ]))
     assert summary.people == 2
     assert db.session.scalar(select(Person.business).where(Person.name == "王建国")) is None
+
+
+def test_a_workbook_that_expands_beyond_the_limit_is_refused_before_it_is_parsed(org):
+    """A zip bomb: a valid workbook plus one member of 64 MB of zeros, about 64 KB compressed."""
+    source = workbook(people=GOOD_PEOPLE)
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in original.infolist():
+            out.writestr(info, original.read(info))
+        out.writestr("xl/media/padding.bin", b"\0" * (64 * 2**20), compresslevel=9)
+    assert len(bomb.getvalue()) < 200_000
+    bomb.seek(0)
+    started = time.monotonic()
+    with pytest.raises(ImportRejected) as caught:
+        import_workbook(bomb)
+    assert time.monotonic() - started < 2
+    assert [str(e) for e in caught.value.errors] == ["「文件」第1行：工作簿解压后超过50MB，内容过大，请删除多余内容或分批导入"]
+    assert count(Person) == 0
+
+
+def test_a_sheet_of_more_than_max_rows_is_refused_with_one_error(org):
+    assert MAX_ROWS == 5000
+    rows = [("spj", "企业登记窗口", "工作人员", f"人{n}", "科员", f"139{n:08d}", "", "", "", "")
+            for n in range(MAX_ROWS + 1)]
+    with pytest.raises(ImportRejected) as caught:
+        import_workbook(workbook(people=rows, items=[("spj", "企业登记窗口", "企业设立登记", "", "", "", "")]))
+    assert [str(e) for e in caught.value.errors] == ["「人员身份公示表」第5002行：工作表“人员身份公示表”超过5000行，请分批导入"]
+    assert count(Person) == 0 and count(ServiceItem) == 0
+
+
+def test_blank_rows_do_not_count_and_far_rows_are_read_quickly(org):
+    """5000 data rows among blank ones pass the limit; a row at Excel's last line costs little."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = PEOPLE.title
+    ws.append(PEOPLE.headers)
+    for n in range(MAX_ROWS - 1):  # and one more at the very end
+        ws.append(("nosuch", "", "主要负责人", f"人{n}", "局长", f"139{n:08d}"))
+        if n % 1000 == 0:
+            ws.append(())
+            ws.append(("", "  ", None))
+    ws.cell(row=2**20, column=1, value="nosuch")
+    ws.cell(row=2**20, column=16384, value="beyond the template")
+    out = io.BytesIO()
+    wb.save(out)
+    out.seek(0)
+    started = time.monotonic()
+    with pytest.raises(ImportRejected) as caught:
+        import_workbook(out)
+    assert time.monotonic() - started < 15
+    messages = {e.message for e in caught.value.errors}
+    assert not any("超过5000行" in m for m in messages)
+    assert caught.value.errors[-1].row == 2**20

@@ -26,15 +26,16 @@ PER_PAGE = 50
 
 
 def _int_or_none(value):
-    """Select values: an id, or None for the empty choice (and for anything that is not a number)."""
+    """Select values and query-string filters: an id, or None for the empty choice and for anything
+    that cannot be one (not a number, or outside the ids the database holds: catalog.valid_id)."""
     if value is None or value == "" or value == "None":
         return None
-    if isinstance(value, int):
-        return value
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    if not isinstance(value, int):
+        try:
+            value = int(value)
+        except (TypeError, ValueError):
+            return None
+    return catalog.valid_id(value)
 
 
 def _choices(pairs) -> list[SelectChoice]:
@@ -175,7 +176,7 @@ def departments():
         select(Region).where(access.condition("region", scope)).order_by(Region.sort_order, Region.id)).all()
     query = (select(Department).join(Region).where(access.condition("department", scope))
              .order_by(Region.sort_order, Region.id, Department.sort_order, Department.id))
-    region_id = request.args.get("region_id", type=int)
+    region_id = request.args.get("region_id", type=_int_or_none)
     if region_id:
         query = query.where(Department.region_id == region_id)
     return render_template("admin/catalog/departments.html", regions=regions, page=_page(query),
@@ -245,7 +246,7 @@ def department_edit(department_id: int):
 def offices():
     query = (select(Office).join(Department).where(access.condition("office", access.scope()))
              .order_by(Department.sort_order, Department.id, Office.sort_order, Office.id))
-    department_id = request.args.get("department_id", type=int)
+    department_id = request.args.get("department_id", type=_int_or_none)
     if department_id:
         query = query.where(Office.department_id == department_id)
     return render_template("admin/catalog/offices.html", page=_page(query), department_id=department_id,
@@ -270,7 +271,7 @@ def office_new():
     form = OfficeForm()
     form.department_id.choices = _department_choices()
     if request.method == "GET":
-        form.department_id.data = request.args.get("department_id", type=int)
+        form.department_id.data = request.args.get("department_id", type=_int_or_none)
     del form.active
     office = _run(form, lambda: catalog.create_office(access.scope(), _data(form)))
     if office:
@@ -302,8 +303,8 @@ def office_edit(office_id: int):
 def people():
     query = (select(Person).join(Department).where(access.condition("person", access.scope()))
              .order_by(Department.sort_order, Department.id, Person.sort_order, Person.id))
-    department_id = request.args.get("department_id", type=int)
-    office_id = request.args.get("office_id", type=int)
+    department_id = request.args.get("department_id", type=_int_or_none)
+    office_id = request.args.get("office_id", type=_int_or_none)
     show = request.args.get("show", "active")
     if department_id:
         query = query.where(Person.department_id == department_id)
@@ -326,8 +327,8 @@ def _person_form(person: Person | None) -> PersonForm:
         if person is not None:
             form.overseen_office_ids.data = [o.id for o in person.overseen_offices]
         else:
-            form.department_id.data = request.args.get("department_id", type=int)
-            form.office_id.data = request.args.get("office_id", type=int)
+            form.department_id.data = request.args.get("department_id", type=_int_or_none)
+            form.office_id.data = request.args.get("office_id", type=_int_or_none)
     return form
 
 
@@ -396,7 +397,7 @@ def duties():
     query = (select(PostDuty).join(Department, PostDuty.department_id == Department.id)
              .where(access.condition("duty", access.scope()))
              .order_by(Department.sort_order, Department.id, PostDuty.sort_order, PostDuty.id))
-    department_id = request.args.get("department_id", type=int)
+    department_id = request.args.get("department_id", type=_int_or_none)
     if department_id:
         query = query.where(PostDuty.department_id == department_id)
     return render_template("admin/catalog/duties.html", page=_page(query), departments=_departments(),
@@ -408,8 +409,8 @@ def _duty_form(duty: PostDuty | None) -> DutyForm:
     form.department_id.choices = _department_choices(blank=duty is None)
     form.office_id.choices = _office_choices()
     if request.method == "GET" and duty is None:
-        form.department_id.data = request.args.get("department_id", type=int)
-        form.office_id.data = request.args.get("office_id", type=int)
+        form.department_id.data = request.args.get("department_id", type=_int_or_none)
+        form.office_id.data = request.args.get("office_id", type=_int_or_none)
         if form.office_id.data:
             form.category.data = "office"
     return form
@@ -455,7 +456,7 @@ def _item_form(item: ServiceItem | None) -> ServiceItemForm:
     form = ServiceItemForm(obj=item)
     form.office_id.choices = _office_choices(blank_label="（请选择）" if item is None else None)
     if request.method == "GET" and item is None:
-        form.office_id.data = request.args.get("office_id", type=int)
+        form.office_id.data = request.args.get("office_id", type=_int_or_none)
     return form
 
 
@@ -534,7 +535,7 @@ def roster_import():
 @access.guard(P.ROSTER_MANAGE)
 def roster_export():
     department = None
-    department_id = request.args.get("department_id", type=int)
+    department_id = request.args.get("department_id", type=int)  # out of range: access.load answers 404
     if department_id:
         department = access.load("department", department_id)
     stream = io.BytesIO()

@@ -21,7 +21,7 @@ from ..models import DUTY_CATEGORIES, REGION_KINDS, Department, Office, Person, 
 from ..services import access, catalog, photos, roster_io
 from . import SECURITY, blueprint, page
 
-MAX_ID = 2**31 - 1
+MAX_ID = access.MAX_ID  # ids beyond what the database holds are refused (422), never queried
 ID = {"validate": ma.validate.Range(min=1, max=MAX_ID)}
 SORT = {"validate": ma.validate.Range(min=-1_000_000, max=1_000_000)}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

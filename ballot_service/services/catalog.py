@@ -33,7 +33,7 @@ from ..models import (
     Region,
     ServiceItem,
 )
-from . import photos, roster_io
+from . import access, photos, roster_io
 
 OUT_OF_SCOPE = "不在您的管理范围内"
 REGION_KIND_LABELS = {"city": "市级", "county": "县区", "zone": "功能区"}
@@ -83,8 +83,18 @@ def _sort_order(data: dict, current: int = 0) -> int:
     return value
 
 
+def valid_id(value) -> int | None:
+    """`value` as an object id, or None when no row can have it: ids are 1..access.MAX_ID (the
+    database's integer column), so anything else (not an int, a bool, zero, negative, beyond 32
+    bits) is simply not there, never a query PostgreSQL refuses. Views and this module share it."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 < value <= access.MAX_ID else None
+
+
 def _get(model, obj_id, field: str, label: str):
-    row = db.session.get(model, obj_id) if isinstance(obj_id, int) and not isinstance(obj_id, bool) else None
+    obj_id = valid_id(obj_id)
+    row = db.session.get(model, obj_id) if obj_id is not None else None
     if row is None:
         raise CatalogError(f"请选择一个存在的{label}", field)
     return row
@@ -481,7 +491,7 @@ def departments_in(scope: Scope, condition) -> list[Department]:
 def offices_in(condition, department_id: int | None = None) -> list[Office]:
     query = select(Office).join(Department).where(condition)
     if department_id is not None:
-        query = query.where(Office.department_id == department_id)
+        query = query.where(Office.department_id == valid_id(department_id))
     return db.session.scalars(query.order_by(Department.sort_order, Department.id, Office.sort_order,
                                              Office.id)).all()
 

@@ -114,12 +114,35 @@ UNREADABLE = (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, Value
               AttributeError)
 
 
+# A small upload can expand a lot (xlsx is a zip): what is read is bounded before it is parsed.
+MAX_UNCOMPRESSED = 50 * 2**20  # bytes, all members of the zip together
+MAX_ROWS = 5000  # data rows per sheet; more is refused, not truncated
+EXCEL_ROWS = 2**20  # a worksheet's last row in Excel: row numbers beyond it are not read at all
+NOT_EXCEL = "不是有效的 Excel 工作簿（.xlsx），请使用导出的模板填写"
+
+
+def _check_size(stream: IO[bytes]) -> None:
+    """Refuse a workbook whose members add up to more than MAX_UNCOMPRESSED bytes. zipfile stops
+    every member at the size the zip declares, so the declared sizes bound what openpyxl reads."""
+    start = stream.tell()
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except UNREADABLE:
+        raise ImportRejected([RowError("文件", 1, None, NOT_EXCEL)]) from None
+    finally:
+        stream.seek(start)
+    if total > MAX_UNCOMPRESSED:
+        message = f"工作簿解压后超过{MAX_UNCOMPRESSED // 2**20}MB，内容过大，请删除多余内容或分批导入"
+        raise ImportRejected([RowError("文件", 1, None, message)])
+
+
 def _read(stream: IO[bytes]) -> tuple[dict[str, list[_Row]], list[RowError]]:
+    _check_size(stream)
     try:
         workbook = load_workbook(stream, read_only=True, data_only=True)
     except UNREADABLE:
-        message = "不是有效的 Excel 工作簿（.xlsx），请使用导出的模板填写"
-        raise ImportRejected([RowError("文件", 1, None, message)]) from None
+        raise ImportRejected([RowError("文件", 1, None, NOT_EXCEL)]) from None
     rows: dict[str, list[_Row]] = {}
     errors: list[RowError] = []
     try:
@@ -139,19 +162,28 @@ def _read_sheets(workbook, rows: dict[str, list[_Row]], errors: list[RowError]) 
     for sheet in SHEETS:
         if sheet.title not in workbook.sheetnames:
             continue
-        lines = workbook[sheet.title].iter_rows(values_only=True)
+        width = len(sheet.headers)
+        # Cells right of the template are ignored, so not even read (a sheet may claim 16384 columns).
+        lines = workbook[sheet.title].iter_rows(max_col=width, max_row=EXCEL_ROWS, values_only=True)
         header = tuple(_cell_text(v) for v in next(lines, ()))
-        header = header[: len(sheet.headers)]
+        header = header[:width]
         if header != sheet.headers:
             errors.append(RowError(sheet.title, 1, None, "表头应为：" + "、".join(sheet.headers)))
             continue
-        width = len(sheet.headers)
-        rows[sheet.title] = [
-            # Short rows are padded with empty cells; cells right of the template are ignored.
-            _Row(number, dict(zip(sheet.headers, texts + [""] * (width - len(texts)), strict=True)))
-            for number, line in enumerate(lines, start=2)
-            if any(texts := [_cell_text(v) for v in line[:width]])
-        ]
+        sheet_rows: list[_Row] = []
+        for number, line in enumerate(lines, start=2):
+            if all(v is None for v in line):  # the cheap test first: gaps come as rows of None
+                continue
+            texts = [_cell_text(v) for v in line[:width]]
+            if not any(texts):
+                continue
+            if len(sheet_rows) == MAX_ROWS:
+                errors.append(RowError(sheet.title, number, None, f"工作表“{sheet.title}”超过{MAX_ROWS}行，请分批导入"))
+                break
+            # Short rows are padded with empty cells.
+            sheet_rows.append(_Row(number, dict(zip(sheet.headers, texts + [""] * (width - len(texts)), strict=True))))
+        else:
+            rows[sheet.title] = sheet_rows
 
 
 class _Checker:
