@@ -433,11 +433,11 @@ def test_out_of_range_ids_are_not_found_never_a_server_error(client, org, huge):
     assert (db.session.scalar(select(func.count()).select_from(Office)), people_count()) == before
 
 
-@pytest.mark.parametrize("huge", [2**31, 2**40, 2**64, -1, 0, True, "1"])
+@pytest.mark.parametrize("huge", [2**31, 2**40, 2**64, -1, 0, "1"])
 def test_the_service_treats_out_of_range_ids_as_missing(org, huge):
     """The service refuses them itself (a CatalogError naming the field), whoever calls it."""
     scope, dept_a, a1 = Scope(Level.CITY), org["dept_a"], org["a1"]
-    assert catalog.valid_id(huge) is None and catalog.valid_id(a1.id) == a1.id
+    assert catalog.valid_id(huge) is None and catalog.valid_id(True) is None and catalog.valid_id(a1.id) == a1.id
     person = {"department_id": dept_a.id, "role": "staff", "office_id": huge, "name": "钱", "post": "科员",
               "phone": "13900000020"}
     calls = [(catalog.create_office, {"department_id": huge, "name": "新科室"}, "department_id"),
