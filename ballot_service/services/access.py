@@ -47,7 +47,7 @@ def _not_found() -> NotFound:
 MAX_ID = 2**31 - 1
 
 
-def _office_place(o: Office) -> Place:
+def office_place(o: Office) -> Place:
     return Place(o.department.region_id, o.department_id, o.id)
 
 
@@ -78,10 +78,10 @@ def _poster_job_covered(user_scope: Scope, job) -> bool:
 KINDS: dict[str, tuple[Callable[[object], object | None], Callable[[Scope, object], bool]]] = {
     "region": (_row(Region), _placed(lambda r: Place(r.id))),
     "department": (_row(Department), _placed(lambda d: Place(d.region_id, d.id))),
-    "office": (_row(Office), _placed(_office_place)),
+    "office": (_row(Office), _placed(office_place)),
     "person": (_row(Person), _placed(lambda p: Place(p.department.region_id, p.department_id, p.office_id))),
     "duty": (_row(PostDuty), _placed(lambda d: Place(d.department.region_id, d.department_id, d.office_id))),
-    "service_item": (_row(ServiceItem), _placed(lambda s: _office_place(s.office))),
+    "service_item": (_row(ServiceItem), _placed(lambda s: office_place(s.office))),
     "round": (_row(Round), _placed(lambda r: Place(r.region_id))),
     "user": (_row(User), _placed(lambda u: Place(u.region_id, u.department_id))),
     # Subscribers receive every region's results: only the city's coordinators manage them.

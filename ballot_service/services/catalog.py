@@ -107,13 +107,9 @@ def _department_in_scope(scope: Scope, department_id, field: str = "department_i
     return dept
 
 
-def _office_place(office: Office) -> Place:
-    return Place(office.department.region_id, office.department_id, office.id)
-
-
 def _office_in_scope(scope: Scope, office_id, field: str = "office_id") -> Office:
     office = _get(Office, office_id, field, "科室")
-    if not scope.covers(_office_place(office)):
+    if not scope.covers(access.office_place(office)):
         raise CatalogError(OUT_OF_SCOPE, field)
     return office
 
