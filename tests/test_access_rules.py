@@ -53,3 +53,4 @@ def test_roles_grant_what_the_issue_lists():
     assert allowed(UserRole.AUDITOR, Permission.AUDIT_READ) and allowed(UserRole.AUDITOR, Permission.CONSEQUENCES_READ)
     assert allowed(UserRole.DEPARTMENT_ADMIN, Permission.COMMENTS_READ)
     assert not allowed(UserRole.DEPARTMENT_ADMIN, Permission.CONSEQUENCES_READ)
+

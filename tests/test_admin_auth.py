@@ -185,3 +185,11 @@ def test_failing_logins_from_elsewhere_do_not_lock_the_user_out(app, city):
         sign_in(attacker, user, password="wrong-password-1", environ_base={"REMOTE_ADDR": "10.0.0.9"})
     assert sign_in(attacker, user, environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 429
     assert sign_in(app.test_client(), user).status_code == 302
+
+
+def test_the_audit_page_names_actions_in_chinese(client, city):
+    assert audit.action_label("person.update") == "修改人员"
+    assert audit.action_label("round.tally") == "统计评价轮次"
+    assert audit.action_label("something.new") == "something.new"
+    sign_in(client, make_user("auditor", region=city))
+    assert "<td>登录 <span class=\"muted\">user.login</span></td>" in client.get("/admin/audit").get_data(as_text=True)

@@ -187,7 +187,8 @@ def audit_log():
     entries, problem = audit.verify()
     filters = {k: v for k, v in (("action", action), ("actor", actor)) if v}
     return render_template("admin/system/audit.html", page=page, action=action, actor=actor, entries=entries,
-                           problem=problem, filters=filters, summary_text=_summary_text)
+                           problem=problem, filters=filters, summary_text=_summary_text,
+                           action_label=audit.action_label)
 
 
 def _summary_text(summary) -> str:

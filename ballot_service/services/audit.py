@@ -163,6 +163,26 @@ def _append(connection, actor: tuple[int | None, str], changes: list[dict]) -> N
     connection.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash))
 
 
+NOTE_LABELS = {"user.login": "登录", "round.tally": "统计评价轮次", "results.export": "导出通报",
+               "posters.render": "生成公示牌", "paper.entry": "录入纸质选票"}
+TABLE_LABELS = {
+    "user": "用户", "api_token": "API令牌", "region": "区域", "department": "部门", "office": "科室",
+    "person": "人员", "post_duty": "岗位职责", "service_item": "服务事项", "guideline": "工作制度",
+    "round": "评价轮次", "webhook_subscriber": "推送订阅", "user_office": "用户科室",
+}
+CHANGE_LABELS = {"create": "新增", "update": "修改", "delete": "删除"}
+
+
+def action_label(action: str) -> str:
+    """“person.update” -> “修改人员”, “round.tally” -> “统计评价轮次”; others as they are."""
+    table, _, change = action.partition(".")
+    if action in NOTE_LABELS:
+        return NOTE_LABELS[action]
+    if table in TABLE_LABELS and change in CHANGE_LABELS:
+        return CHANGE_LABELS[change] + TABLE_LABELS[table]
+    return action
+
+
 def query(scope: Scope, action: str | None = None, actor: str | None = None):
     """Entries newest first, filtered by an action prefix (e.g. "user.") and an actor's username.
 
