@@ -33,6 +33,12 @@ def _load_token_user() -> None:
     g.user = users.user_for_token(token.strip()) if scheme.lower() == "bearer" else None
 
 
+def refuse(field: str | None, message: str):
+    """Answer 422 naming the bad field (nothing written: the session is rolled back)."""
+    db.session.rollback()
+    abort(422, message=message, errors={"json": {field or "_schema": [message]}})
+
+
 def _refuse_nul():
     if bad := fields_with_nul(request):
         location = "json" if request.is_json else "query"

@@ -19,7 +19,7 @@ from ..domain.access import Permission as P
 from ..domain.roles import Role
 from ..models import DUTY_CATEGORIES, REGION_KINDS, Department, Office, Person, PostDuty, Region, ServiceItem
 from ..services import access, catalog, photos, roster_io
-from . import SECURITY, blueprint, page
+from . import SECURITY, blueprint, page, refuse
 
 MAX_ID = access.MAX_ID  # ids beyond what the database holds are refused (422), never queried
 ID = {"validate": ma.validate.Range(min=1, max=MAX_ID)}
@@ -34,15 +34,11 @@ def _text(max_length: int, required: bool = False, nullable: bool = False, min_l
                             validate=ma.validate.Length(min=min_length, max=max_length))
 
 
-def _refused(error: catalog.CatalogError):
-    abort(422, message=str(error), errors={"json": {error.field or "_schema": [str(error)]}})
-
-
 def _call(fn, *args):
     try:
         return fn(*args)
     except catalog.CatalogError as error:
-        _refused(error)
+        refuse(error.field, str(error))
 
 
 # --- schemas ------------------------------------------------------------------------------------

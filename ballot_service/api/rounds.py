@@ -17,7 +17,7 @@ from ..extensions import db
 from ..models import SUBJECT_KINDS, ConsequenceRecord, Department, Office, Person, Region, Result, Round
 from ..services import access, admin_rounds, audit, posters, results, rounds
 from ..services.circular import export_circular
-from . import SECURITY, blueprint, page
+from . import SECURITY, blueprint, page, refuse
 
 blp = blueprint("rounds", "评价轮次：创建、开启、结束、统计、发布；参评情况、结果、结果运用、意见和通报。")
 posters_blp = blueprint("posters", "公示牌、台卡和纸质测评表的批量生成（后台任务）与下载。")
@@ -30,11 +30,6 @@ MIMETYPES = {"pdf": "application/pdf", "zip": "application/zip"}
 def _conflict(exc: Exception):
     db.session.rollback()
     abort(409, message=str(exc))
-
-
-def _field_error(field: str, message: str):
-    db.session.rollback()
-    abort(422, errors={"json": {field: [message]}})
 
 
 # ---------------------------------------------------------------- schemas
@@ -232,12 +227,12 @@ class Rounds(MethodView):
         """Create a draft round of a region in the caller's scope (times in China time unless zoned)."""
         region = db.session.get(Region, data["region_id"])
         if region is None or region.id not in {r.id for r in admin_rounds.regions_in_scope(access.scope())}:
-            _field_error("region_id", "不在您的管理范围内")
+            refuse("region_id", "不在您的管理范围内")
         try:
             return rounds.create_round(data["name"].strip(), region.code, admin_rounds.from_china(data["opens_at"]),
                                        admin_rounds.from_china(data["closes_at"]), data["require_wechat"])
         except rounds.RoundError as exc:
-            _field_error("closes_at", str(exc))
+            refuse("closes_at", str(exc))
 
 
 @blp.route("/<int:round_id>")
@@ -400,16 +395,16 @@ def _poster_value(data: dict) -> str | None:
     user_scope = access.scope()
     if kind == "all":
         if not admin_rounds.poster_covered(user_scope, admin_rounds.poster_place("all", None)):
-            _field_error("scope", "不在您的管理范围内")
+            refuse("scope", "不在您的管理范围内")
         return None
     field, model = {"region": ("region_id", Region), "department": ("department_id", Department),
                     "office": ("office_id", Office)}[kind]
     if data.get(field) is None:
-        _field_error(field, "范围为该项时必填")
+        refuse(field, "范围为该项时必填")
     row = db.session.get(model, data[field])
     code = row.code if row is not None else None
     if code is None or not admin_rounds.poster_covered(user_scope, admin_rounds.poster_place(kind, code)):
-        _field_error(field, "不在您的管理范围内")
+        refuse(field, "不在您的管理范围内")
     return code
 
 
@@ -422,12 +417,12 @@ class Posters(MethodView):
     def post(self, data):
         """Queue a poster batch for offices in the caller's scope; follow it at status_url."""
         if data["template"] not in posters.template_names():
-            _field_error("template", f"没有该版式，可选：{'、'.join(posters.template_names())}")
+            refuse("template", f"没有该版式，可选：{'、'.join(posters.template_names())}")
         value = _poster_value(data)
         try:
             job = posters.enqueue_render(data["scope"], value, data["template"], data["format"])
         except posters.PosterError as exc:
-            _field_error("template", str(exc))
+            refuse("template", str(exc))
         audit.note("posters.render", f"posters:{data['scope']}:{value or 'all'}",
                    {"template": data["template"], "format": data["format"], "job": job.id})
         db.session.commit()

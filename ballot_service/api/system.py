@@ -15,7 +15,7 @@ from ..extensions import db
 from ..models import User, WebhookDelivery, WebhookSubscriber
 from ..services import access, audit, push
 from ..services import users as accounts
-from . import SECURITY, blueprint, page
+from . import SECURITY, blueprint, page, refuse
 
 users_blp = blueprint("users", "管理范围内的用户：列表、查看、创建、修改（显示名称、停用、重置密码）。")
 webhooks_blp = blueprint("webhooks", "结果推送的订阅方及其推送记录（仅全市协调员）。")
@@ -27,11 +27,6 @@ HTTP_URL = ma.validate.URL(schemes={"http", "https"}, require_tld=False,
                            error="请输入以 http:// 或 https:// 开头的完整地址")
 
 
-
-
-def _refuse(field: str, message: str):
-    db.session.rollback()
-    abort(422, errors={"json": {field: [message]}})
 
 
 # --- users ---------------------------------------------------------------------------------
@@ -95,11 +90,11 @@ class Users(MethodView):
                                        region_code=args["region_code"], department_code=args["department_code"],
                                        office_codes=args["office_codes"])
         except accounts.UserError as error:
-            _refuse(FIELD_NAMES.get(error.field, error.field or "username"), str(error))
+            refuse(FIELD_NAMES.get(error.field, error.field or "username"), str(error))
         if not _in_scope(user):
             field = {"department_admin": "department_code", "hall_manager": "office_codes"}.get(args["role"],
                                                                                                   "region_code")
-            _refuse(field, OUT_OF_SCOPE)
+            refuse(field, OUT_OF_SCOPE)
         db.session.commit()
         return user
 
@@ -127,7 +122,7 @@ class OneUser(MethodView):
             accounts.update_user(g.obj, display_name=args.get("display_name"), active=args.get("active"),
                                  password=args.get("password"), acting=g.user)
         except accounts.UserError as error:
-            _refuse(error.field or "display_name", str(error))
+            refuse(error.field or "display_name", str(error))
         db.session.commit()
         return g.obj
 
@@ -191,12 +186,12 @@ class Webhooks(MethodView):
     def post(self, args):
         """Register a subscriber; its signing secret is returned this once."""
         if not access.covers(Place(None)):  # subscribers get every region's results: the city's only
-            _refuse("url", OUT_OF_SCOPE)
+            refuse("url", OUT_OF_SCOPE)
         secret = args["secret"] or secrets.token_hex(32)
         try:
             subscriber = push.add_subscriber(args["name"].strip(), args["url"].strip(), secret)
         except ValueError as error:
-            _refuse("url", str(error))
+            refuse("url", str(error))
         return {"id": subscriber.id, "name": subscriber.name, "url": subscriber.url, "active": subscriber.active,
                 "secret": secret}
 
