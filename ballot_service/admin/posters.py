@@ -7,7 +7,7 @@ from wtforms import RadioField, SelectField
 
 from ..domain.access import Permission as P
 from ..extensions import db
-from ..services import access, admin_rounds, audit, posters
+from ..services import access, admin_rounds, posters
 from . import bp
 
 MIMETYPES = {"pdf": "application/pdf", "zip": "application/zip"}
@@ -74,8 +74,6 @@ def posters_page():
             except posters.PosterError as exc:
                 form.template.errors.append(str(exc))
             else:
-                audit.note("posters.render", f"posters:{form.scope.data}:{value or 'all'}",
-                           {"template": form.template.data, "format": form.fmt.data, "job": job.id})
                 db.session.commit()
                 return redirect(url_for("admin.poster_job", job_id=job.id))
     status = 400 if form.errors else 200

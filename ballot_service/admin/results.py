@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ..domain.access import Permission as P
 from ..extensions import db
 from ..models import Round
-from ..services import access, admin_rounds, audit, results
+from ..services import access, admin_rounds, results
 from ..services.circular import export_circular
 from ..services.rounds import RoundError
 from . import bp, paginate
@@ -59,7 +59,6 @@ def circular(round_id: int):
         export_circular(round_id, buffer)
     except RoundError as exc:
         return render_template("admin/message.html", title="无法导出通报", message=str(exc)), 409
-    audit.note("results.export", f"round:{round_id}", {"format": "xlsx"})
     db.session.commit()
     buffer.seek(0)
     return send_file(buffer, mimetype=XLSX, as_attachment=True, download_name=f"circular-round-{round_id}.xlsx")

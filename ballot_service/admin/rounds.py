@@ -10,7 +10,7 @@ from wtforms.validators import DataRequired, InputRequired, Length
 from ..domain.access import Permission as P
 from ..extensions import db
 from ..models import Region, Round
-from ..services import access, admin_rounds, audit, rounds
+from ..services import access, admin_rounds, rounds
 from . import bp, paginate
 
 PER_PAGE = 20
@@ -126,10 +126,9 @@ def round_close(round_id: int):
 @access.guard(P.ROUNDS_MANAGE, "round", "round_id")
 def round_tally(round_id: int):
     try:
-        job = admin_rounds.request_tally(g.obj)
+        admin_rounds.request_tally(g.obj)
     except rounds.RoundError as exc:
         return _refused(round_id, exc)
-    audit.note("round.tally", f"round:{round_id}", {"job": job.id})
     db.session.commit()
     flash("已提交统计任务，统计在后台进行，完成后刷新本页即可审核结果。")
     return _back(round_id)

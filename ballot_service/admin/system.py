@@ -2,12 +2,10 @@
 log, and the audit log with its chain check."""
 
 import json
-import secrets
 
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from werkzeug.exceptions import NotFound
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, Length, Optional
@@ -20,7 +18,6 @@ from ..services import access, audit, push
 from ..services import users as accounts
 from . import bp, paginate
 
-OUT_OF_SCOPE = "不在您的管理范围内"
 PER_PAGE = 50
 
 
@@ -50,17 +47,12 @@ class UserEditForm(FlaskForm):
                              description="留空则不修改；至少10个字符，须同时包含字母和数字（或符号）")
 
 
-def _in_scope(user: User) -> bool:
-    return access.scope().covers_scope(accounts.scope_of(user))
-
-
 @bp.route("/users")
 @access.guard(P.USERS_MANAGE)
 def users():
     query = select(User).where(access.condition("user", access.scope())).order_by(User.username)
     page = paginate(query, PER_PAGE)
-    rows = [u for u in page.items if _in_scope(u)]
-    return render_template("admin/system/users.html", page=page, rows=rows, scope_label=accounts.scope_label)
+    return render_template("admin/system/users.html", page=page, rows=page.items, scope_label=accounts.scope_label)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -68,22 +60,19 @@ def users():
 def user_new():
     form = UserForm()
     if form.validate_on_submit():
+        office_codes = (form.offices.data or "").replace("，", ",").replace(",", " ").split()
         try:
             user = accounts.build_user(form.username.data, form.display_name.data or "", form.password.data,
-                                    form.role.data, region_code=(form.region.data or "").strip(),
-                                    department_code=(form.department.data or "").strip(),
-                                    office_codes=(form.offices.data or "").replace("，", ",").replace(",", " ").split())
+                                       form.role.data, region_code=(form.region.data or "").strip(),
+                                       department_code=(form.department.data or "").strip(),
+                                       office_codes=office_codes, within=access.scope())
         except accounts.UserError as error:
             db.session.rollback()
             _field_error(form, error.field or "username", str(error))
         else:
-            if _in_scope(user):
-                db.session.commit()
-                flash(f"用户“{user.username}”已创建。")
-                return redirect(url_for("admin.user_edit", user_id=user.id))
-            db.session.rollback()  # nothing written, the audit entries of the flush included
-            field = {"department_admin": "department", "hall_manager": "offices"}.get(form.role.data, "region")
-            _field_error(form, field, OUT_OF_SCOPE)
+            db.session.commit()
+            flash(f"用户“{user.username}”已创建。")
+            return redirect(url_for("admin.user_edit", user_id=user.id))
     return render_template("admin/system/user_new.html", form=form), 400 if form.errors else 200
 
 
@@ -91,8 +80,6 @@ def user_new():
 @access.guard(P.USERS_MANAGE, "user", "user_id")
 def user_edit(user_id: int):
     user = g.obj
-    if not _in_scope(user):
-        raise NotFound("对象不存在，或不在您的管理范围内。")
     form = UserEditForm(obj=user if request.method == "GET" else None)
     if form.validate_on_submit():
         try:
@@ -140,21 +127,15 @@ def webhooks():
 def webhook_new():
     form = WebhookForm()
     if form.validate_on_submit():
-        url = form.url.data.strip()
-        if not access.covers(Place(None)):  # subscribers get every region's results: the city's only
-            _field_error(form, "url", OUT_OF_SCOPE)
-        elif not url.lower().startswith(("http://", "https://")):
-            _field_error(form, "url", "地址必须以 http:// 或 https:// 开头")
+        try:
+            subscriber = push.add_subscriber(form.name.data.strip(), form.url.data.strip(),
+                                             form.secret.data or None, within=access.scope())
+        except ValueError as error:
+            db.session.rollback()
+            _field_error(form, "url", str(error))
         else:
-            secret = form.secret.data or secrets.token_hex(32)
-            try:
-                subscriber = push.add_subscriber(form.name.data.strip(), url, secret)
-            except ValueError as error:
-                db.session.rollback()
-                _field_error(form, "url", str(error))
-            else:
-                # The secret is shown this once (the receiver needs it to check signatures).
-                return _webhooks_page(WebhookForm(formdata=None), subscriber, secret)
+            # The secret is shown this once (the receiver needs it to check signatures).
+            return _webhooks_page(WebhookForm(formdata=None), subscriber, subscriber.secret)
     return _webhooks_page(form, status=400)
 
 

@@ -15,7 +15,7 @@ from ..domain.access import Permission as P
 from ..domain.consequences import KIND_LABELS
 from ..extensions import db
 from ..models import SUBJECT_KINDS, ConsequenceRecord, Department, Office, Person, Region, Result, Round
-from ..services import access, admin_rounds, audit, posters, results, rounds
+from ..services import access, admin_rounds, posters, results, rounds
 from ..services.circular import export_circular
 from . import SECURITY, blueprint, page, refuse
 
@@ -284,7 +284,6 @@ class RoundTally(MethodView):
             job = admin_rounds.request_tally(g.obj)
         except rounds.RoundError as exc:
             _conflict(exc)
-        audit.note("round.tally", f"round:{round_id}", {"job": job.id})
         db.session.commit()
         return {"job_id": job.id, "state": admin_rounds.job_state(job)}
 
@@ -379,7 +378,6 @@ class RoundCircular(MethodView):
             export_circular(round_id, buffer)
         except rounds.RoundError as exc:
             _conflict(exc)
-        audit.note("results.export", f"round:{round_id}", {"format": "xlsx"})
         db.session.commit()
         buffer.seek(0)
         return send_file(buffer, mimetype=XLSX, as_attachment=True,
@@ -423,8 +421,6 @@ class Posters(MethodView):
             job = posters.enqueue_render(data["scope"], value, data["template"], data["format"])
         except posters.PosterError as exc:
             refuse("template", str(exc))
-        audit.note("posters.render", f"posters:{data['scope']}:{value or 'all'}",
-                   {"template": data["template"], "format": data["format"], "job": job.id})
         db.session.commit()
         return _job_out(admin_rounds.poster_status(job, current_app.config["MEDIA_ROOT"]))
 

@@ -83,7 +83,8 @@ KINDS: dict[str, tuple[Callable[[object], object | None], Callable[[Scope, objec
     "duty": (_row(PostDuty), _placed(lambda d: Place(d.department.region_id, d.department_id, d.office_id))),
     "service_item": (_row(ServiceItem), _placed(lambda s: office_place(s.office))),
     "round": (_row(Round), _placed(lambda r: Place(r.region_id))),
-    "user": (_row(User), _placed(lambda u: Place(u.region_id, u.department_id))),
+    # A user is covered when everything they reach is (a county coordinator: the county's users).
+    "user": (_row(User), lambda user_scope, u: user_scope.covers_scope(scope_of(u))),
     # Subscribers receive every region's results: only the city's coordinators manage them.
     "webhook": (_row(WebhookSubscriber), _placed(lambda w: Place(None))),
     # A token is its owner's alone, whatever their scope.

@@ -19,7 +19,7 @@ from ..domain.access import Level, Place, Scope
 from ..domain.consequences import KIND_LABELS
 from ..extensions import db, redis_ext
 from ..models import ConsequenceRecord, Department, Office, Person, Region, Result, Round
-from . import ballot_box, push, rounds
+from . import audit, ballot_box, push, rounds
 from .results import Line
 from .rounds import RoundError
 
@@ -80,11 +80,14 @@ def close(round_id: int) -> tuple[Round, int]:
 
 
 def request_tally(round_: Round) -> Job:
-    """Queue the tally of a closed round (or a re-tally of a tallied one, before publishing)."""
+    """Queue the tally of a closed round (or a re-tally of a tallied one, before publishing), and
+    note who asked in the audit trail."""
     if round_.status not in ("closed", "tallied"):
         raise RoundError("只有已结束、尚未发布的评价轮次可以统计" if round_.status == "published"
                          else "只有已结束的评价轮次可以统计，请先结束本轮")
-    return rounds.enqueue_tally(round_.id)
+    job = rounds.enqueue_tally(round_.id)
+    audit.note("round.tally", f"round:{round_.id}", {"job": job.id})  # the caller commits
+    return job
 
 
 def publish(round_id: int, retry_intervals: list[int]) -> tuple[Round, list]:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from ..domain.consequences import KIND_LABELS
 from ..extensions import db
 from ..models import ConsequenceRecord, Department, Office, Person, Region, Result, Round
+from . import audit
 from .results import grade_label
 from .rounds import RoundError
 
@@ -50,9 +51,12 @@ def _sheet(workbook: Workbook, title: str, heading: str, headers: list[str], wid
 
 
 def export_circular(round_id: int, stream: IO[bytes]) -> None:
+    """Write the round's circular; in an admin or API request, who downloaded it is noted in the
+    audit trail (the caller commits)."""
     round_ = db.session.get(Round, round_id)
     if round_ is None or round_.status not in ("tallied", "published"):
         raise RoundError("只有已统计的评价轮次可以导出通报")
+    audit.note("results.export", f"round:{round_id}", {"format": "xlsx"})
     results = db.session.scalars(select(Result).where(Result.round_id == round_id)).all()
     by_kind: dict[str, list[Result]] = {}
     for r in results:

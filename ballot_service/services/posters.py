@@ -25,7 +25,7 @@ from ..domain.poster_layout import fit_text, grid, mm, paginate, pt, wrap
 from ..domain.roles import Role
 from ..extensions import db
 from ..models import Department, Office, Region
-from . import ballot_box, disclosure
+from . import audit, ballot_box, disclosure
 from .photos import photo_dir
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -503,14 +503,18 @@ def render_batch(scope: str, value: str | None, template_name: str, fmt: str, co
 
 
 def enqueue_render(scope: str, value: str | None, template_name: str, fmt: str):
-    """Queue a batch in the worker; one job per (scope, template, format) at a time."""
+    """Queue a batch in the worker; one job per (scope, template, format) at a time. In an admin or
+    API request, who asked is noted in the audit trail."""
     from rq import Retry
 
     from .jobs import enqueue_once
 
     load_template(template_name)  # refuse an unknown layout now, not in the worker
-    return enqueue_once("worker.jobs.render_posters", f"posters-{scope}-{value or 'all'}-{template_name}-{fmt}",
-                        scope, value, template_name, fmt, timeout=3600, retry=Retry(max=2, interval=[30, 120]))
+    job = enqueue_once("worker.jobs.render_posters", f"posters-{scope}-{value or 'all'}-{template_name}-{fmt}",
+                       scope, value, template_name, fmt, timeout=3600, retry=Retry(max=2, interval=[30, 120]))
+    audit.note("posters.render", f"posters:{scope}:{value or 'all'}",  # the caller commits
+               {"template": template_name, "format": fmt, "job": job.id})
+    return job
 
 
 def missing_glyphs(text: str, fonts: Fonts, size: int = 48) -> list[str]:

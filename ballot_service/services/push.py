@@ -10,6 +10,7 @@ A 2xx answer delivers; anything else is logged as an attempt and retried with ba
 import hashlib
 import hmac
 import json
+import secrets
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +18,7 @@ import uuid
 
 from sqlalchemy import select
 
+from ..domain.access import Place, Scope
 from ..extensions import db
 from ..models import ConsequenceRecord, Result, Round, WebhookAttempt, WebhookDelivery, WebhookSubscriber
 from .rounds import utcnow
@@ -28,10 +30,15 @@ class DeliveryFailed(Exception):
     """The receiver did not accept the delivery; RQ will retry the job."""
 
 
-def add_subscriber(name: str, url: str, secret: str) -> WebhookSubscriber:
-    if not url.startswith(("http://", "https://")):
+def add_subscriber(name: str, url: str, secret: str | None = None, within: Scope | None = None) -> WebhookSubscriber:
+    """Register a receiver of published results; without a secret, a random one is made (the
+    caller shows `subscriber.secret` once). A subscriber gets every region's results, so only a
+    scope that covers the whole city (`within`, the creator's) may add one."""
+    if within is not None and not within.covers(Place(None)):
+        raise ValueError("不在您的管理范围内")
+    if not url.lower().startswith(("http://", "https://")):
         raise ValueError("地址必须以 http:// 或 https:// 开头")
-    subscriber = WebhookSubscriber(name=name, url=url, secret=secret)
+    subscriber = WebhookSubscriber(name=name, url=url, secret=secret or secrets.token_hex(32))
     db.session.add(subscriber)
     db.session.commit()
     return subscriber

@@ -61,10 +61,16 @@ def check_password_rules(password: str) -> None:
         raise UserError("密码须同时包含字母和数字（或符号）", "password")
 
 
+OUT_OF_SCOPE = "不在您的管理范围内"
+SCOPE_FIELD = {UserRole.DEPARTMENT_ADMIN: "department", UserRole.HALL_MANAGER: "offices"}
+
+
 def build_user(username: str, display_name: str, password: str, role: str, region_code: str | None = None,
-               department_code: str | None = None, office_codes: list[str] | None = None) -> User:
+               department_code: str | None = None, office_codes: list[str] | None = None,
+               within: Scope | None = None) -> User:
     """A new user, checked and added to the session (the caller commits). The home region comes
-    from the department or offices for department admins and hall managers."""
+    from the department or offices for department admins and hall managers. With `within` (the
+    creator's scope), a user reaching beyond it is refused, before anything reaches the database."""
     username = username.strip()
     if not username or len(username) > 50:
         raise UserError("用户名须为1至50个字符", "username")
@@ -97,7 +103,10 @@ def build_user(username: str, display_name: str, password: str, role: str, regio
         region = db.session.scalar(select(Region).where(Region.code == (region_code or "")))
         if region is None:
             raise UserError("协调员和审计员须指定一个存在的区域编码", "region")
-        user.region = region
+        user.region, user.region_id = region, region.id
+    # Only the role, home region and (for the city) region kind count here: set above, unflushed.
+    if within is not None and not within.covers_scope(scope_of(user)):
+        raise UserError(OUT_OF_SCOPE, SCOPE_FIELD.get(role_enum, "region"))
     db.session.add(user)
     db.session.flush()
     return user
