@@ -344,6 +344,15 @@ def drain_pending(round_id: int, min_batch: int, batch: int = 1000) -> int:
         written += len(keys) - len(existing)
 
 
+def add_to_turnout(round_: Round, office_id: int) -> None:
+    """Count one ballot stored by another path (a paper form) in the office's turnout."""
+    key = _k("turnout", round_.id)
+    with redis_ext.client.pipeline(transaction=False) as pipe:
+        pipe.hincrby(key, office_id, 1)
+        pipe.expireat(key, _expire_at(round_))
+        pipe.execute()
+
+
 def turnout(round_id: int) -> dict[int, int]:
     """Ballots so far per office id (no scores)."""
     return {int(k): int(v) for k, v in redis_ext.client.hgetall(_k("turnout", round_id)).items()}

@@ -27,7 +27,7 @@ from ..domain.roles import Role
 from ..extensions import db, redis_ext
 from ..models import CountedPaperBallot, Office, PaperEntry, PaperForm, Round, RoundRoster, User
 from . import audit, ballot_box, rounds
-from .access import condition
+from .access import MAX_ID, condition
 from .users import scope_of
 
 SERIAL = re.compile(r"[A-Za-z0-9-]{1,32}")
@@ -88,7 +88,7 @@ def rounds_for_entry(user: User) -> list[Round]:
 def paper_ballot(round_id: int | None, office_code: str | None, user: User) -> PaperBallot:
     """The round and office a form belongs to, checked against the user's scope."""
     user_scope = scope_of(user)
-    round_ = db.session.get(Round, round_id) if isinstance(round_id, int) and 0 < round_id < 2**31 else None
+    round_ = db.session.get(Round, round_id) if isinstance(round_id, int) and 0 < round_id <= MAX_ID else None
     if round_ is None or not user_scope.covers(Place(round_.region_id)):
         raise PaperError("评价轮次不存在，或不在您的管理范围内", "round_id")
     if round_.status not in ENTRY_STATUSES:
@@ -165,12 +165,7 @@ def enter(round_id: int, office_id_or_code, serial: str, form, user: User) -> En
     finally:
         lock.release()
     if outcome.result == "counted":
-        r = redis_ext.client
-        key = f"ballot:turnout:{round_id}"
-        with r.pipeline(transaction=False) as pipe:
-            pipe.hincrby(key, office_id, 1)
-            pipe.expireat(key, ballot_box._expire_at(ballot.round))
-            pipe.execute()
+        ballot_box.add_to_turnout(ballot.round, office_id)
     return outcome
 
 
