@@ -12,6 +12,7 @@ from flask_smorest import abort
 from sqlalchemy import select
 
 from ..domain.access import Permission as P
+from ..domain.access import Place
 from ..domain.consequences import KIND_LABELS
 from ..extensions import db
 from ..models import SUBJECT_KINDS, ConsequenceRecord, Department, Office, Person, Region, Result, Round
@@ -226,7 +227,7 @@ class Rounds(MethodView):
     def post(self, data):
         """Create a draft round of a region in the caller's scope (times in China time unless zoned)."""
         region = db.session.get(Region, data["region_id"])
-        if region is None or region.id not in {r.id for r in admin_rounds.regions_in_scope(access.scope())}:
+        if region is None or not access.covers(Place(region.id)):
             refuse("region_id", "不在您的管理范围内")
         try:
             return rounds.create_round(data["name"].strip(), region.code, admin_rounds.from_china(data["opens_at"]),

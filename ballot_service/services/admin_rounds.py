@@ -20,6 +20,7 @@ from ..domain.consequences import KIND_LABELS
 from ..extensions import db, redis_ext
 from ..models import ConsequenceRecord, Department, Office, Person, Region, Result, Round
 from . import audit, ballot_box, push, rounds
+from .access import condition
 from .results import Line
 from .rounds import RoundError
 
@@ -39,22 +40,17 @@ def from_china(moment: dt.datetime) -> dt.datetime:
 
 
 def regions_in_scope(scope: Scope) -> list[Region]:
-    query = select(Region).order_by(Region.sort_order, Region.id)
-    if scope.level is not Level.CITY:
-        query = query.where(Region.id == scope.region_id) if scope.level is Level.REGION else query.where(false())
-    return db.session.scalars(query).all()
+    return db.session.scalars(select(Region).where(condition("region", scope))
+                              .order_by(Region.sort_order, Region.id)).all()
 
 
 def result_rounds_condition(scope: Scope) -> ColumnElement[bool]:
     """Rounds whose results the scope may read: coordinators and auditors their region's (all
     when city-wide) tallied or published rounds; department admins their region's published ones."""
-    if scope.level is Level.CITY:
-        return Round.status.in_(REVIEWABLE)
-    if scope.level is Level.REGION:
-        return (Round.region_id == scope.region_id) & Round.status.in_(REVIEWABLE)
-    if scope.level is Level.DEPARTMENT:
-        return (Round.region_id == scope.region_id) & (Round.status == "published")
-    return false()
+    if scope.level is Level.OFFICES:
+        return false()
+    statuses = ("published",) if scope.level is Level.DEPARTMENT else REVIEWABLE
+    return condition("round", scope) & Round.status.in_(statuses)
 
 
 def results_visible(round_: Round, scope: Scope) -> bool:
