@@ -258,7 +258,8 @@ def test_admin_pages_type_a_form_twice_and_audit_holds_no_ratings(app, paper):
     assert ballots("paper") == 1
 
     ballot_id = db.session.scalar(select(Ballot.id))
-    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action.like("paper%"))).all()
+    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action.like("paper%"))
+                                 .order_by(AuditEntry.seq)).all()
     assert [(e.summary["result"], e.actor) for e in entries] == [
         ("pending", a.username), ("mismatch", b.username), ("counted", b.username)]
     assert all(set(e.summary) == {"result"} for e in entries)  # no office or serial: see paper_ballots
