@@ -244,18 +244,32 @@ class Ballot(db.Model):
 
     ratings: Mapped[list["Rating"]] = relationship(cascade="all, delete-orphan")
 
-    __table_args__ = (_one_of("channel", BALLOT_CHANNELS),)
+    __table_args__ = (
+        _one_of("channel", BALLOT_CHANNELS),
+        UniqueConstraint("id", "round_id", "office_id"),  # the target of the ratings' foreign key
+    )
 
 
 class Rating(db.Model):
-    """One person's rating on a ballot: a level, complaint tags and an optional note."""
+    """One person's rating on a ballot: a level, complaint tags and an optional note.
 
-    ballot_id: Mapped[str] = mapped_column(ForeignKey("ballot.id"), primary_key=True)
+    It repeats its ballot's round and office, held equal to the ballot's by one composite
+    foreign key, so the tally counts a round's ratings from this table alone instead of
+    joining every ballot (bench/tally.py)."""
+
+    ballot_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True, index=True)
+    round_id: Mapped[int]
+    office_id: Mapped[int]
     level: Mapped[str] = mapped_column(String(24))
     note: Mapped[str | None] = mapped_column(String(200))
 
     tags: Mapped[list["RatingTag"]] = relationship(cascade="all, delete-orphan")
+
+    __table_args__ = (
+        db.ForeignKeyConstraint(["ballot_id", "round_id", "office_id"],
+                                ["ballot.id", "ballot.round_id", "ballot.office_id"]),
+    )
 
 
 class RatingTag(db.Model):
@@ -280,13 +294,17 @@ SUBJECT_KINDS = ("person", "office", "department", "region")
 
 
 class Result(db.Model):
-    """One subject's tallied result in a round (a row of the report card)."""
+    """One subject's tallied result in a round (a row of the report card).
+
+    A snapshot written only by the tally: like subject_id, department_id names the catalog
+    row without a foreign key (departments are never deleted), which spares the tally a
+    per-row trigger on thousands of rows. The round's index is the unique constraint's prefix."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"))
     subject_kind: Mapped[str] = mapped_column(String(12))
     subject_id: Mapped[int]
-    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
+    department_id: Mapped[int | None]
     counts: Mapped[dict] = mapped_column(JSON)  # ratings per level, 不了解情况 included
     tags: Mapped[dict] = mapped_column(JSON)  # complaint tag counts
     scored: Mapped[int]

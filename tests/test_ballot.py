@@ -6,6 +6,7 @@ import re
 
 import pytest
 from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import IntegrityError
 
 from ballot_service.domain.roles import Role
 from ballot_service.extensions import db
@@ -183,12 +184,33 @@ def test_ballot_tables_hold_nothing_that_identifies_a_voter_or_a_time(database):
                for table in ("ballot", "rating", "rating_tag", "dedup_record")}
     assert {t: set(c) for t, c in columns.items()} == {
         "ballot": {"id", "round_id", "office_id", "day", "channel"},
-        "rating": {"ballot_id", "person_id", "level", "note"},
+        "rating": {"ballot_id", "round_id", "office_id", "person_id", "level", "note"},
         "rating_tag": {"ballot_id", "person_id", "tag"},
         "dedup_record": {"round_id", "key"},
     }
     # The day is a DATE, never a timestamp.
     assert "DATE" in str(columns["ballot"]["day"]).upper() and "TIME" not in str(columns["ballot"]["day"]).upper()
+
+
+def test_a_rating_cannot_name_another_office_or_round_than_its_ballot(database):
+    """The round and office a rating repeats for the tally are held to its ballot's."""
+    office, round_ = open_office()
+    other = f.office(office.department, name="另一科室")
+    first, second = db.session.scalars(select(Person.id).order_by(Person.id).limit(2))
+    db.session.commit()
+    connection = db.session.connection()
+    connection.execute(Ballot.__table__.insert(), [{"id": "b" * 32, "round_id": round_.id, "office_id": office.id,
+                                                    "day": dt.date(2026, 5, 1), "channel": "online"}])
+
+    def rating(person_id, office_id):
+        connection.execute(Rating.__table__.insert(), [{"ballot_id": "b" * 32, "round_id": round_.id,
+                                                        "office_id": office_id, "person_id": person_id,
+                                                        "level": "satisfied"}])
+
+    rating(first, office.id)
+    with pytest.raises(IntegrityError):
+        rating(second, other.id)
+    db.session.rollback()
 
 
 def test_logs_carry_neither_notes_nor_identities(app, client, database, caplog):

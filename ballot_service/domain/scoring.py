@@ -48,24 +48,31 @@ def stats_from_counts(counts: Mapping[str, int], points: Mapping[str, int | None
     """Score = mean points of scored ratings (不了解情况 excluded but counted), half-up to 2 dp,
     with a normal-approximation 95% interval for that mean, clipped to the points range."""
     full = {level: int(counts.get(level, 0)) for level in points}
-    scored_levels = {level: p for level, p in points.items() if p is not None}
-    n = sum(full[level] for level in scored_levels)
-    unknown = sum(c for level, c in full.items() if points[level] is None)
+    n = total = squares = unknown = 0
+    for level, p in points.items():
+        c = full[level]
+        if p is None:
+            unknown += c
+        else:
+            n, total, squares = n + c, total + c * p, squares + c * p * p
     if n == 0:
         return Stats(full, 0, unknown, None, None, None)
-    total = sum(full[level] * p for level, p in scored_levels.items())
     score = half_up(total, n)
-    low, high = min(scored_levels.values()), max(scored_levels.values())
+    scored_points = [p for p in points.values() if p is not None]
+    low, high = min(scored_points), max(scored_points)
     if n == 1:
         return Stats(full, n, unknown, score, Decimal(low), Decimal(high))
     mean = total / n
-    variance = max(sum(full[lv] * (p - mean) ** 2 for lv, p in scored_levels.items()) / (n - 1), 0.0)
+    variance = (n * squares - total * total) / (n * (n - 1))  # sample variance; exact up to this division
     half_width = Z95 * math.sqrt(variance / n)
     return Stats(full, n, unknown, score, _two_dp(max(low, mean - half_width)), _two_dp(min(high, mean + half_width)))
 
 
+_CENT = Decimal("0.01")
+
+
 def _two_dp(value: float) -> Decimal:
-    return Decimal(value).quantize(Decimal("0.01"))
+    return Decimal(value).quantize(_CENT)
 
 
 def mean_score(scores: Iterable[Decimal]) -> Decimal | None:

@@ -253,8 +253,9 @@ def insert_ballot(ballot_id: str, round_id: int, office_id: int, checked: Checke
     connection = db.session.connection()
     connection.execute(Ballot.__table__.insert(), [{"id": ballot_id, "round_id": round_id, "office_id": office_id,
                                                     "day": day or rounds.china_today(), "channel": channel}])
-    connection.execute(Rating.__table__.insert(), [{"ballot_id": ballot_id, "person_id": r.person_id,
-                                                    "level": r.level, "note": r.note} for r in checked.ratings])
+    connection.execute(Rating.__table__.insert(), [
+        {"ballot_id": ballot_id, "round_id": round_id, "office_id": office_id, "person_id": r.person_id,
+         "level": r.level, "note": r.note} for r in checked.ratings])
     tags = [{"ballot_id": ballot_id, "person_id": r.person_id, "tag": t} for r in checked.ratings for t in r.tags]
     if tags:
         connection.execute(RatingTag.__table__.insert(), tags)

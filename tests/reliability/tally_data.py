@@ -34,8 +34,8 @@ def make_round(db, ballots: int) -> int:
         "WHERE department_id = :d) o ON o.k = b % :offices"),
         {"r": round_.id, "n": ballots, "d": dept.id, "offices": OFFICES})
     db.session.execute(text(
-        "INSERT INTO rating (ballot_id, person_id, level) "
-        "SELECT b.id, rr.person_id, (ARRAY['satisfied','fairly_satisfied','basically_satisfied','dissatisfied',"
+        "INSERT INTO rating (ballot_id, round_id, office_id, person_id, level) "
+        "SELECT b.id, b.round_id, b.office_id, rr.person_id, (ARRAY['satisfied','fairly_satisfied','basically_satisfied','dissatisfied',"
         "'unknown'])[1 + (('x' || substr(md5(b.id || rr.person_id::text), 1, 8))::bit(32)::int & 1023) % 5] "
         "FROM ballot b JOIN round_roster rr ON rr.round_id = b.round_id AND rr.office_id = b.office_id "
         "WHERE b.round_id = :r"), {"r": round_.id})
