@@ -1,5 +1,6 @@
 """Ballot load: gunicorn + PostgreSQL + Redis on 127.0.0.1, simulated voters, and a baseline.
 
+Both servers are started with --preload and warmed up for 2 s before their phases are measured.
 Phases, each `--seconds` long at `--concurrency` simulated clients (threads, keep-alive):
   1. baseline: a bare Flask route returning a static 8 KB page (bench/bare_app.py), under the
      same gunicorn settings;
@@ -31,6 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 TOKEN = re.compile(r'name="token" value="([^"]+)"')
 PEOPLE = re.compile(r'name="r(\d+)"')
+WARM_UP = 2.0  # seconds of unmeasured requests per server first (connection pools, caches)
 
 
 def free_port() -> int:
@@ -43,7 +45,8 @@ def gunicorn(app: str, port: int, env: dict, workers: int, threads: int) -> subp
     bin_dir = os.path.dirname(sys.executable)
     process = subprocess.Popen(
         [os.path.join(bin_dir, "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30", "--log-level", "warning"],
+         "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30", "--log-level", "warning",
+         "--preload"],  # the app is loaded before the port opens: no worker still booting while measured
         cwd=ROOT, env=env)
     for _ in range(100):
         try:
@@ -55,11 +58,20 @@ def gunicorn(app: str, port: int, env: dict, workers: int, threads: int) -> subp
 
 
 class Client:
-    """One keep-alive connection; returns (status, body, set-cookie, seconds)."""
+    """One keep-alive connection; returns (status, body, set-cookie, seconds).
+
+    http.client sends a request's headers and body in two writes; without TCP_NODELAY the body
+    waits for the server's delayed ACK (~40 ms on Linux), as no browser would make it wait."""
 
     def __init__(self, port: int):
         self.port = port
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.connection = self._connect()
+
+    def _connect(self) -> http.client.HTTPConnection:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        connection.connect()
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection
 
     def request(self, method: str, path: str, cookie: str | None = None, form: dict | None = None):
         headers = {"Cookie": cookie} if cookie else {}
@@ -74,7 +86,7 @@ class Client:
             data = response.read()
         except (OSError, http.client.HTTPException):
             self.connection.close()
-            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            self.connection = self._connect()
             return 0, "", None, time.perf_counter() - start
         return response.status, data.decode("utf-8", "replace"), response.getheader("Set-Cookie"), \
             time.perf_counter() - start
@@ -163,11 +175,13 @@ def main() -> None:
               f"{args.seconds:.0f} s per phase; office {path}\n")
 
         clients = [Client(bare_port) for _ in range(args.concurrency)]
+        run_phase(args.concurrency, WARM_UP, lambda i: (clients[i].request("GET", "/bare")[3], True))
         lat, err, elapsed = run_phase(args.concurrency, args.seconds,
                                       lambda i: (lambda r: (r[3], r[0] == 200))(clients[i].request("GET", "/bare")))
         bare_rps = summary("baseline GET /bare", lat, err, elapsed)
 
         clients = [Client(app_port) for _ in range(args.concurrency)]
+        run_phase(args.concurrency, WARM_UP, lambda i: (clients[i].request("GET", path)[3], True))
         forms: list[list[tuple[str, dict]]] = [[] for _ in range(args.concurrency)]
 
         def get_page(i):

@@ -14,6 +14,7 @@ write fails, the claim is released and the token put back, so the voter can simp
 
 import datetime as dt
 import enum
+import functools
 import hashlib
 import hmac
 import logging
@@ -21,9 +22,10 @@ import random
 import secrets
 from dataclasses import dataclass, field
 
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..domain.ballots import BallotConfig, Checked, check_ballot
 from ..domain.dedup import dedup_key
@@ -114,20 +116,26 @@ def snapshot(office: Office, ballot: OfficeBallot) -> BallotSnapshot | None:
 def voter_status(snap: BallotSnapshot, identity: str) -> tuple[bool, bool, str | None]:
     """(closed, already voted, a new one-time token if not) in one Redis round trip."""
     r = redis_ext.client
-    claim = _k("claim", snap.round_id, dedup_key(snap.secret, identity, snap.office_id))
     token = secrets.token_urlsafe(24)
-    with r.pipeline(transaction=False) as pipe:
-        pipe.exists(_k("ready", snap.round_id))
-        pipe.exists(_k("closed", snap.round_id))
-        pipe.exists(claim)
-        pipe.set(_k("token", token), f"{snap.round_id}:{snap.office_id}", ex=TOKEN_TTL)
-        ready, closed, voted, _ = pipe.execute()
-    if closed:
-        return True, False, None
-    if not ready:  # Redis lost its data: reload the claims, then look again
+    keys = [_k("ready", snap.round_id), _k("closed", snap.round_id),
+            _k("claim", snap.round_id, dedup_key(snap.secret, identity, snap.office_id)), _k("token", token)]
+    args = [f"{snap.round_id}:{snap.office_id}", TOKEN_TTL]
+    status = _STATUS(keys, args, client=r)
+    if status == b"not-ready":  # Redis lost its data: reload the claims, then look again
         ensure_claims_loaded(snap.round_id, _expire_at(snap))
-        voted = r.exists(claim)
-    return False, bool(voted), None if voted else token
+        status = _STATUS(keys, args, client=r)
+    return status == b"closed", status == b"voted", token if status == b"token" else None
+
+
+# The office page's look-up, atomically in one round trip. KEYS: the round's "ready" and
+# "closed" markers, the voter's claim, a new token; ARGV: the token's value and lifetime.
+_STATUS = Script(None, b"""
+if redis.call('exists', KEYS[2]) == 1 then return 'closed' end
+if redis.call('exists', KEYS[1]) == 0 then return 'not-ready' end
+if redis.call('exists', KEYS[3]) == 1 then return 'voted' end
+redis.call('set', KEYS[4], ARGV[1], 'EX', ARGV[2])
+return 'token'
+""")
 
 
 def mark_closed(round_id: int, closes_at: dt.datetime) -> None:
@@ -165,25 +173,14 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
     form_tag = hashlib.sha256(f"claim:{token}".encode()).hexdigest()[:32].encode()
     ballot_id = hmac.new(snap.secret, f"ballot:{token}".encode(), hashlib.sha256).hexdigest()[:32]
     r = redis_ext.client
+    claim_keys = [_k("ready", round_id), _k("closed", round_id), token_key, claim]
     try:
-        with r.pipeline(transaction=False) as pipe:  # one round trip for the checks
-            pipe.exists(_k("ready", round_id))
-            pipe.exists(_k("closed", round_id))
-            pipe.get(token_key)
-            pipe.get(claim)
-            ready, closed, token_found, existing = pipe.execute()
-        if closed:
-            return Submission(Outcome.CLOSED)
-        if not ready:
+        status = _CLAIM(claim_keys, [token_value, form_tag, expire_at], client=r)
+        if status == b"not-ready":  # Redis lost its data: reload the claims, then claim again
             ensure_claims_loaded(round_id, expire_at)
-            existing = r.get(claim)
-        if existing is None:
-            if token_found != token_value:
-                return Submission(Outcome.STALE_TOKEN)
-            if not r.set(claim, form_tag, nx=True, exat=expire_at):
-                existing = r.get(claim)  # another submission of this voter won the race
-        if existing is not None and existing != form_tag:
-            return Submission(Outcome.ALREADY_VOTED)
+            status = _CLAIM(claim_keys, [token_value, form_tag, expire_at], client=r)
+        if status != b"claimed":
+            return Submission(_CLAIM_REFUSALS[status])
     except (RedisError, SQLAlchemyError, RestoreInProgress):
         db.session.rollback()
         return Submission(Outcome.FAILED, checked)
@@ -226,6 +223,24 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
     return Submission(Outcome.RECORDED, checked)
 
 
+# The checks and the claim of a submission, atomically in one round trip. KEYS: the round's
+# "ready" and "closed" markers, the form's token, the voter's claim; ARGV: the token's expected
+# value, this form's tag, the claim's expiry. An existing claim with this form's tag is the
+# same form sent again after a failure: it goes on (the ballot id then settles it).
+_CLAIM = Script(None, b"""
+if redis.call('exists', KEYS[2]) == 1 then return 'closed' end
+if redis.call('exists', KEYS[1]) == 0 then return 'not-ready' end
+local existing = redis.call('get', KEYS[4])
+if not existing then
+  if redis.call('get', KEYS[3]) ~= ARGV[1] then return 'stale' end
+  redis.call('set', KEYS[4], ARGV[2], 'EXAT', ARGV[3])
+  return 'claimed'
+end
+if existing == ARGV[2] then return 'claimed' end
+return 'voted'
+""")
+_CLAIM_REFUSALS = {b"closed": Outcome.CLOSED, b"stale": Outcome.STALE_TOKEN, b"voted": Outcome.ALREADY_VOTED}
+
 # Delete a claim only if it is still the one this request set (never another submission's).
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
@@ -247,18 +262,41 @@ def _ballot_exists(ballot_id: str) -> bool | None:
 
 
 def insert_ballot(ballot_id: str, round_id: int, office_id: int, checked: Checked, channel: str = "online",
-            day: dt.date | None = None) -> None:
+                  day: dt.date | None = None) -> None:
     """The ballot and all its ratings, in one transaction (the caller commits). Nothing about
     the voter is stored; `day` is today's date in China unless given."""
+    rows = [
+        (Ballot.__table__, [{"id": ballot_id, "round_id": round_id, "office_id": office_id,
+                             "day": day or rounds.china_today(), "channel": channel}]),
+        (Rating.__table__, [{"ballot_id": ballot_id, "round_id": round_id, "office_id": office_id,
+                             "person_id": r.person_id, "level": r.level, "note": r.note} for r in checked.ratings]),
+        (RatingTag.__table__, [{"ballot_id": ballot_id, "person_id": r.person_id, "tag": t}
+                               for r in checked.ratings for t in r.tags]),
+    ]
     connection = db.session.connection()
-    connection.execute(Ballot.__table__.insert(), [{"id": ballot_id, "round_id": round_id, "office_id": office_id,
-                                                    "day": day or rounds.china_today(), "channel": channel}])
-    connection.execute(Rating.__table__.insert(), [
-        {"ballot_id": ballot_id, "round_id": round_id, "office_id": office_id, "person_id": r.person_id,
-         "level": r.level, "note": r.note} for r in checked.ratings])
-    tags = [{"ballot_id": ballot_id, "person_id": r.person_id, "tag": t} for r in checked.ratings for t in r.tags]
-    if tags:
-        connection.execute(RatingTag.__table__.insert(), tags)
+    if connection.dialect.name != "postgresql":
+        for table, values in rows:
+            if values:
+                connection.execute(table.insert(), values)
+        return
+    # PostgreSQL: the three INSERTs in one psycopg pipeline, one round trip instead of one per
+    # statement (the ballot POST is the hot path). They bypass SQLAlchemy's statement log too.
+    # Errors come back as SQLAlchemy's, and a lost connection is invalidated as SQLAlchemy would.
+    driver, dbapi_error = connection.connection.driver_connection, connection.dialect.loaded_dbapi.Error
+    try:
+        with driver.pipeline(), driver.cursor() as cursor:
+            for table, values in rows:
+                if values:
+                    cursor.executemany(_insert_sql(table, connection.dialect), values)
+    except dbapi_error as exc:
+        if driver.broken:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(None, None, exc, dbapi_error, connection_invalidated=driver.broken) from exc
+
+
+@functools.cache
+def _insert_sql(table, dialect) -> str:
+    return str(table.insert().compile(dialect=dialect))
 
 
 def store(ballot_id: str, round_id: int, office_id: int, checked: Checked) -> None:
