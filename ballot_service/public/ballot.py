@@ -11,7 +11,7 @@ from ..domain.ballots import fill_unknown
 from ..services import ballot_box, disclosure, voters, wechat
 from ..services.ballot_box import OfficeBallot, Outcome
 from . import page_cache
-from .page_cache import CachedOffice, Page
+from .page_cache import CachedOffice, Page, TokenedPage
 
 STATE_COOKIE = "sl_wx_state"
 WX_FAILED_COOKIE = "sl_wx_failed"
@@ -63,14 +63,14 @@ def wechat_redirect(office_code: str):
     return response
 
 
-def _send(html: bytes, compressed: bytes):
+def _send(page: Page | TokenedPage):
     """A cached page as it is, gzip-compressed when the browser takes it (Flask-Compress leaves
     responses that already carry a Content-Encoding alone)."""
     if "gzip" in request.headers.get("Accept-Encoding", ""):
-        response = make_response(compressed)
+        response = make_response(page.gz)
         response.headers["Content-Encoding"] = "gzip"
     else:
-        response = make_response(html)
+        response = make_response(page.html)
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     response.headers["Vary"] = "Accept-Encoding"
     return response
@@ -84,7 +84,7 @@ def office_page(cached: CachedOffice, identity: str | None):
     snap = cached.snapshot
     if snap is None:
         page = cached.pages["plain"]
-        return _send(page.html, page.gz)
+        return _send(page)
     new_identity = None
     if identity is None:
         identity = new_identity = voters.new_browser_identity()
@@ -100,12 +100,12 @@ def office_page(cached: CachedOffice, identity: str | None):
                 page_cache.clear()
                 pages = (page_cache.get(cached.code) or cached).pages
                 page = pages["plain"] if "plain" in pages else pages["unavailable"]
-                return _no_store(_send(page.html, page.gz))
+                return _no_store(_send(page))
             if voted:
                 page = cached.pages["voted"]
             else:
-                page = Page(cached.form.html(token), cached.form.gz(token))
-    response = _no_store(_send(page.html, page.gz))
+                page = cached.form.with_token(token)
+    response = _no_store(_send(page))
     if new_identity:
         response.set_cookie(**voters.cookie(new_identity))
     return response

@@ -66,6 +66,25 @@ class TokenPage:
         return (self._head + compressor.compress(tail) + compressor.flush()
                 + struct.pack("<II", zlib.crc32(tail, self._crc), size))
 
+    def with_token(self, token: str) -> "TokenedPage":
+        return TokenedPage(self, token)
+
+
+@dataclass(frozen=True)
+class TokenedPage:
+    """One voter's page: its plain or compressed body is made only when it is sent."""
+
+    page: TokenPage
+    token: str
+
+    @property
+    def html(self) -> bytes:
+        return self.page.html(self.token)
+
+    @property
+    def gz(self) -> bytes:
+        return self.page.gz(self.token)
+
 
 @dataclass(frozen=True)
 class CachedOffice:
