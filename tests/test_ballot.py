@@ -424,3 +424,16 @@ def test_office_page_is_sent_gzipped_or_plain_as_asked(client, database):
     assert "Content-Encoding" not in plain.headers
     assert token_and_people(html)[1] == token_and_people(plain.get_data(as_text=True))[1]
     assert token_and_people(html)[0] != token_and_people(plain.get_data(as_text=True))[0]
+
+
+def test_claims_lost_again_while_reloading_ask_to_retry(client, database, redis_client, monkeypatch):
+    """Redis loses the round's "ready" marker again between the reload and the second look
+    (a restart, or the cron reloading): the page says try later and a submission is 503, not 500."""
+    office, round_ = open_office()
+    token, people = token_and_people(page(client, office))
+    redis_client.delete(f"ballot:ready:{round_.id}")
+    monkeypatch.setattr(ballot_box, "ensure_claims_loaded", lambda *args: None)  # reloads, but "ready" is gone again
+    assert "评价服务暂时不可用" in page(client, office)
+    response = client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
+    assert response.status_code == 503 and "提交失败，请重试" in response.get_data(as_text=True)
+    assert ballots() == 0 and list(redis_client.scan_iter(f"ballot:claim:{round_.id}:*")) == []

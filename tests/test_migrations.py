@@ -1,5 +1,6 @@
 """The Alembic migrations build exactly the schema the models describe (on this backend)."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -21,3 +22,42 @@ def test_upgraded_database_is_at_head(database):
     with db.engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     assert current == script.get_current_head()
+
+
+def test_ratings_get_their_ballots_round_and_office_when_upgraded_with_data(database):
+    """0006 -> 0007 on a database that holds ballots: SQLite rebuilds the tables (with the
+    foreign keys switched off meanwhile and enforced again afterwards), PostgreSQL alters them."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    db.session.commit()
+    downgrade(revision="0006")
+    try:
+        for statement in (
+            "INSERT INTO region (id, code, name, kind, sort_order) VALUES (1, 'c', '市', 'city', 0)",
+            "INSERT INTO department (id, code, name, region_id, is_stationed, active, sort_order) "
+            "VALUES (1, 'd', '部门', 1, false, true, 0)",
+            "INSERT INTO office (id, department_id, code, name, active, sort_order) VALUES (7, 1, 'ABC234', '科室', true, 0)",
+            "INSERT INTO person (id, department_id, office_id, role, name, post, phone, active, sort_order) "
+            "VALUES (5, 1, 7, 'staff', '人', '职务', '13900000000', true, 0)",
+            "INSERT INTO round (id, name, region_id, opens_at, closes_at, status, require_wechat, config) "
+            "VALUES (3, '轮', 1, '2026-01-01', '2026-02-01', 'open', false, '{}')",
+            "INSERT INTO ballot (id, round_id, office_id, day, channel) VALUES ('b1', 3, 7, '2026-01-02', 'online')",
+            "INSERT INTO rating (ballot_id, person_id, level) VALUES ('b1', 5, 'satisfied')",
+            "INSERT INTO rating_tag (ballot_id, person_id, tag) VALUES ('b1', 5, 'slow')",
+        ):
+            db.session.execute(text(statement))
+        db.session.commit()
+    finally:
+        db.session.rollback()
+        upgrade()
+    rows = db.session.execute(text("SELECT ballot_id, round_id, office_id, person_id FROM rating")).all()
+    assert [tuple(row) for row in rows] == [("b1", 3, 7, 5)]
+    assert db.session.execute(text("SELECT count(*) FROM rating_tag")).scalar() == 1
+    db.session.commit()
+    with pytest.raises(IntegrityError):  # the keys are enforced again: a rating of another office
+        db.session.execute(text("INSERT INTO rating (ballot_id, round_id, office_id, person_id, level) "
+                                "VALUES ('b1', 3, 8, 5, 'satisfied')"))
+        db.session.flush()
+    db.session.rollback()

@@ -124,6 +124,8 @@ def voter_status(snap: BallotSnapshot, identity: str) -> tuple[bool, bool, str |
     if status == b"not-ready":  # Redis lost its data: reload the claims, then look again
         ensure_claims_loaded(snap.round_id, _expire_at(snap))
         status = _STATUS(keys, args, client=r)
+        if status == b"not-ready":  # lost again meanwhile (a restart, or the cron reloading)
+            raise RestoreInProgress()
     return status == b"closed", status == b"voted", token if status == b"token" else None
 
 
@@ -179,6 +181,8 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
         if status == b"not-ready":  # Redis lost its data: reload the claims, then claim again
             ensure_claims_loaded(round_id, expire_at)
             status = _CLAIM(claim_keys, [token_value, form_tag, expire_at], client=r)
+            if status == b"not-ready":  # lost again meanwhile (a restart, or the cron reloading)
+                raise RestoreInProgress()
         if status != b"claimed":
             return Submission(_CLAIM_REFUSALS[status])
     except (RedisError, SQLAlchemyError, RestoreInProgress):
