@@ -60,8 +60,8 @@ def gunicorn(app: str, port: int, env: dict, workers: int, threads: int) -> subp
 class Client:
     """One keep-alive connection; returns (status, body, set-cookie, seconds).
 
-    http.client sends a request's headers and body in two writes; without TCP_NODELAY the body
-    waits for the server's delayed ACK (~40 ms on Linux), as no browser would make it wait."""
+    http.client sends a request's headers and body in two writes; TCP_NODELAY keeps Nagle from
+    holding the body back, as browsers do (measured here: no change in the figures)."""
 
     def __init__(self, port: int):
         self.port = port
@@ -138,8 +138,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--concurrency", type=int, default=32)
     # The Procfile's shape: 4 workers taking one request at a time (gthread keeps the clients'
-    # connections alive). With 2 workers x 8 threads the ballot POST ran ~30 % slower here: its
-    # several short Redis and PostgreSQL round trips queue on the GIL behind the other threads.
+    # connections alive). With 2 workers x 8 threads the ballot POST ran ~30 % slower here,
+    # each handler waiting ~50 ms for ~3 ms of CPU (bench/README.md).
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()

@@ -115,22 +115,31 @@ def snapshot(office: Office, ballot: OfficeBallot) -> BallotSnapshot | None:
 
 def voter_status(snap: BallotSnapshot, identity: str) -> tuple[bool, bool, str | None]:
     """(closed, already voted, a new one-time token if not) in one Redis round trip."""
-    r = redis_ext.client
     token = secrets.token_urlsafe(24)
-    keys = [_k("ready", snap.round_id), _k("closed", snap.round_id),
-            _k("claim", snap.round_id, dedup_key(snap.secret, identity, snap.office_id)), _k("token", token)]
-    args = [f"{snap.round_id}:{snap.office_id}", TOKEN_TTL]
-    status = _STATUS(keys, args, client=r)
-    if status == b"not-ready":  # Redis lost its data: reload the claims, then look again
-        ensure_claims_loaded(snap.round_id, _expire_at(snap))
-        status = _STATUS(keys, args, client=r)
-        if status == b"not-ready":  # lost again meanwhile (a restart, or the cron reloading)
-            raise RestoreInProgress()
+    status = _run_with_claims(_STATUS, snap.round_id, _expire_at(snap),
+                              [_k("claim", snap.round_id, dedup_key(snap.secret, identity, snap.office_id)),
+                               _k("token", token)],
+                              [f"{snap.round_id}:{snap.office_id}", TOKEN_TTL])
     return status == b"closed", status == b"voted", token if status == b"token" else None
 
 
-# The office page's look-up, atomically in one round trip. KEYS: the round's "ready" and
-# "closed" markers, the voter's claim, a new token; ARGV: the token's value and lifetime.
+def _run_with_claims(script: Script, round_id: int, expire_at: int, keys: list, args: list) -> bytes:
+    """Run one of the scripts below, which answer "not-ready" while Redis lacks the round's
+    claims (it lost its data): load them back, then run it again. KEYS[1] and KEYS[2] are the
+    round's "ready" and "closed" markers, followed by `keys`."""
+    keys = [_k("ready", round_id), _k("closed", round_id), *keys]
+    r = redis_ext.client
+    status = script(keys, args, client=r)
+    if status == b"not-ready":
+        ensure_claims_loaded(round_id, expire_at)
+        status = script(keys, args, client=r)
+        if status == b"not-ready":  # lost again meanwhile (a restart, or the cron reloading)
+            raise RestoreInProgress()
+    return status
+
+
+# The office page's look-up, atomically in one round trip (see _run_with_claims). KEYS[3]: the
+# voter's claim, KEYS[4]: a new token; ARGV: the token's value and lifetime.
 _STATUS = Script(None, b"""
 if redis.call('exists', KEYS[2]) == 1 then return 'closed' end
 if redis.call('exists', KEYS[1]) == 0 then return 'not-ready' end
@@ -175,14 +184,8 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
     form_tag = hashlib.sha256(f"claim:{token}".encode()).hexdigest()[:32].encode()
     ballot_id = hmac.new(snap.secret, f"ballot:{token}".encode(), hashlib.sha256).hexdigest()[:32]
     r = redis_ext.client
-    claim_keys = [_k("ready", round_id), _k("closed", round_id), token_key, claim]
     try:
-        status = _CLAIM(claim_keys, [token_value, form_tag, expire_at], client=r)
-        if status == b"not-ready":  # Redis lost its data: reload the claims, then claim again
-            ensure_claims_loaded(round_id, expire_at)
-            status = _CLAIM(claim_keys, [token_value, form_tag, expire_at], client=r)
-            if status == b"not-ready":  # lost again meanwhile (a restart, or the cron reloading)
-                raise RestoreInProgress()
+        status = _run_with_claims(_CLAIM, round_id, expire_at, [token_key, claim], [token_value, form_tag, expire_at])
         if status != b"claimed":
             return Submission(_CLAIM_REFUSALS[status])
     except (RedisError, SQLAlchemyError, RestoreInProgress):
@@ -227,9 +230,9 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
     return Submission(Outcome.RECORDED, checked)
 
 
-# The checks and the claim of a submission, atomically in one round trip. KEYS: the round's
-# "ready" and "closed" markers, the form's token, the voter's claim; ARGV: the token's expected
-# value, this form's tag, the claim's expiry. An existing claim with this form's tag is the
+# The checks and the claim of a submission, atomically in one round trip (see
+# _run_with_claims). KEYS[3]: the form's token, KEYS[4]: the voter's claim; ARGV: the token's
+# expected value, this form's tag, the claim's expiry. An existing claim with this form's tag is the
 # same form sent again after a failure: it goes on (the ballot id then settles it).
 _CLAIM = Script(None, b"""
 if redis.call('exists', KEYS[2]) == 1 then return 'closed' end

@@ -103,11 +103,14 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
         people.setdefault(person_id, _Subject("person", person_id, dept_id))
         offices.setdefault(office_id, _Subject("office", office_id, dept_id))
         departments.setdefault(dept_id, _Subject("department", dept_id, dept_id))
+    def counted_in(office_id, person_id):  # a rating counts for its person, office and department
+        return people[person_id], offices[office_id], departments[office_dept[office_id]]
+
     for office_id, person_id, counts in level_rows:
-        for subject in (people[person_id], offices[office_id], departments[office_dept[office_id]]):
+        for subject in counted_in(office_id, person_id):
             _add(subject.counts, counts)
     for office_id, person_id, tag, n in tag_rows:
-        for subject in (people[person_id], offices[office_id], departments[office_dept[office_id]]):
+        for subject in counted_in(office_id, person_id):
             subject.tags[tag] += n
     region = _Subject("region", round_.region_id, None)
     for dept in departments.values():
@@ -262,10 +265,10 @@ def _consequences(round_id: int, results: list[dict], roster, previous) -> list:
     stationed = dict(db.session.execute(
         select(Department.id, Department.superior_authority).where(Department.is_stationed)).all())
     office_roster, dept_roster = defaultdict(set), defaultdict(set)
-    roles = {role.value: role for role in Role}
     for office_id, person_id, role, dept_id in roster:
-        office_roster[office_id].add((person_id, roles[role]))
-        dept_roster[dept_id].add((person_id, roles[role]))
+        member = (person_id, Role(role))
+        office_roster[office_id].add(member)
+        dept_roster[dept_id].add(member)
     canonical, deductions = [], []
     for (kind, subject_id), result in sorted(graded.items()):
         prev = previous.get((kind, subject_id))
