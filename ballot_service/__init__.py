@@ -9,7 +9,18 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from .config import Config
-from .extensions import compress, csrf, db, limiter, limiter_storage_uri, login_manager, migrate, redis_ext
+from .extensions import (
+    SessionInterface,
+    compress,
+    csrf,
+    db,
+    drop_app_wide_limit_hooks,
+    limiter,
+    limiter_storage_uri,
+    login_manager,
+    migrate,
+    redis_ext,
+)
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
 
@@ -31,6 +42,8 @@ def create_app(config: dict | None = None) -> Flask:
     compress.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(app.config["REDIS_URL"]))
     limiter.init_app(app)
+    drop_app_wide_limit_hooks(app)
+    app.session_interface = SessionInterface()
     csrf.init_app(app)
     # Templates use g.user: public pages never read the session (no Vary: Cookie on them).
     login_manager.init_app(app, add_context_processor=False)

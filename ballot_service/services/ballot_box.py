@@ -183,7 +183,6 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
     claim = _k("claim", round_id, key)
     form_tag = hashlib.sha256(f"claim:{token}".encode()).hexdigest()[:32].encode()
     ballot_id = hmac.new(snap.secret, f"ballot:{token}".encode(), hashlib.sha256).hexdigest()[:32]
-    r = redis_ext.client
     try:
         status = _run_with_claims(_CLAIM, round_id, expire_at, [token_key, claim], [token_value, form_tag, expire_at])
         if status != b"claimed":
@@ -216,14 +215,8 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
                 log.warning("ballot commit failed for round %s", round_id)
                 return Submission(Outcome.FAILED, checked)
     try:
-        with r.pipeline(transaction=False) as pipe:
-            pipe.delete(token_key)
-            pipe.sadd(_k("pending", round_id), key)
-            pipe.expireat(_k("pending", round_id), expire_at)
-            if newly_stored:  # a resent form counts once
-                pipe.hincrby(_k("turnout", round_id), office_id, 1)
-                pipe.expireat(_k("turnout", round_id), expire_at)
-            pipe.execute()
+        _STORED([token_key, _k("pending", round_id), _k("turnout", round_id)],
+                [key, expire_at, office_id, int(newly_stored)], client=redis_ext.client)
     except RedisError:
         # The ballot is stored and counted; its claim stays, only the durable copy is missing.
         log.error("ballot stored but its claim was not queued for the durable copy (round %s)", round_id)
@@ -245,6 +238,18 @@ if not existing then
 end
 if existing == ARGV[2] then return 'claimed' end
 return 'voted'
+""")
+# After the ballot is stored, in one round trip: consume the token (KEYS[1]), queue the claim
+# for the durable copy (KEYS[2]) and count the ballot in the office's turnout (KEYS[3]) unless
+# it is a resent form's (ARGV[4] = 0). ARGV: the dedup key, the expiry, the office id.
+_STORED = Script(None, b"""
+redis.call('del', KEYS[1])
+redis.call('sadd', KEYS[2], ARGV[1])
+redis.call('expireat', KEYS[2], ARGV[2])
+if ARGV[4] == '1' then
+  redis.call('hincrby', KEYS[3], ARGV[3], 1)
+  redis.call('expireat', KEYS[3], ARGV[2])
+end
 """)
 _CLAIM_REFUSALS = {b"closed": Outcome.CLOSED, b"stale": Outcome.STALE_TOKEN, b"voted": Outcome.ALREADY_VOTED}
 
