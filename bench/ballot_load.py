@@ -8,9 +8,11 @@ Phases, each `--seconds` long at `--concurrency` simulated clients (threads, kee
   3. ballot POST: each voter from phase 2 submits once; every ballot carries a unique marker
      in a note, so afterwards the database tells exactly which acknowledged ballots were
      stored (lost must be 0) and which were stored twice (double must be 0).
+  4. with --floor, phases 2 and 3 again against bench/floor_app.py: the same required work
+     (cookie, Redis scripts, INSERTs) in a bare route, without the service's own overhead.
 Prints requests/s, p50/p99 per phase and the ratios to the baseline.
 
-    .venv/bin/python bench/ballot_load.py [--seconds 15] [--concurrency 32]
+    .venv/bin/python bench/ballot_load.py [--seconds 15] [--concurrency 32] [--floor]
 
 Uses DATABASE_URL if set, else a fresh database on the PostgreSQL at 127.0.0.1:5432 (dropped
 afterwards); REDIS_URL if set, else 127.0.0.1:6379/14 (flushed).
@@ -27,11 +29,13 @@ import sys
 import threading
 import time
 import urllib.parse
+from dataclasses import dataclass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 TOKEN = re.compile(r'name="token" value="([^"]+)"')
 PEOPLE = re.compile(r'name="r(\d+)"')
+MARKER = "bench-"  # the app's ballots carry it in a note (the floor's: "floor-")
 WARM_UP = 2.0  # seconds of unmeasured requests per server first (connection pools, caches)
 
 
@@ -125,6 +129,58 @@ def summary(name: str, latencies: list[float], errors: int, elapsed: float) -> f
     return rps
 
 
+@dataclass
+class VoterFigures:
+    get_rps: float
+    post_rps: float
+    get_p99: float
+    post_p99: float
+    acknowledged: set[str]  # the markers of the ballots acknowledged with the thank-you page
+
+
+def voter_phases(port: int, path: str, args, label: str = "", marker: str = MARKER) -> VoterFigures:
+    """Warm-up, then the office page as new voters, then each of those voters' ballot POST."""
+    clients = [Client(port) for _ in range(args.concurrency)]
+    run_phase(args.concurrency, WARM_UP, lambda i: (clients[i].request("GET", path)[3], True))
+    forms: list[list[tuple[str, dict]]] = [[] for _ in range(args.concurrency)]
+
+    def get_page(i):
+        status, html, cookie, latency = clients[i].request("GET", path)
+        token, people = TOKEN.search(html), sorted(set(PEOPLE.findall(html)))
+        if status == 200 and token and cookie:
+            forms[i].append((cookie.split(";", 1)[0], {"token": token.group(1), "people": people}))
+        return latency, status == 200 and token is not None
+
+    lat, err, elapsed = run_phase(args.concurrency, args.seconds, get_page)
+    get_rps = summary(label + "office page GET", lat, err, elapsed)
+    get_p99 = sorted(lat)[int(len(lat) * 0.99)]
+
+    acknowledged: set[str] = set()
+    ack_lock = threading.Lock()
+    counters = [0] * args.concurrency
+
+    def post_ballot(i):
+        if counters[i] >= len(forms[i]):
+            return None
+        cookie, form = forms[i][counters[i]]
+        note = f"{marker}{i}-{counters[i]}"
+        counters[i] += 1
+        people = form["people"]
+        data = {"token": form["token"], **{f"r{p}": "satisfied" for p in people}}
+        data[f"r{people[0]}"] = "basically_satisfied"
+        data[f"n{people[0]}"] = note
+        status, html, _, latency = clients[i].request("POST", f"{path}/ballot", cookie, data)
+        ok = status == 200 and "感谢您的评价" in html
+        if ok:
+            with ack_lock:
+                acknowledged.add(note)
+        return latency, ok
+
+    lat, err, elapsed = run_phase(args.concurrency, args.seconds, post_ballot)
+    post_rps = summary(label + "ballot POST", lat, err, elapsed)
+    return VoterFigures(get_rps, post_rps, get_p99, sorted(lat)[int(len(lat) * 0.99)], acknowledged)
+
+
 def prepare_database(env: dict) -> tuple[str, str | None]:
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"], None
@@ -142,6 +198,8 @@ def main() -> None:
     # each handler waiting ~50 ms for ~3 ms of CPU (bench/README.md).
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--floor", action="store_true",
+                        help="also run the voter phases against bench/floor_app.py: the required work alone")
     args = parser.parse_args()
 
     env = dict(os.environ)
@@ -167,12 +225,16 @@ def main() -> None:
             redis_ext.client.flushdb()
             if seed_demo(app.config["MEDIA_ROOT"], app.config["PHOTO_MAX_PIXELS"]):
                 open_demo_round()
-            office = db.session.scalar(select(Office).where(Office.name == "企业登记窗口"))
-            path = f"/o/{office.code}"
+            code = db.session.scalar(select(Office.code).where(Office.name == "企业登记窗口"))
+            path = f"/o/{code}"
 
         bare_port, app_port = free_port(), free_port()
         servers.append(gunicorn("bench.bare_app:app", bare_port, env, args.workers, args.threads))
         servers.append(gunicorn("ballot_service:create_app()", app_port, env, args.workers, args.threads))
+        if args.floor:
+            floor_port = free_port()
+            servers.append(gunicorn("bench.floor_app:app", floor_port, dict(env, FLOOR_OFFICE=code),
+                                    args.workers, args.threads))
         print(f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); "
               f"{args.concurrency} concurrent clients; "
               f"{args.seconds:.0f} s per phase; office {path}\n")
@@ -183,57 +245,26 @@ def main() -> None:
                                       lambda i: (lambda r: (r[3], r[0] == 200))(clients[i].request("GET", "/bare")))
         bare_rps = summary("baseline GET /bare", lat, err, elapsed)
 
-        clients = [Client(app_port) for _ in range(args.concurrency)]
-        run_phase(args.concurrency, WARM_UP, lambda i: (clients[i].request("GET", path)[3], True))
-        forms: list[list[tuple[str, dict]]] = [[] for _ in range(args.concurrency)]
-
-        def get_page(i):
-            status, html, cookie, latency = clients[i].request("GET", path)
-            token, people = TOKEN.search(html), sorted(set(PEOPLE.findall(html)))
-            if status == 200 and token and cookie:
-                forms[i].append((cookie.split(";", 1)[0], {"token": token.group(1), "people": people}))
-            return latency, status == 200 and token is not None
-
-        lat, err, elapsed = run_phase(args.concurrency, args.seconds, get_page)
-        get_rps = summary("office page GET", lat, err, elapsed)
-        get_p99 = sorted(lat)[int(len(lat) * 0.99)]
-
-        acknowledged: set[str] = set()
-        ack_lock = threading.Lock()
-        counters = [0] * args.concurrency
-
-        def post_ballot(i):
-            if counters[i] >= len(forms[i]):
-                return None
-            cookie, form = forms[i][counters[i]]
-            marker = f"bench-{i}-{counters[i]}"
-            counters[i] += 1
-            people = form["people"]
-            data = {"token": form["token"], **{f"r{p}": "satisfied" for p in people}}
-            data[f"r{people[0]}"] = "basically_satisfied"
-            data[f"n{people[0]}"] = marker
-            status, html, _, latency = clients[i].request("POST", f"{path}/ballot", cookie, data)
-            ok = status == 200 and "感谢您的评价" in html
-            if ok:
-                with ack_lock:
-                    acknowledged.add(marker)
-            return latency, ok
-
-        lat, err, elapsed = run_phase(args.concurrency, args.seconds, post_ballot)
-        post_rps = summary("ballot POST", lat, err, elapsed)
-        post_p99 = sorted(lat)[int(len(lat) * 0.99)]
+        service = voter_phases(app_port, path, args)
+        floor = voter_phases(floor_port, path, args, "floor: ", "floor-") if args.floor else None
 
         with app.app_context():
             stored = db.session.execute(
-                select(Rating.note, func.count()).where(Rating.note.like("bench-%")).group_by(Rating.note)).all()
+                select(Rating.note, func.count()).where(Rating.note.like(MARKER + "%")).group_by(Rating.note)).all()
         counts = dict(stored)
+        acknowledged = service.acknowledged
         lost = len(acknowledged - counts.keys())
         double = sum(1 for c in counts.values() if c > 1)
         unacknowledged_stored = len(counts.keys() - acknowledged)
 
-        print(f"\nratio office page / baseline   {get_rps / bare_rps:.2f}   (target >= 0.6)")
-        print(f"ratio ballot POST / baseline   {post_rps / bare_rps:.2f}   (target >= 0.25)")
-        print(f"p99 GET {get_p99 * 1000:.0f} ms, POST {post_p99 * 1000:.0f} ms   (target < 250 ms)")
+        print(f"\nratio office page / baseline   {service.get_rps / bare_rps:.2f}   (target >= 0.6)")
+        print(f"ratio ballot POST / baseline   {service.post_rps / bare_rps:.2f}   (target >= 0.25)")
+        print(f"p99 GET {service.get_p99 * 1000:.0f} ms, POST {service.post_p99 * 1000:.0f} ms   (target < 250 ms)")
+        if floor:
+            print(f"floor / baseline: office page {floor.get_rps / bare_rps:.2f}, "
+                  f"ballot POST {floor.post_rps / bare_rps:.2f}")
+            print(f"service / floor: office page {service.get_rps / floor.get_rps:.2f}, "
+                  f"ballot POST {service.post_rps / floor.post_rps:.2f}")
         print(f"acknowledged {len(acknowledged)}   stored {len(counts)}   lost {lost}   double {double}   "
               f"stored without acknowledgement {unacknowledged_stored}")
     finally:
