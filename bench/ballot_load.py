@@ -1,7 +1,7 @@
 """Ballot load: gunicorn + PostgreSQL + Redis on 127.0.0.1, simulated voters, and a baseline.
 
-Both servers are started with --preload and warmed up for 2 s before their phases are measured.
-Phases, each `--seconds` long at `--concurrency` simulated clients (threads, keep-alive):
+The servers are started with --preload and warmed up for 2 s. Then `--rounds` rounds (3), each
+of these phases, `--seconds` long at `--concurrency` simulated clients (threads, keep-alive):
   1. baseline: a bare Flask route returning a static 8 KB page (bench/bare_app.py), under the
      same gunicorn settings;
   2. office page: GET /o/<code> as new voters (each gets an identity cookie and a form token);
@@ -10,9 +10,10 @@ Phases, each `--seconds` long at `--concurrency` simulated clients (threads, kee
      stored (lost must be 0) and which were stored twice (double must be 0).
   4. with --floor, phases 2 and 3 again against bench/floor_app.py: the same required work
      (cookie, Redis scripts, INSERTs) in a bare route, without the service's own overhead.
-Prints requests/s, p50/p99 per phase and the ratios to the baseline.
+Prints requests/s, p50/p99 per phase, and the medians over the rounds of each round's ratios
+to its own baseline: the shared machine's speed drifts within a run.
 
-    .venv/bin/python bench/ballot_load.py [--seconds 15] [--concurrency 32] [--floor]
+    .venv/bin/python bench/ballot_load.py [--seconds 15] [--concurrency 32] [--rounds 3] [--floor]
 
 Uses DATABASE_URL if set, else a fresh database on the PostgreSQL at 127.0.0.1:5432 (dropped
 afterwards); REDIS_URL if set, else 127.0.0.1:6379/14 (flushed).
@@ -138,10 +139,21 @@ class VoterFigures:
     acknowledged: set[str]  # the markers of the ballots acknowledged with the thank-you page
 
 
+def warm_up(port: int, path: str, concurrency: int) -> None:
+    clients = [Client(port) for _ in range(concurrency)]
+    run_phase(concurrency, WARM_UP, lambda i: (clients[i].request("GET", path)[3], True))
+
+
+def bare_phase(port: int, args) -> float:
+    clients = [Client(port) for _ in range(args.concurrency)]
+    lat, err, elapsed = run_phase(args.concurrency, args.seconds,
+                                  lambda i: (lambda r: (r[3], r[0] == 200))(clients[i].request("GET", "/bare")))
+    return summary("baseline GET /bare", lat, err, elapsed)
+
+
 def voter_phases(port: int, path: str, args, label: str = "", marker: str = MARKER) -> VoterFigures:
     """Warm-up, then the office page as new voters, then each of those voters' ballot POST."""
     clients = [Client(port) for _ in range(args.concurrency)]
-    run_phase(args.concurrency, WARM_UP, lambda i: (clients[i].request("GET", path)[3], True))
     forms: list[list[tuple[str, dict]]] = [[] for _ in range(args.concurrency)]
 
     def get_page(i):
@@ -198,6 +210,8 @@ def main() -> None:
     # each handler waiting ~50 ms for ~3 ms of CPU (bench/README.md).
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measure this many times, interleaved, and print the medians (the machine is noisy)")
     parser.add_argument("--floor", action="store_true",
                         help="also run the voter phases against bench/floor_app.py: the required work alone")
     args = parser.parse_args()
@@ -237,34 +251,41 @@ def main() -> None:
                                     args.workers, args.threads))
         print(f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); "
               f"{args.concurrency} concurrent clients; "
-              f"{args.seconds:.0f} s per phase; office {path}\n")
+              f"{args.seconds:.0f} s per phase; {args.rounds} rounds; office {path}\n")
 
-        clients = [Client(bare_port) for _ in range(args.concurrency)]
-        run_phase(args.concurrency, WARM_UP, lambda i: (clients[i].request("GET", "/bare")[3], True))
-        lat, err, elapsed = run_phase(args.concurrency, args.seconds,
-                                      lambda i: (lambda r: (r[3], r[0] == 200))(clients[i].request("GET", "/bare")))
-        bare_rps = summary("baseline GET /bare", lat, err, elapsed)
-
-        service = voter_phases(app_port, path, args)
-        floor = voter_phases(floor_port, path, args, "floor: ", "floor-") if args.floor else None
+        warm_up(bare_port, "/bare", args.concurrency)
+        warm_up(app_port, path, args.concurrency)
+        if args.floor:
+            warm_up(floor_port, path, args.concurrency)
+        ratios, acknowledged = [], set()
+        for n in range(1, args.rounds + 1):
+            print(f"round {n}")
+            bare_rps = bare_phase(bare_port, args)
+            service = voter_phases(app_port, path, args, marker=f"{MARKER}{n}-")
+            acknowledged |= service.acknowledged
+            row = [service.get_rps / bare_rps, service.post_rps / bare_rps, service.get_p99, service.post_p99]
+            if args.floor:
+                floor = voter_phases(floor_port, path, args, "floor: ", f"floor-{n}-")
+                row += [floor.get_rps / bare_rps, floor.post_rps / bare_rps,
+                        service.get_rps / floor.get_rps, service.post_rps / floor.post_rps]
+            ratios.append(row)
+        median = [statistics.median(column) for column in zip(*ratios, strict=True)]
 
         with app.app_context():
             stored = db.session.execute(
                 select(Rating.note, func.count()).where(Rating.note.like(MARKER + "%")).group_by(Rating.note)).all()
         counts = dict(stored)
-        acknowledged = service.acknowledged
         lost = len(acknowledged - counts.keys())
         double = sum(1 for c in counts.values() if c > 1)
         unacknowledged_stored = len(counts.keys() - acknowledged)
 
-        print(f"\nratio office page / baseline   {service.get_rps / bare_rps:.2f}   (target >= 0.6)")
-        print(f"ratio ballot POST / baseline   {service.post_rps / bare_rps:.2f}   (target >= 0.25)")
-        print(f"p99 GET {service.get_p99 * 1000:.0f} ms, POST {service.post_p99 * 1000:.0f} ms   (target < 250 ms)")
-        if floor:
-            print(f"floor / baseline: office page {floor.get_rps / bare_rps:.2f}, "
-                  f"ballot POST {floor.post_rps / bare_rps:.2f}")
-            print(f"service / floor: office page {service.get_rps / floor.get_rps:.2f}, "
-                  f"ballot POST {service.post_rps / floor.post_rps:.2f}")
+        print(f"\nmedians of {args.rounds} rounds (each round measures its own baseline)")
+        print(f"ratio office page / baseline   {median[0]:.2f}   (target >= 0.6)")
+        print(f"ratio ballot POST / baseline   {median[1]:.2f}   (target >= 0.25)")
+        print(f"p99 GET {median[2] * 1000:.0f} ms, POST {median[3] * 1000:.0f} ms   (target < 250 ms)")
+        if args.floor:
+            print(f"floor / baseline: office page {median[4]:.2f}, ballot POST {median[5]:.2f}")
+            print(f"service / floor: office page {median[6]:.2f}, ballot POST {median[7]:.2f}")
         print(f"acknowledged {len(acknowledged)}   stored {len(counts)}   lost {lost}   double {double}   "
               f"stored without acknowledgement {unacknowledged_stored}")
     finally:

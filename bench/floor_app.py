@@ -1,13 +1,15 @@
 """The floor for bench/ballot_load.py --floor: the ballot's required work in a bare Flask route.
 
 Each request does what the issue requires of the office page and the ballot POST, with the
-service's own Redis scripts, page and INSERT statements: sign or read the identity cookie, one
-Redis script for the token (and the already-voted look-up), one for the claim, the ballot and
+service's own libraries, Redis scripts, page and INSERT statements: sign or read the identity
+cookie; one Redis script for the token and the already-voted look-up; on POST, the two
+Flask-Limiter limits on Redis, the pure form check, one script for the claim, the ballot and
 its ratings in one transaction, one script after the commit. It leaves out everything else:
-the ORM session and connection pool, rate limits, form checks, error handling, templates.
-What the service does beyond this is its own overhead; this is what the stack costs.
+the ORM session and its connection pool, other Flask extensions, error handling and the
+outcomes other than success, templates. What the service spends beyond this is its own
+overhead; this is what the stack costs.
 
-Not a ballot path: it trusts its input. The office comes from FLOOR_OFFICE (its code).
+Not a ballot path: it assumes success. The office comes from FLOOR_OFFICE (its code).
 """
 
 import hashlib
@@ -17,8 +19,10 @@ import secrets
 
 import psycopg
 from flask import Flask, make_response, request
+from flask_limiter import Limiter
 
 from ballot_service import create_app
+from ballot_service.domain.ballots import check_ballot
 from ballot_service.domain.dedup import dedup_key
 from ballot_service.public import page_cache
 from ballot_service.services import ballot_box, rounds, voters
@@ -34,6 +38,8 @@ EXPIRE_AT = ballot_box._expire_at(SNAP)
 _connection: psycopg.Connection | None = None
 
 app = Flask(__name__)
+limiter = Limiter(lambda: "addr:" + request.remote_addr, app=app, headers_enabled=False,
+                  storage_uri=service.config["RATELIMIT_STORAGE_URI"])
 
 
 def _database() -> psycopg.Connection:
@@ -60,16 +66,18 @@ def office(code: str):
 
 
 @app.post("/o/<code>/ballot")
+@limiter.limit(service.config["BALLOT_LIMIT_PER_IP"])
+@limiter.limit(service.config["BALLOT_LIMIT_PER_VOTER"], key_func=lambda: "voter:" + request.cookies[voters.COOKIE])
 def ballot(code: str):
     form = request.form.to_dict(flat=False)
     token = form.pop("token")[0]
+    checked = check_ballot(SNAP.config, SNAP.roster, form)
     key = dedup_key(SNAP.secret, SIGNER.loads(request.cookies[voters.COOKIE]), SNAP.office_id)
     tag = hashlib.sha256(f"claim:{token}".encode()).hexdigest()[:32]
     ballot_box._CLAIM([*KEYS, f"ballot:token:{token}", f"ballot:claim:{SNAP.round_id}:{key}"],
                       [f"{SNAP.round_id}:{SNAP.office_id}", tag, EXPIRE_AT], client=REDIS)
     ballot_id = hmac.new(SNAP.secret, f"ballot:{token}".encode(), hashlib.sha256).hexdigest()[:32]
-    ratings = [(int(name[1:]), values[0], (form.get("n" + name[1:]) or [None])[0])
-               for name, values in form.items() if name.startswith("r")]
+    ratings = [(r.person_id, r.level, r.note) for r in checked.ratings]
     database = _database()
     with database.pipeline(), database.cursor() as cursor:
         cursor.execute("INSERT INTO ballot (id, round_id, office_id, day, channel) VALUES (%s, %s, %s, %s, 'online')",
