@@ -152,7 +152,7 @@ def bare_phase(port: int, args) -> float:
 
 
 def voter_phases(port: int, path: str, args, label: str = "", marker: str = MARKER) -> VoterFigures:
-    """Warm-up, then the office page as new voters, then each of those voters' ballot POST."""
+    """The office page as new voters, then each of those voters' ballot POST."""
     clients = [Client(port) for _ in range(args.concurrency)]
     forms: list[list[tuple[str, dict]]] = [[] for _ in range(args.concurrency)]
 
