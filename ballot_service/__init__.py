@@ -42,7 +42,6 @@ def create_app(config: dict | None = None) -> Flask:
     compress.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(app.config["REDIS_URL"]))
     limiter.init_app(app)
-    drop_app_wide_limit_hooks(app)
     app.session_interface = SessionInterface()
     csrf.init_app(app)
     # Templates use g.user: public pages never read the session (no Vary: Cookie on them).
@@ -69,6 +68,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.after_request_funcs[None].remove(login_manager._update_remember_cookie)
     app.after_request_funcs.setdefault(admin_bp.name, []).append(login_manager._update_remember_cookie)
     init_api(app)
+    drop_app_wide_limit_hooks(app)
     register_error_pages(app)
     app.teardown_request(_forget_request_user)
     register_cli(app)

@@ -57,10 +57,12 @@ def _reads_are_not_limited() -> bool:
 
 def drop_app_wide_limit_hooks(app: Flask) -> None:
     """Our limits all sit on routes, whose decorators check them. Flask-Limiter's app-wide
-    before/after-request hooks serve default and application limits, which we do not set:
-    they would only find nothing to do, on every request. (With Flask's session signer, see
-    SessionInterface, that work was 17 % of an office page's instructions under callgrind.)"""
-    if app.config.get("RATELIMIT_DEFAULT") or app.config.get("RATELIMIT_APPLICATION"):
+    before/after-request hooks serve default, application, blueprint and meta limits: while
+    there are none, they only find nothing to do, on every request. (With Flask's session
+    signer, see SessionInterface, that work was 17 % of an office page's instructions under
+    callgrind.) Call it once the blueprints are registered; any such limit keeps the hooks."""
+    manager = limiter.limit_manager
+    if manager._default_limits or manager._application_limits or manager._blueprint_limits or limiter._meta_limits:
         return
     app.before_request_funcs[None].remove(limiter._check_request_limit)
     app.after_request_funcs[None] = [f for f in app.after_request_funcs[None]

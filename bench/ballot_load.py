@@ -121,13 +121,14 @@ def run_phase(concurrency: int, seconds: float, work) -> tuple[list[float], int,
     return latencies, errors[0], time.perf_counter() - started
 
 
-def summary(name: str, latencies: list[float], errors: int, elapsed: float) -> float:
+def summary(name: str, latencies: list[float], errors: int, elapsed: float) -> tuple[float, float]:
+    """Print a phase's figures; returns its requests/s and p99 latency (s)."""
     rps = len(latencies) / elapsed
     ordered = sorted(latencies) or [0.0]
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     print(f"{name:<22} {rps:8.0f} req/s   p50 {statistics.median(ordered) * 1000:7.1f} ms   "
           f"p99 {p99 * 1000:7.1f} ms   errors {errors}   requests {len(latencies)}")
-    return rps
+    return rps, p99
 
 
 @dataclass
@@ -148,7 +149,7 @@ def bare_phase(port: int, args) -> float:
     clients = [Client(port) for _ in range(args.concurrency)]
     lat, err, elapsed = run_phase(args.concurrency, args.seconds,
                                   lambda i: (lambda r: (r[3], r[0] == 200))(clients[i].request("GET", "/bare")))
-    return summary("baseline GET /bare", lat, err, elapsed)
+    return summary("baseline GET /bare", lat, err, elapsed)[0]
 
 
 def voter_phases(port: int, path: str, args, label: str = "", marker: str = MARKER) -> VoterFigures:
@@ -164,8 +165,7 @@ def voter_phases(port: int, path: str, args, label: str = "", marker: str = MARK
         return latency, status == 200 and token is not None
 
     lat, err, elapsed = run_phase(args.concurrency, args.seconds, get_page)
-    get_rps = summary(label + "office page GET", lat, err, elapsed)
-    get_p99 = sorted(lat)[int(len(lat) * 0.99)]
+    get_rps, get_p99 = summary(label + "office page GET", lat, err, elapsed)
 
     acknowledged: set[str] = set()
     ack_lock = threading.Lock()
@@ -189,8 +189,8 @@ def voter_phases(port: int, path: str, args, label: str = "", marker: str = MARK
         return latency, ok
 
     lat, err, elapsed = run_phase(args.concurrency, args.seconds, post_ballot)
-    post_rps = summary(label + "ballot POST", lat, err, elapsed)
-    return VoterFigures(get_rps, post_rps, get_p99, sorted(lat)[int(len(lat) * 0.99)], acknowledged)
+    post_rps, post_p99 = summary(label + "ballot POST", lat, err, elapsed)
+    return VoterFigures(get_rps, post_rps, get_p99, post_p99, acknowledged)
 
 
 def prepare_database(env: dict) -> tuple[str, str | None]:

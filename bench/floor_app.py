@@ -12,8 +12,6 @@ overhead; this is what the stack costs.
 Not a ballot path: it assumes success. The office comes from FLOOR_OFFICE (its code).
 """
 
-import hashlib
-import hmac
 import os
 import secrets
 
@@ -33,8 +31,11 @@ with service.app_context(), service.test_request_context():
     SIGNER = voters._serializer()
 SNAP = OFFICE.snapshot
 REDIS = service.extensions["redis"]
-KEYS = [f"ballot:ready:{SNAP.round_id}", f"ballot:closed:{SNAP.round_id}"]
+KEYS = [ballot_box._k("ready", SNAP.round_id), ballot_box._k("closed", SNAP.round_id)]
 EXPIRE_AT = ballot_box._expire_at(SNAP)
+TOKEN_VALUE = ballot_box._token_value(SNAP.round_id, SNAP.office_id)
+BALLOT_SQL = ballot_box._insert_sql("ballot", ("id", "round_id", "office_id", "day", "channel"), 1)
+RATING_COLUMNS = ("ballot_id", "round_id", "office_id", "person_id", "level", "note")
 _connection: psycopg.Connection | None = None
 
 app = Flask(__name__)
@@ -55,8 +56,8 @@ def office(code: str):
     identity = SIGNER.loads(cookie) if cookie else voters.new_browser_identity()
     token = secrets.token_urlsafe(24)
     key = dedup_key(SNAP.secret, identity, SNAP.office_id)
-    ballot_box._STATUS([*KEYS, f"ballot:claim:{SNAP.round_id}:{key}", f"ballot:token:{token}"],
-                       [f"{SNAP.round_id}:{SNAP.office_id}", ballot_box.TOKEN_TTL], client=REDIS)
+    ballot_box._STATUS([*KEYS, ballot_box._k("claim", SNAP.round_id, key), ballot_box._k("token", token)],
+                       [TOKEN_VALUE, ballot_box.TOKEN_TTL], client=REDIS)
     response = make_response(OFFICE.form.html(token))
     response.headers["Cache-Control"] = "no-store"
     if not cookie:
@@ -73,21 +74,18 @@ def ballot(code: str):
     token = form.pop("token")[0]
     checked = check_ballot(SNAP.config, SNAP.roster, form)
     key = dedup_key(SNAP.secret, SIGNER.loads(request.cookies[voters.COOKIE]), SNAP.office_id)
-    tag = hashlib.sha256(f"claim:{token}".encode()).hexdigest()[:32]
-    ballot_box._CLAIM([*KEYS, f"ballot:token:{token}", f"ballot:claim:{SNAP.round_id}:{key}"],
-                      [f"{SNAP.round_id}:{SNAP.office_id}", tag, EXPIRE_AT], client=REDIS)
-    ballot_id = hmac.new(SNAP.secret, f"ballot:{token}".encode(), hashlib.sha256).hexdigest()[:32]
-    ratings = [(r.person_id, r.level, r.note) for r in checked.ratings]
+    token_key = ballot_box._k("token", token)
+    ballot_box._CLAIM([*KEYS, token_key, ballot_box._k("claim", SNAP.round_id, key)],
+                      [TOKEN_VALUE, ballot_box.claim_tag(token), EXPIRE_AT], client=REDIS)
+    ballot_id = ballot_box.ballot_id_of(SNAP.secret, token)
     database = _database()
     with database.pipeline(), database.cursor() as cursor:
-        cursor.execute("INSERT INTO ballot (id, round_id, office_id, day, channel) VALUES (%s, %s, %s, %s, 'online')",
-                       [ballot_id, SNAP.round_id, SNAP.office_id, rounds.china_today()])
-        cursor.execute("INSERT INTO rating (ballot_id, round_id, office_id, person_id, level, note) VALUES "
-                       + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(ratings)),
-                       [v for person, level, note in ratings
-                        for v in (ballot_id, SNAP.round_id, SNAP.office_id, person, level, note)])
+        cursor.execute(BALLOT_SQL, [ballot_id, SNAP.round_id, SNAP.office_id, rounds.china_today(), "online"])
+        cursor.execute(ballot_box._insert_sql("rating", RATING_COLUMNS, len(checked.ratings)),
+                       [v for r in checked.ratings
+                        for v in (ballot_id, SNAP.round_id, SNAP.office_id, r.person_id, r.level, r.note)])
     database.commit()
-    ballot_box._STORED([f"ballot:token:{token}", f"ballot:pending:{SNAP.round_id}",
-                        f"ballot:turnout:{SNAP.round_id}"], [key, EXPIRE_AT, SNAP.office_id, 1], client=REDIS)
+    ballot_box._STORED([token_key, ballot_box._k("pending", SNAP.round_id), ballot_box._k("turnout", SNAP.round_id)],
+                       [key, EXPIRE_AT, SNAP.office_id, 1], client=REDIS)
     return "<!doctype html><title>评价已提交</title><h1>感谢您的评价！</h1><ul>" + "".join(
-        f"<li>{person}：{level}</li>" for person, level, _ in ratings) + "</ul>"
+        f"<li>{r.person_id}：{r.level}</li>" for r in checked.ratings) + "</ul>"

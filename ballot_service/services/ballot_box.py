@@ -119,8 +119,23 @@ def voter_status(snap: BallotSnapshot, identity: str) -> tuple[bool, bool, str |
     status = _run_with_claims(_STATUS, snap.round_id, _expire_at(snap),
                               [_k("claim", snap.round_id, dedup_key(snap.secret, identity, snap.office_id)),
                                _k("token", token)],
-                              [f"{snap.round_id}:{snap.office_id}", TOKEN_TTL])
+                              [_token_value(snap.round_id, snap.office_id), TOKEN_TTL])
     return status == b"closed", status == b"voted", token if status == b"token" else None
+
+
+def _token_value(round_id: int, office_id: int) -> str:
+    """What a form token's key holds: the round and office it was issued for."""
+    return f"{round_id}:{office_id}"
+
+
+def claim_tag(token: str) -> bytes:
+    """The value of a claim: this form's tag, so a resent form recognises its own claim."""
+    return hashlib.sha256(f"claim:{token}".encode()).hexdigest()[:32].encode()
+
+
+def ballot_id_of(secret: bytes, token: str) -> str:
+    """A form's ballot id, the same for every resend of the form (see submit)."""
+    return hmac.new(secret, f"ballot:{token}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _run_with_claims(script: Script, round_id: int, expire_at: int, keys: list, args: list) -> bytes:
@@ -178,11 +193,10 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
     if not checked.ok:
         return Submission(Outcome.INVALID, checked)
     round_id, office_id, expire_at = snap.round_id, snap.office_id, _expire_at(snap)
-    token_key, token_value = _k("token", token or "-"), f"{round_id}:{office_id}".encode()
+    token_key, token_value = _k("token", token or "-"), _token_value(round_id, office_id)
     key = dedup_key(snap.secret, identity, office_id)
     claim = _k("claim", round_id, key)
-    form_tag = hashlib.sha256(f"claim:{token}".encode()).hexdigest()[:32].encode()
-    ballot_id = hmac.new(snap.secret, f"ballot:{token}".encode(), hashlib.sha256).hexdigest()[:32]
+    form_tag, ballot_id = claim_tag(token), ballot_id_of(snap.secret, token)
     try:
         status = _run_with_claims(_CLAIM, round_id, expire_at, [token_key, claim], [token_value, form_tag, expire_at])
         if status != b"claimed":
@@ -239,6 +253,8 @@ end
 if existing == ARGV[2] then return 'claimed' end
 return 'voted'
 """)
+_CLAIM_REFUSALS = {b"closed": Outcome.CLOSED, b"stale": Outcome.STALE_TOKEN, b"voted": Outcome.ALREADY_VOTED}
+
 # After the ballot is stored, in one round trip: consume the token (KEYS[1]), queue the claim
 # for the durable copy (KEYS[2]) and count the ballot in the office's turnout (KEYS[3]) unless
 # it is a resent form's (ARGV[4] = 0). ARGV: the dedup key, the expiry, the office id.
@@ -251,7 +267,6 @@ if ARGV[4] == '1' then
   redis.call('expireat', KEYS[3], ARGV[2])
 end
 """)
-_CLAIM_REFUSALS = {b"closed": Outcome.CLOSED, b"stale": Outcome.STALE_TOKEN, b"voted": Outcome.ALREADY_VOTED}
 
 # Delete a claim only if it is still the one this request set (never another submission's).
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"

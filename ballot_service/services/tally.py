@@ -103,6 +103,7 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
         people.setdefault(person_id, _Subject("person", person_id, dept_id))
         offices.setdefault(office_id, _Subject("office", office_id, dept_id))
         departments.setdefault(dept_id, _Subject("department", dept_id, dept_id))
+
     def counted_in(office_id, person_id):  # a rating counts for its person, office and department
         return people[person_id], offices[office_id], departments[office_dept[office_id]]
 
