@@ -193,12 +193,51 @@ def voter_phases(port: int, path: str, args, label: str = "", marker: str = MARK
     return VoterFigures(get_rps, post_rps, get_p99, post_p99, acknowledged)
 
 
-def prepare_database(env: dict) -> tuple[str, str | None]:
+def prepare_database() -> tuple[str, str | None]:
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"], None
     name = f"ballot_bench_{os.getpid()}"
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
     return f"postgresql://postgres@127.0.0.1:5432/{name}", name
+
+
+def bench_environment() -> tuple[dict, str | None]:
+    """The servers' environment (also set in this process), and the name of the scratch
+    database to drop afterwards (None when DATABASE_URL was given)."""
+    database_url, created = prepare_database()
+    env = dict(os.environ, DATABASE_URL=database_url,
+               REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
+               BALLOT_LIMIT_PER_IP="10000000/minute", BALLOT_LIMIT_PER_VOTER="1000/minute",
+               SECRET_KEY="bench", MEDIA_ROOT=os.path.join(ROOT, "bench", "out", "media"))
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "MEDIA_ROOT",
+                                           "BALLOT_LIMIT_PER_IP", "BALLOT_LIMIT_PER_VOTER")})
+    return env, created
+
+
+def seed(app) -> str:
+    """Migrate, flush Redis, load the demo data with its round open; the bench office's code."""
+    from flask_migrate import upgrade
+    from sqlalchemy import select
+
+    from ballot_service.extensions import db, redis_ext
+    from ballot_service.models import Office
+    from ballot_service.services.demo import open_demo_round, seed_demo
+
+    with app.app_context():
+        upgrade()
+        redis_ext.client.flushdb()
+        if seed_demo(app.config["MEDIA_ROOT"], app.config["PHOTO_MAX_PIXELS"]):
+            open_demo_round()
+        return db.session.scalar(select(Office.code).where(Office.name == "企业登记窗口"))
+
+
+def drop_database(app, created: str | None) -> None:
+    if created:
+        from ballot_service.extensions import db
+
+        with app.app_context():
+            db.engine.dispose()
+        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", created], check=False)
 
 
 def main() -> None:
@@ -216,31 +255,19 @@ def main() -> None:
                         help="also run the voter phases against bench/floor_app.py: the required work alone")
     args = parser.parse_args()
 
-    env = dict(os.environ)
-    database_url, created = prepare_database(env)
-    env.update(DATABASE_URL=database_url, REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
-               BALLOT_LIMIT_PER_IP="10000000/minute", BALLOT_LIMIT_PER_VOTER="1000/minute",
-               SECRET_KEY="bench", MEDIA_ROOT=os.path.join(ROOT, "bench", "out", "media"))
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "MEDIA_ROOT")})
+    env, created = bench_environment()
 
-    from flask_migrate import upgrade
     from sqlalchemy import func, select
 
     from ballot_service import create_app
-    from ballot_service.extensions import db, redis_ext
-    from ballot_service.models import Office, Rating
-    from ballot_service.services.demo import open_demo_round, seed_demo
+    from ballot_service.extensions import db
+    from ballot_service.models import Rating
 
     app = create_app()
     servers = []
     try:
-        with app.app_context():
-            upgrade()
-            redis_ext.client.flushdb()
-            if seed_demo(app.config["MEDIA_ROOT"], app.config["PHOTO_MAX_PIXELS"]):
-                open_demo_round()
-            code = db.session.scalar(select(Office.code).where(Office.name == "企业登记窗口"))
-            path = f"/o/{code}"
+        code = seed(app)
+        path = f"/o/{code}"
 
         bare_port, app_port = free_port(), free_port()
         servers.append(gunicorn("bench.bare_app:app", bare_port, env, args.workers, args.threads))
@@ -292,10 +319,7 @@ def main() -> None:
         for server in servers:
             server.terminate()
             server.wait()
-        if created:
-            with app.app_context():
-                db.engine.dispose()
-            subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", created], check=False)
+        drop_database(app, created)
 
 
 if __name__ == "__main__":
