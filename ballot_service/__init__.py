@@ -35,6 +35,8 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "ballot.sqlite3")
     if not app.config["MEDIA_ROOT"]:
         app.config["MEDIA_ROOT"] = os.path.join(app.instance_path, "media")
+    if not app.config["KEY_DIR"]:
+        app.config["KEY_DIR"] = os.path.join(app.instance_path, "keys")
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
@@ -72,6 +74,11 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_pages(app)
     app.teardown_request(_forget_request_user)
     register_cli(app)
+    if not app.testing:
+        from .services import keys
+
+        with app.app_context():
+            keys.check_at_start(("secret",))
     return app
 
 

@@ -107,8 +107,7 @@ def rounds_open(round_id):
 @click.argument("round_id", type=int)
 def rounds_close(round_id):
     round_ = _round_command(lambda: rounds.close_round(round_id))
-    written = ballot_box.drain_pending(round_.id, min_batch=1)
-    click.echo(f"评价轮次 {round_.id} 已结束（状态：{round_.status}，补存去重记录{written}条）。")
+    click.echo(f"评价轮次 {round_.id} 已结束（状态：{round_.status}）。")
     if round_.status == "closed":
         job = rounds.enqueue_tally(round_.id)
         click.echo(f"已提交统计任务 {job.id}。")
@@ -288,14 +287,8 @@ def rounds_show(round_id):
 @rounds_group.command("turnout")
 @click.argument("round_id", type=int)
 def rounds_turnout(round_id):
-    """Ballots so far per office (counts only, no scores)."""
-    from .models import Office
-
-    counts = ballot_box.turnout(round_id)
-    for office_id, count in sorted(counts.items(), key=lambda kv: -kv[1]):
-        office = db.session.get(Office, office_id)
-        click.echo(f"{count:6d}  {office.department.name} {office.name}")
-    click.echo(f"合计 {sum(counts.values())} 张")
+    """Ballots so far (a count only: sealed ballots show no office until the tally)."""
+    click.echo(f"已收评价票 {ballot_box.turnout(round_id)} 张（各科室票数在统计后给出）")
 
 
 users_group = AppGroup("users", help="管理用户。")

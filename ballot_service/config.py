@@ -28,6 +28,9 @@ class Config:
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
     # None means "media/ in the instance folder".
     MEDIA_ROOT = os.environ.get("MEDIA_ROOT")
+    # The key store (services.keys): each round's secrets, outside the database and Redis.
+    # None means "keys/ in the instance folder"; production mounts a secret volume.
+    KEY_DIR = os.environ.get("KEY_DIR")
     # Uploads (Excel, photo archives) larger than this are refused with 413.
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_MB", "32")) * 1024 * 1024
     # An image with more pixels than this is refused as a possible decompression bomb.
@@ -42,8 +45,6 @@ class Config:
     # Ballot rate limits (Flask-Limiter syntax). A hall's visitors may share one public IP.
     BALLOT_LIMIT_PER_IP = os.environ.get("BALLOT_LIMIT_PER_IP", "600/minute")
     BALLOT_LIMIT_PER_VOTER = os.environ.get("BALLOT_LIMIT_PER_VOTER", "10/minute")
-    # Claims are copied to the database once at least this many are queued (anonymity set).
-    DEDUP_DRAIN_MIN_BATCH = int(os.environ.get("DEDUP_DRAIN_MIN_BATCH", "20"))
     # Backoff between webhook delivery attempts (seconds); its length is the number of retries.
     WEBHOOK_RETRY_INTERVALS = [
         int(x) for x in os.environ.get("WEBHOOK_RETRY_INTERVALS", "30,60,300,900,3600").split(",")

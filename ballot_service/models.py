@@ -198,8 +198,10 @@ class Guideline(db.Model):
 class Round(db.Model):
     """An evaluation round for one region's departments (the city's, or one county's).
 
-    Opening freezes the roster (RoundRoster) and snapshots the ballot configuration; `secret`
-    keys the dedup hashes and is erased when the round is tallied. Times are UTC.
+    Opening freezes the roster (RoundRoster), snapshots the ballot configuration and makes the
+    round's keys: the secrets live in the key store (services.keys) under `key_id`, never here;
+    `public_key` seals the round's ballots to `sealed_size` bytes each. `unsealed` is set by
+    the tally's first step, which opens them all. Times are UTC.
     """
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -209,7 +211,10 @@ class Round(db.Model):
     closes_at: Mapped[dt.datetime]
     status: Mapped[str] = mapped_column(String(16), default="draft")
     require_wechat: Mapped[bool] = mapped_column(default=False)
-    secret: Mapped[bytes | None] = mapped_column(LargeBinary(64))
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    sealed_size: Mapped[int | None]
+    unsealed: Mapped[bool] = mapped_column(default=False)
     config: Mapped[dict | None] = mapped_column(JSON)
     # Hash of the canonical tally results, shown on the report card.
     digest: Mapped[str | None] = mapped_column(String(64))
@@ -232,14 +237,23 @@ class RoundRoster(db.Model):
     person: Mapped[Person] = relationship()
 
 
+class SealedBallot(db.Model):
+    """A ballot as cast, until the tally: ciphertext only (domain.sealing), every one of a round
+    the same size, with a random id. Its office, ratings and channel are inside (A1)."""
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    box: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Ballot(db.Model):
-    """One voter's ballot for one office. Deliberately holds nothing about the voter (A1):
-    a random id, the round, the office, the day (no finer time) and the channel."""
+    """One unsealed ballot for one office, made by the tally from a sealed one: a fresh random
+    id, the round, the office and the channel; all of a round written in one transaction, in
+    random order, with no day or time (A1)."""
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), index=True)
-    day: Mapped[dt.date]
     channel: Mapped[str] = mapped_column(String(10), default="online")
 
     ratings: Mapped[list["Rating"]] = relationship(cascade="all, delete-orphan")
@@ -283,8 +297,10 @@ class RatingTag(db.Model):
 
 
 class DedupRecord(db.Model):
-    """Durable copy of a dedup claim, written apart from the ballot (a later transaction, in
-    random order, by the drain job) so the two cannot be joined. Restores Redis after a loss."""
+    """One voter has a ballot in this round and office: its dedup key (domain.dedup), written in
+    the sealed ballot's own transaction, so the primary key, not Redis, holds one ballot per
+    voter (B1). The key is useless without the round's secret, destroyed at the tally, when
+    these rows go too (A2)."""
 
     round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -505,17 +521,3 @@ class PaperForm(db.Model):
     round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), primary_key=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), primary_key=True)
     serial: Mapped[str] = mapped_column(String(32), primary_key=True)
-
-
-class CountedPaperBallot(db.Model):
-    """A paper form whose two typings agreed, waiting to be stored as a ballot.
-
-    Holds the agreed ratings only — no typist, no serial. The drain stores these as ballots in
-    a transaction of its own, shuffled and in batches, so no stored ballot shares a transaction
-    (or an order) with the typing that counted it (A1).
-    """
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random
-    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
-    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
-    ratings: Mapped[dict] = mapped_column(JSON)

@@ -37,6 +37,7 @@ def app(tmp_path_factory, redis_url):
         "TESTING": True,
         "REDIS_URL": redis_url,
         "MEDIA_ROOT": str(tmp / "media"),
+        "KEY_DIR": str(tmp / "keys"),
         "PUBLIC_BASE_URL": "http://testserver",
         "PAGE_CACHE_SECONDS": 0,  # tests change rows and look at the page at once
     }

@@ -10,6 +10,7 @@ from rq import Worker
 
 from ballot_service import create_app
 from ballot_service.extensions import db, redis_ext
+from ballot_service.services import keys
 
 QUEUES = ["default"]
 
@@ -17,6 +18,7 @@ QUEUES = ["default"]
 def main(argv: list[str]) -> None:
     app = create_app()
     with app.app_context():
+        keys.check_at_start(("secret", "private"))
         # Connections must not be shared with the forked job processes.
         db.engine.dispose()
         # Maintenance (which retries jobs abandoned by a killed worker once their heartbeat has

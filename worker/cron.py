@@ -6,12 +6,10 @@ from rq.cron import create_cron
 from ballot_service import create_app
 from ballot_service.extensions import redis_ext
 
-from .jobs import advance_rounds, drain_dedup_claims
+from .jobs import advance_rounds
 
-DRAIN_EVERY = 30  # seconds; also the longest a claim waits for its durable copy beyond the batch rule
 SCHEDULE_EVERY = 60  # rounds open and close within a minute of their times
 
-cron.register(drain_dedup_claims, "default", interval=DRAIN_EVERY, job_timeout=300)
 cron.register(advance_rounds, "default", interval=SCHEDULE_EVERY, job_timeout=300)
 
 

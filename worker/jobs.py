@@ -1,27 +1,6 @@
 """Job functions. Each takes ids (or nothing), reloads what it needs and is safe to re-run."""
 
 from flask import current_app
-from sqlalchemy import select
-
-from ballot_service.extensions import db
-from ballot_service.models import Round
-from ballot_service.services import ballot_box, paper_ballots
-
-
-def drain_dedup_claims() -> dict[int, int]:
-    """For every round still taking or counting ballots: reload its claims if Redis restarted
-    from old data, then copy queued claims into the database (in random order, in batches;
-    see ballot_box.drain_pending), and store counted paper forms as ballots (likewise, see
-    paper_ballots.store_counted). Idempotent."""
-    min_batch = current_app.config["DEDUP_DRAIN_MIN_BATCH"]
-    active = db.session.execute(select(Round.id, Round.closes_at, Round.status)
-                                .where(Round.status.in_(("open", "closed")))).all()
-    written = {}
-    for round_id, closes_at, status in active:
-        ballot_box.reconcile_claims(round_id, closes_at, still_open=status == "open")
-        written[round_id] = ballot_box.drain_pending(round_id, min_batch)
-        paper_ballots.store_counted(round_id, min_batch)
-    return written
 
 
 def tally(round_id: int) -> str:

@@ -114,11 +114,11 @@ def round_open(round_id: int):
 @access.guard(P.ROUNDS_MANAGE, "round", "round_id")
 def round_close(round_id: int):
     try:
-        round_, written = admin_rounds.close(round_id)
+        admin_rounds.close(round_id)
     except rounds.RoundError as exc:
         return _refused(round_id, exc)
     db.session.commit()
-    flash(f"评价轮次已结束，不再接受评价（补存去重记录{written}条）。请点击“统计结果”。")
+    flash("评价轮次已结束，不再接受评价。请点击“统计结果”。")
     return _back(round_id)
 
 

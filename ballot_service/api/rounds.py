@@ -87,18 +87,10 @@ class TallyJobSchema(ma.Schema):
     state = ma.fields.String()
 
 
-class TurnoutOfficeSchema(ma.Schema):
-    office_id = ma.fields.Integer()
-    office_name = ma.fields.String()
-    department_id = ma.fields.Integer()
-    department_name = ma.fields.String()
-    ballots = ma.fields.Integer()
-
-
 class TurnoutSchema(ma.Schema):
     round_id = ma.fields.Integer()
-    total = ma.fields.Integer()
-    offices = ma.fields.List(ma.fields.Nested(TurnoutOfficeSchema))
+    total = ma.fields.Integer(metadata={"description": "ballots so far, all offices together (sealed ballots "
+                                                       "show no office until the tally)"})
 
 
 class ResultQuerySchema(ma.Schema):
@@ -267,7 +259,7 @@ class RoundClose(MethodView):
     def post(self, round_id):
         """Stop accepting ballots (the tally is a separate call)."""
         try:
-            round_, _written = admin_rounds.close(round_id)
+            round_ = admin_rounds.close(round_id)
         except rounds.RoundError as exc:
             _conflict(exc)
         db.session.commit()
@@ -309,12 +301,8 @@ class RoundTurnout(MethodView):
     @blp.doc(security=SECURITY)
     @blp.response(200, TurnoutSchema)
     def get(self, round_id):
-        """Ballots so far per office (counts only)."""
-        rows = admin_rounds.turnout(g.obj)
-        return {"round_id": round_id, "total": sum(r.ballots for r in rows),
-                "offices": [{"office_id": r.office.id, "office_name": r.office.name,
-                             "department_id": r.office.department_id, "department_name": r.office.department.name,
-                             "ballots": r.ballots} for r in rows]}
+        """Ballots so far in the round (a count only; per office after the tally, in the results)."""
+        return {"round_id": round_id, "total": admin_rounds.turnout(g.obj)}
 
 
 @blp.route("/<int:round_id>/results")

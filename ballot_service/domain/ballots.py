@@ -13,6 +13,8 @@ from .roles import Role
 UNKNOWN = "unknown"
 OTHER_TAG = "other"
 NOTE_MAX = 200
+# All notes of one ballot together: it bounds the size every sealed ballot is padded to.
+NOTES_TOTAL_MAX = 500
 
 DEFAULT_BALLOT_CONFIG = {
     # code, label, points (None: not scored, counted separately)
@@ -98,7 +100,8 @@ def check_ballot(config: BallotConfig, roster: list[tuple[int, Role]], form: Map
 
     Every person on the roster needs exactly one level; tags (of that person's role) and a
     note of at most 200 characters only with 基本满意 or 不满意; 其他 needs a note saying what.
-    Fields for anyone not on the roster make the whole form invalid.
+    The notes of one ballot come to at most 500 characters in all. Fields for anyone not on
+    the roster make the whole form invalid.
     """
     errors: dict[int | None, list[str]] = {}
     on_roster = {person_id for person_id, _ in roster}
@@ -125,7 +128,7 @@ def check_ballot(config: BallotConfig, roster: list[tuple[int, Role]], form: Map
                 problems.append("勾选的问题无效，请重新选择")
             if note and len(note) > NOTE_MAX:
                 problems.append(f"意见不能超过{NOTE_MAX}个字（现有{len(note)}个字）")
-            if note and any(ord(ch) < 32 and ch not in "\n\r\t" for ch in note):
+            if note and any((ord(ch) < 32 and ch not in "\n\r\t") or "\ud800" <= ch <= "\udfff" for ch in note):
                 problems.append("意见不能包含控制字符，请删除后重新提交")
             if OTHER_TAG in tags and not note:
                 problems.append("勾选“其他”时，请在意见中注明具体事项")
@@ -133,4 +136,8 @@ def check_ballot(config: BallotConfig, roster: list[tuple[int, Role]], form: Map
             errors[person_id] = problems
         else:
             ratings.append(Rating(person_id, levels[0], tags, note))
+    notes = sum(len(r.note) for r in ratings if r.note)
+    if notes > NOTES_TOTAL_MAX:
+        errors.setdefault(None, []).append(
+            f"所有意见合计不能超过{NOTES_TOTAL_MAX}个字（现有{notes}个字），请精简后提交")
     return Checked(ratings if not errors else [], errors)

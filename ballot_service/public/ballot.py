@@ -1,44 +1,32 @@
 """The ballot on the office page: identity, WeChat sign-in, the form and its outcomes."""
 
 import secrets
-from dataclasses import dataclass, field
 
 from flask import current_app, make_response, redirect, render_template, request, url_for
-from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
 
 from ..domain.ballots import fill_unknown
 from ..services import ballot_box, disclosure, voters, wechat
-from ..services.ballot_box import OfficeBallot, Outcome
-from . import page_cache
-from .page_cache import CachedOffice, Page, TokenedPage
+from ..services.ballot_box import Outcome
+from .page_cache import CachedOffice, Vote
 
 STATE_COOKIE = "sl_wx_state"
 WX_FAILED_COOKIE = "sl_wx_failed"
+# Offices this browser has rated ("<round>.<office>,…"), told at the thank-you page: the office
+# page shows "已评价" from it without asking Redis or the database; the POST still refuses.
+DONE_COOKIE = "sl_done"
+DONE_KEEP = 30
 BODY_LIMIT = 64 * 1024
 
 MESSAGES = {
-    Outcome.ALREADY_VOTED: (200, "您已评价过该科室", "每位办事群众每轮对同一科室只能评价一次，感谢您的参与。"),
-    Outcome.STALE_TOKEN: (400, "页面已过期", "该评价表已提交过或已失效，请刷新页面后重新评价。"),
+    Outcome.ALREADY_VOTED: (200, "您已评价过该科室",
+                            "您对该科室的评价已记录。每位办事群众每轮对同一科室只能评价一次，感谢您的参与。"),
+    Outcome.STALE_TOKEN: (400, "页面已过期", "该评价表已失效，请刷新页面后重新评价。"),
     Outcome.CLOSED: (409, "本轮评价已结束", "当前没有进行中的评价，感谢您的关注。"),
     Outcome.WECHAT_REQUIRED: (403, "请使用微信扫码评价", "本轮评价需在微信中扫描公示牌上的二维码进行。"),
 }
+UNAVAILABLE = (503, "评价服务暂时不可用", "评价服务暂时不可用，请稍后刷新页面重试。")
 INVALID_MESSAGE = "评价还未完成，请按红色提示修改后提交。"
 NO_COOKIE_MESSAGE = "无法确认您的评价身份：请允许浏览器保存 Cookie，刷新页面后重新评价。"
-
-
-@dataclass
-class Vote:
-    """The ballot part of the office page."""
-
-    ballot: OfficeBallot
-    token: str | None = None
-    voted: bool = False
-    unavailable: bool = False
-    wechat_required: bool = False
-    values: dict[str, list[str]] = field(default_factory=dict)
-    errors: dict = field(default_factory=dict)
-    message: str | None = None
 
 
 def _no_store(response):
@@ -63,49 +51,46 @@ def wechat_redirect(office_code: str):
     return response
 
 
-def _send(page: Page | TokenedPage):
+def _send(html: bytes, gz: bytes):
     """A cached page as it is, gzip-compressed when the browser takes it (Flask-Compress leaves
     responses that already carry a Content-Encoding alone)."""
     if "gzip" in request.headers.get("Accept-Encoding", ""):
-        response = make_response(page.gz)
+        response = make_response(gz)
         response.headers["Content-Encoding"] = "gzip"
     else:
-        response = make_response(page.html)
+        response = make_response(html)
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     response.headers["Vary"] = "Accept-Encoding"
     return response
 
 
-def office_page(cached: CachedOffice, identity: str | None):
-    """The office page for this voter: the cached render plus a fresh one-time token.
+def _done(snap) -> str:
+    return f"{snap.round_id}.{snap.office_id}"
 
-    Sets a browser identity cookie when the voter has none and a round is open.
+
+def office_page(cached: CachedOffice, identity: str | None):
+    """The office page for this voter: the cached render plus a fresh signed form token.
+
+    Sets a browser identity cookie when the voter has none and a round is open. Reads neither
+    Redis nor the database.
     """
     snap = cached.snapshot
     if snap is None:
-        page = cached.pages["plain"]
-        return _send(page)
+        page = cached.pages.get("plain") or cached.pages["unavailable"]
+        return _no_store(_send(page.html, page.gz))
     new_identity = None
     if identity is None:
         identity = new_identity = voters.new_browser_identity()
     if snap.require_wechat and not identity.startswith("w:"):
         page = cached.pages["wechat"]
+        response = _send(page.html, page.gz)
+    elif _done(snap) in request.cookies.get(DONE_COOKIE, "").split(","):
+        page = cached.pages["voted"]
+        response = _send(page.html, page.gz)
     else:
-        try:
-            closed, voted, token = ballot_box.voter_status(snap, identity)
-        except (RedisError, SQLAlchemyError, ballot_box.RestoreInProgress):
-            page = cached.pages["unavailable"]
-        else:
-            if closed:  # closed in the meantime: render afresh, once
-                page_cache.clear()
-                pages = (page_cache.get(cached.code) or cached).pages
-                page = pages["plain"] if "plain" in pages else pages["unavailable"]
-                return _no_store(_send(page))
-            if voted:
-                page = cached.pages["voted"]
-            else:
-                page = cached.form.with_token(token)
-    response = _no_store(_send(page))
+        token = ballot_box.new_token(snap, identity)
+        response = _send(cached.form.html(token), cached.form.gz(token))
+    response = _no_store(response)
     if new_identity:
         response.set_cookie(**voters.cookie(new_identity))
     return response
@@ -120,12 +105,21 @@ def _render_with_answers(code: str, token: str, values: dict, errors: dict, mess
                                    status))
 
 
+def _remember_done(response, snap):
+    done = [d for d in request.cookies.get(DONE_COOKIE, "").split(",") if d and d != _done(snap)]
+    response.set_cookie(DONE_COOKIE, ",".join([*done[-(DONE_KEEP - 1):], _done(snap)]), max_age=voters.MAX_AGE,
+                        httponly=True, samesite="Lax", secure=current_app.config["PUBLIC_BASE_URL"].startswith("https://"))
+    return response
+
+
 def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str, list[str]]):
     form = dict(form)
     token = (form.pop("token", None) or [""])[0]
     snap = cached.snapshot
     if identity is None:
         return message_page(400, "无法确认评价身份", NO_COOKIE_MESSAGE)
+    if snap is None and "unavailable" in cached.pages:
+        return message_page(*UNAVAILABLE, office_code=cached.code)
     if "rest" in form and snap is not None:
         # The no-JavaScript way of the "其余均不了解" button: fill in, show again, submit nothing.
         form.pop("rest")
@@ -133,13 +127,14 @@ def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str
     result = ballot_box.submit(snap, identity, token, form)
     if result.outcome is Outcome.RECORDED:
         names = {person_id: name for person_id, _, name in snap.people}
-        return _no_store(make_response(render_template(
-            "public/thanks.html", code=cached.code, snap=snap, names=names, ratings=result.checked.ratings)))
+        return _remember_done(_no_store(make_response(render_template(
+            "public/thanks.html", code=cached.code, snap=snap, names=names, ratings=result.checked.ratings))), snap)
     if result.outcome is Outcome.FAILED:
         return retry_page(cached.code, {"token": [token], **form})
     if result.outcome is Outcome.INVALID:
         return _render_with_answers(cached.code, token, form, result.checked.errors, INVALID_MESSAGE, 400)
-    return message_page(*MESSAGES[result.outcome], office_code=cached.code)
+    response = message_page(*MESSAGES[result.outcome], office_code=cached.code)
+    return _remember_done(response, snap) if result.outcome is Outcome.ALREADY_VOTED else response
 
 
 def retry_page(office_code: str, form: dict[str, list[str]]):

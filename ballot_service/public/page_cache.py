@@ -2,30 +2,47 @@
 
 The office page is the hot path (every scan of a poster). Its content changes rarely (the
 roster is frozen for a round), so each process renders an office's page variants once per
-`PAGE_CACHE_SECONDS` and then only adds the voter's one-time token. Nothing depends on the
-cache for correctness: closing a round is seen at once through Redis (ballot:closed:<id>),
-and a page older than the cache time at most shows disclosure edits late. 0 disables it.
+`PAGE_CACHE_SECONDS` and then only adds the voter's signed form token. Nothing depends on the
+cache for correctness: a page older than the cache time at most shows disclosure edits late,
+or the form of a round closed early by hand (its ballots are then refused by the database).
+0 disables it.
 """
 
 import gzip
+import logging
 import struct
 import threading
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app, render_template
 
 from ..domain.office_codes import normalize_office_code
-from ..services import ballot_box, disclosure
-from ..services.ballot_box import BallotSnapshot
+from ..services import ballot_box, disclosure, keys
+from ..services.ballot_box import BallotSnapshot, OfficeBallot
 
 TOKEN_PLACEHOLDER = "__BALLOT_TOKEN__"
+log = logging.getLogger(__name__)
 
 
 # A small window keeps the compressor state cheap to copy (about 10 µs a page).
 _WBITS, _MEMLEVEL, _LEVEL = -12, 5, 6
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no mtime, unknown OS
+
+
+@dataclass
+class Vote:
+    """The ballot part of the office page, for its template."""
+
+    ballot: OfficeBallot
+    token: str | None = None
+    voted: bool = False
+    unavailable: bool = False
+    wechat_required: bool = False
+    values: dict[str, list[str]] = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)
+    message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,28 +83,12 @@ class TokenPage:
         return (self._head + compressor.compress(tail) + compressor.flush()
                 + struct.pack("<II", zlib.crc32(tail, self._crc), size))
 
-    def with_token(self, token: str) -> "TokenedPage":
-        return TokenedPage(self, token)
-
-
-@dataclass(frozen=True)
-class TokenedPage:
-    """One voter's page: its plain or compressed body is made only when it is sent."""
-
-    page: TokenPage
-    token: str
-
-    @property
-    def html(self) -> bytes:
-        return self.page.html(self.token)
-
-    @property
-    def gz(self) -> bytes:
-        return self.page.gz(self.token)
-
 
 @dataclass(frozen=True)
 class CachedOffice:
+    """An office's page variants: "plain" without a round, else "voted", "wechat" and the form;
+    "unavailable" when this host's key store lacks the round's secret."""
+
     code: str
     snapshot: BallotSnapshot | None
     pages: dict[str, Page]
@@ -109,6 +110,8 @@ def get(raw_code: str) -> CachedOffice | None:
     entry = build(code)
     if entry is not None and ttl > 0:
         with _lock:
+            for stale in [c for c, (expires, _) in _cache.items() if expires <= now]:
+                del _cache[stale]  # a closed round's secret does not linger in memory
             _cache[code] = (now + ttl, entry)
     return entry
 
@@ -118,22 +121,23 @@ def clear() -> None:
 
 
 def build(code: str) -> CachedOffice | None:
-    from .ballot import Vote
-
     page = disclosure.get_office_page(code)
     if page is None:
         return None
     ballot = ballot_box.office_ballot(page.office)
-    snap = ballot_box.snapshot(page.office, ballot)
 
     def render(vote):
         return render_template("public/office.html", page=page, ballot=ballot, vote=vote)
 
+    try:
+        snap = ballot_box.snapshot(page.office, ballot)
+    except keys.KeyMissing as exc:
+        log.critical("密钥缺失: the office page of round %s takes no ballots here: %s", ballot.round.id, exc)
+        return CachedOffice(page.office.code, None, {"unavailable": Page.of(render(Vote(ballot, unavailable=True)))})
     if snap is None:
         return CachedOffice(page.office.code, None, {"plain": Page.of(render(None))})
     pages = {
         "voted": Page.of(render(Vote(ballot, voted=True))),
         "wechat": Page.of(render(Vote(ballot, wechat_required=True))),
-        "unavailable": Page.of(render(Vote(ballot, unavailable=True))),
     }
     return CachedOffice(page.office.code, snap, pages, TokenPage(render(Vote(ballot, token=TOKEN_PLACEHOLDER))))

@@ -68,11 +68,9 @@ def department_filter(scope: Scope) -> int | None:
 # ---------------------------------------------------------------- round actions
 
 
-def close(round_id: int) -> tuple[Round, int]:
-    """Close the round and copy its pending dedup claims to the database (as `rounds close`)."""
-    round_ = rounds.close_round(round_id)
-    written = ballot_box.drain_pending(round_.id, min_batch=1)
-    return round_, written
+def close(round_id: int) -> Round:
+    """Close the round (as `rounds close`)."""
+    return rounds.close_round(round_id)
 
 
 def request_tally(round_: Round) -> Job:
@@ -106,26 +104,10 @@ def job_state(job: Job) -> str:
     return getattr(status, "value", status) or "unknown"
 
 
-@dataclass
-class TurnoutRow:
-    office: Office
-    ballots: int
-
-
-def turnout(round_: Round) -> list[TurnoutRow]:
-    """Ballots so far per office of the round's region (no scores: counts only)."""
-    counts = ballot_box.turnout(round_.id)
-    offices = db.session.scalars(
-        select(Office).join(Department)
-        .where(Department.region_id == round_.region_id, Department.active, Office.active)
-        .order_by(Department.sort_order, Department.id, Office.sort_order, Office.id)
-    ).all()
-    known = {o.id for o in offices}
-    # Offices deactivated after the round opened keep their ballots on the list.
-    extra = [i for i in counts if i not in known]
-    if extra:
-        offices += db.session.scalars(select(Office).where(Office.id.in_(extra)).order_by(Office.id)).all()
-    return [TurnoutRow(o, counts.get(o.id, 0)) for o in offices]
+def turnout(round_: Round) -> int:
+    """Ballots so far in the round, all offices together: until the tally a ballot is sealed,
+    its office inside, so no count per office exists (A1)."""
+    return ballot_box.turnout(round_.id)
 
 
 # ---------------------------------------------------------------- results review

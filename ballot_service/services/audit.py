@@ -25,7 +25,6 @@ from ..models import (
     AuditHead,
     Ballot,
     ConsequenceRecord,
-    CountedPaperBallot,
     DedupRecord,
     LedgerEntry,
     PaperEntry,
@@ -34,12 +33,13 @@ from ..models import (
     RatingTag,
     Result,
     RoundRoster,
+    SealedBallot,
     User,
     WebhookAttempt,
     WebhookDelivery,
 )
 
-NOT_RECORDED = (Ballot, Rating, RatingTag, DedupRecord, PaperEntry, PaperForm, CountedPaperBallot, AuditEntry,
+NOT_RECORDED = (Ballot, SealedBallot, Rating, RatingTag, DedupRecord, PaperEntry, PaperForm, AuditEntry,
                 AuditHead, RoundRoster, Result, ConsequenceRecord, LedgerEntry, WebhookDelivery, WebhookAttempt)
 REDACTED = frozenset({"password_hash", "token_hash", "secret"})
 

@@ -1,52 +1,46 @@
-"""Taking a ballot: one-time form tokens, anonymous dedup claims, and the durable write.
+"""Taking a ballot: signed form tokens, a fast claim in Redis, the sealed ballot in the database.
 
-Redis keys (all expire after the round):
-  ballot:token:<token>          one-time form token -> "<round id>:<office id>"
-  ballot:claim:<round>:<key>    dedup claim, set-if-absent (key: domain.dedup.dedup_key)
-  ballot:pending:<round>        claims not yet copied to the database (drained in random order)
-  ballot:ready:<round>          present when the round's claims are loaded in Redis
-  ballot:turnout:<round>        ballots per office, for coordinators (counts only)
+Order of a submission: check the form token and the form (pure) -> claim the voter's dedup key
+in Redis (the fast path: a second form of the same voter stops here) -> seal the ballot to the
+round's public key -> one transaction: the sealed ballot and its dedup record, only while the
+round is open -> commit -> the thank-you page. The dedup record's primary key, not Redis, holds
+one ballot per (round, office, voter) (B1); Redis may lose its data or come back from an old
+snapshot without a second ballot getting in. A write that fails before the commit releases the
+claim, so the voter can simply retry (C2).
 
-Order of a submission: check the form (pure) -> take the token -> claim the key -> write the
-ballot and its ratings in one transaction -> queue the claim for the durable copy. If the
-write fails, the claim is released and the token put back, so the voter can simply retry.
+Redis holds one kind of key per voter and office, expiring after the round:
+  ballot:claim:<round>:<dedup key>   a keyed tag of the form's nonce (domain.form_tokens)
+Nothing in it, or in the database, joins a claim to a ballot's content without the round's
+keys, which the tally destroys (A1, A2).
 """
 
 import datetime as dt
 import enum
-import functools
-import hashlib
-import hmac
 import logging
-import random
 import secrets
+import time
 from dataclasses import dataclass, field
 
 from redis.commands.core import Script
 from redis.exceptions import RedisError
-from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import delete, func, insert, literal, select, text
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from ..domain import form_tokens, sealing
 from ..domain.ballots import BallotConfig, Checked, check_ballot
 from ..domain.dedup import dedup_key
 from ..domain.roles import Role
 from ..extensions import db, redis_ext
-from ..models import Ballot, DedupRecord, Office, Rating, RatingTag, Round, RoundRoster
-from . import rounds
+from ..models import DedupRecord, Office, Round, RoundRoster, SealedBallot
+from . import keys, rounds
 
 log = logging.getLogger(__name__)
 
-TOKEN_TTL = 4 * 3600
-CLAIM_GRACE = 7 * 24 * 3600  # claims outlive the close a little, for late tallies
-RESTORE_WAIT = 5.0
+CLAIM_GRACE = 7 * 24 * 3600  # claims outlive the close a little
 
 
-def _k(kind: str, *parts) -> str:
-    return ":".join(("ballot", kind, *map(str, parts)))
-
-
-def _expire_at(round_or_snapshot) -> int:
-    return int(round_or_snapshot.closes_at.replace(tzinfo=dt.UTC).timestamp()) + CLAIM_GRACE
+def _claim_key(round_id: int, key: str) -> str:
+    return f"ballot:claim:{round_id}:{key}"
 
 
 class Outcome(enum.Enum):
@@ -81,14 +75,17 @@ def office_ballot(office: Office) -> OfficeBallot:
 class BallotSnapshot:
     """Plain values the ballot hot path needs for one office in an accepting round.
 
-    Built from the rows once and cached (the roster is frozen for the round), so taking a
-    ballot needs no database read. Secret stays in process memory, never in Redis.
+    Built from the rows once and cached (the roster is frozen for the round), so neither the
+    office page nor the ballot reads the database. The round's secret comes from the key store
+    and stays in this process's memory only.
     """
 
     round_id: int
     round_name: str
     closes_at: dt.datetime
     secret: bytes
+    public_key: bytes
+    sealed_size: int
     require_wechat: bool
     config: BallotConfig
     office_id: int
@@ -103,71 +100,22 @@ class BallotSnapshot:
 
 
 def snapshot(office: Office, ballot: OfficeBallot) -> BallotSnapshot | None:
+    """The office's snapshot, or None when no round accepts ballots. Raises keys.KeyMissing
+    when the round's secret is not in this host's key store."""
     round_ = ballot.round
     if round_ is None:
         return None
     return BallotSnapshot(
-        round_id=round_.id, round_name=round_.name, closes_at=round_.closes_at, secret=round_.secret,
+        round_id=round_.id, round_name=round_.name, closes_at=round_.closes_at,
+        secret=keys.round_secret(round_.key_id), public_key=round_.public_key, sealed_size=round_.sealed_size,
         require_wechat=round_.require_wechat, config=ballot.config, office_id=office.id,
         people=tuple((e.person_id, Role(e.role), e.person.name) for e in ballot.roster),
     )
 
 
-def voter_status(snap: BallotSnapshot, identity: str) -> tuple[bool, bool, str | None]:
-    """(closed, already voted, a new one-time token if not) in one Redis round trip."""
-    token = secrets.token_urlsafe(24)
-    status = _run_with_claims(_STATUS, snap.round_id, _expire_at(snap),
-                              [_k("claim", snap.round_id, dedup_key(snap.secret, identity, snap.office_id)),
-                               _k("token", token)],
-                              [_token_value(snap.round_id, snap.office_id), TOKEN_TTL])
-    return status == b"closed", status == b"voted", token if status == b"token" else None
-
-
-def _token_value(round_id: int, office_id: int) -> str:
-    """What a form token's key holds: the round and office it was issued for."""
-    return f"{round_id}:{office_id}"
-
-
-def claim_tag(token: str) -> bytes:
-    """The value of a claim: this form's tag, so a resent form recognises its own claim."""
-    return hashlib.sha256(f"claim:{token}".encode()).hexdigest()[:32].encode()
-
-
-def ballot_id_of(secret: bytes, token: str) -> str:
-    """A form's ballot id, the same for every resend of the form (see submit)."""
-    return hmac.new(secret, f"ballot:{token}".encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def _run_with_claims(script: Script, round_id: int, expire_at: int, keys: list, args: list) -> bytes:
-    """Run one of the scripts below, which answer "not-ready" while Redis lacks the round's
-    claims (it lost its data): load them back, then run it again. KEYS[1] and KEYS[2] are the
-    round's "ready" and "closed" markers, followed by `keys`."""
-    keys = [_k("ready", round_id), _k("closed", round_id), *keys]
-    r = redis_ext.client
-    status = script(keys, args, client=r)
-    if status == b"not-ready":
-        ensure_claims_loaded(round_id, expire_at)
-        status = script(keys, args, client=r)
-        if status == b"not-ready":  # lost again meanwhile (a restart, or the cron reloading)
-            raise RestoreInProgress()
-    return status
-
-
-# The office page's look-up, atomically in one round trip (see _run_with_claims). KEYS[3]: the
-# voter's claim, KEYS[4]: a new token; ARGV: the token's value and lifetime.
-_STATUS = Script(None, b"""
-if redis.call('exists', KEYS[2]) == 1 then return 'closed' end
-if redis.call('exists', KEYS[1]) == 0 then return 'not-ready' end
-if redis.call('exists', KEYS[3]) == 1 then return 'voted' end
-redis.call('set', KEYS[4], ARGV[1], 'EX', ARGV[2])
-return 'token'
-""")
-
-
-def mark_closed(round_id: int, closes_at: dt.datetime) -> None:
-    """Tell every web process at once that a round stopped taking ballots."""
-    redis_ext.client.set(_k("closed", round_id), 1, exat=int(closes_at.replace(tzinfo=dt.UTC).timestamp())
-                         + CLAIM_GRACE)
+def new_token(snap: BallotSnapshot, identity: str) -> str:
+    """A form token for this voter and office: signed, stored nowhere."""
+    return form_tokens.issue(snap.secret, snap.round_id, snap.office_id, identity, int(time.time()))
 
 
 @dataclass
@@ -179,259 +127,146 @@ class Submission:
 def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[str, list[str]]) -> Submission:
     """Take one ballot: at most one counted per (round, office, identity), none lost.
 
-    The claim's value is a hash of this form's one-time token, and the ballot's id is derived
-    from the token under the round secret. So a resubmission of the very same form after a
-    failure (the retry page sends it again) finds its own claim and writes the same ballot id:
-    it completes the ballot if the first attempt did not, and is refused by the primary key if
-    it did — never a second ballot. The token is consumed only once the ballot is stored.
+    The claim in Redis holds a keyed tag of this form's nonce, so the very same form sent again
+    after a failure (the retry page does that) goes on past its own claim; then the dedup
+    record's primary key settles it: the form was stored by its first attempt, and is not
+    stored twice (ALREADY_VOTED, which says nothing about what was stored).
     """
     if snap is None or not snap.accepting():
         return Submission(Outcome.CLOSED)
     if snap.require_wechat and not identity.startswith("w:"):
         return Submission(Outcome.WECHAT_REQUIRED)
+    nonce = form_tokens.nonce_of(snap.secret, token, snap.round_id, snap.office_id, identity, int(time.time()))
+    if nonce is None:
+        return Submission(Outcome.STALE_TOKEN)
     checked = check_ballot(snap.config, snap.roster, form)
     if not checked.ok:
         return Submission(Outcome.INVALID, checked)
-    round_id, office_id, expire_at = snap.round_id, snap.office_id, _expire_at(snap)
-    token_key, token_value = _k("token", token or "-"), _token_value(round_id, office_id)
-    key = dedup_key(snap.secret, identity, office_id)
-    claim = _k("claim", round_id, key)
-    form_tag, ballot_id = claim_tag(token), ballot_id_of(snap.secret, token)
+    key = dedup_key(snap.secret, identity, snap.office_id)
+    claim, tag = _claim_key(snap.round_id, key), form_tokens.claim_tag(snap.secret, nonce)
     try:
-        status = _run_with_claims(_CLAIM, round_id, expire_at, [token_key, claim], [token_value, form_tag, expire_at])
-        if status != b"claimed":
-            return Submission(_CLAIM_REFUSALS[status])
-    except (RedisError, SQLAlchemyError, RestoreInProgress):
-        db.session.rollback()
+        if _CLAIM([claim], [tag, _expire_at(snap.closes_at)], client=redis_ext.client) != b"claimed":
+            return Submission(Outcome.ALREADY_VOTED)
+    except RedisError:
         return Submission(Outcome.FAILED, checked)
-    # From here this request holds the claim (new, or left by an earlier attempt of this form).
-    newly_stored = True
+    box = sealing.seal(snap.public_key, snap.round_id, snap.sealed_size,
+                       sealing.encode(snap.office_id, "online", checked.ratings))
     try:
-        insert_ballot(ballot_id, round_id, office_id, checked)
+        stored = insert_sealed(snap.round_id, box, key)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # the voter's dedup record exists: this form's first attempt, or another form
+        return Submission(Outcome.ALREADY_VOTED)
     except SQLAlchemyError:
         db.session.rollback()
-        # Not committed — unless the same form's earlier attempt already stored this ballot id.
-        if not _ballot_exists(ballot_id):
-            _release(claim, form_tag)
-            log.warning("ballot write failed for round %s; claim released", round_id)
-            return Submission(Outcome.FAILED, checked)
-        newly_stored = False
-    else:
-        try:
-            db.session.commit()
-        except SQLAlchemyError:
-            db.session.rollback()
-            stored = _ballot_exists(ballot_id)  # a commit that raised may still have happened
-            if stored is not True:
-                if stored is False:
-                    _release(claim, form_tag)
-                # Unknown: the claim stays, bound to this form; sending the form again settles it.
-                log.warning("ballot commit failed for round %s", round_id)
-                return Submission(Outcome.FAILED, checked)
-    try:
-        _STORED([token_key, _k("pending", round_id), _k("turnout", round_id)],
-                [key, expire_at, office_id, int(newly_stored)], client=redis_ext.client)
-    except RedisError:
-        # The ballot is stored and counted; its claim stays, only the durable copy is missing.
-        log.error("ballot stored but its claim was not queued for the durable copy (round %s)", round_id)
+        recorded = _recorded(snap.round_id, key)  # a commit that raised may still have happened
+        if recorded is False:
+            _release(claim, tag)
+        # Unknown: the claim stays, bound to this form; sending the form again settles it.
+        log.warning("ballot write failed for round %s", snap.round_id)
+        return Submission(Outcome.ALREADY_VOTED if recorded else Outcome.FAILED, checked)
+    if not stored:
+        _release(claim, tag)
+        return Submission(Outcome.CLOSED)
     return Submission(Outcome.RECORDED, checked)
 
 
-# The checks and the claim of a submission, atomically in one round trip (see
-# _run_with_claims). KEYS[3]: the form's token, KEYS[4]: the voter's claim; ARGV: the token's
-# expected value, this form's tag, the claim's expiry. An existing claim with this form's tag is the
-# same form sent again after a failure: it goes on (the ballot id then settles it).
+def _expire_at(closes_at: dt.datetime) -> int:
+    return int(closes_at.replace(tzinfo=dt.UTC).timestamp()) + CLAIM_GRACE
+
+
+# Claim a voter's key for this form, atomically: set it if absent; an existing claim with this
+# form's tag is the same form sent again (it goes on). KEYS[1]: the claim; ARGV: the tag, expiry.
 _CLAIM = Script(None, b"""
-if redis.call('exists', KEYS[2]) == 1 then return 'closed' end
-if redis.call('exists', KEYS[1]) == 0 then return 'not-ready' end
-local existing = redis.call('get', KEYS[4])
+local existing = redis.call('get', KEYS[1])
 if not existing then
-  if redis.call('get', KEYS[3]) ~= ARGV[1] then return 'stale' end
-  redis.call('set', KEYS[4], ARGV[2], 'EXAT', ARGV[3])
+  redis.call('set', KEYS[1], ARGV[1], 'EXAT', ARGV[2])
   return 'claimed'
 end
-if existing == ARGV[2] then return 'claimed' end
+if existing == ARGV[1] then return 'claimed' end
 return 'voted'
-""")
-_CLAIM_REFUSALS = {b"closed": Outcome.CLOSED, b"stale": Outcome.STALE_TOKEN, b"voted": Outcome.ALREADY_VOTED}
-
-# After the ballot is stored, in one round trip: consume the token (KEYS[1]), queue the claim
-# for the durable copy (KEYS[2]) and count the ballot in the office's turnout (KEYS[3]) unless
-# it is a resent form's (ARGV[4] = 0). ARGV: the dedup key, the expiry, the office id.
-_STORED = Script(None, b"""
-redis.call('del', KEYS[1])
-redis.call('sadd', KEYS[2], ARGV[1])
-redis.call('expireat', KEYS[2], ARGV[2])
-if ARGV[4] == '1' then
-  redis.call('hincrby', KEYS[3], ARGV[3], 1)
-  redis.call('expireat', KEYS[3], ARGV[2])
-end
 """)
 
 # Delete a claim only if it is still the one this request set (never another submission's).
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
-def _release(claim: str, form_tag: bytes) -> None:
+def _release(claim: str, tag: str) -> None:
     try:
-        redis_ext.client.eval(_RELEASE, 1, claim, form_tag)
+        redis_ext.client.eval(_RELEASE, 1, claim, tag)
     except RedisError:
         log.error("could not release a claim after a failed write; a retry of the same form completes it")
 
 
-def _ballot_exists(ballot_id: str) -> bool | None:
-    """Look on a fresh connection; None when the database cannot tell."""
+def _recorded(round_id: int, key: str) -> bool | None:
+    """Whether the voter's dedup record exists, on a fresh connection; None when unknown."""
     try:
         with db.engine.connect() as connection:
-            return connection.execute(select(Ballot.id).where(Ballot.id == ballot_id)).first() is not None
+            return connection.execute(select(DedupRecord.key).where(
+                DedupRecord.round_id == round_id, DedupRecord.key == key)).first() is not None
     except SQLAlchemyError:
         return None
 
 
-def insert_ballot(ballot_id: str, round_id: int, office_id: int, checked: Checked, channel: str = "online",
-                  day: dt.date | None = None) -> None:
-    """The ballot and all its ratings, in one transaction (the caller commits). Nothing about
-    the voter is stored; `day` is today's date in China unless given."""
-    rows = [
-        (Ballot.__table__, [{"id": ballot_id, "round_id": round_id, "office_id": office_id,
-                             "day": day or rounds.china_today(), "channel": channel}]),
-        (Rating.__table__, [{"ballot_id": ballot_id, "round_id": round_id, "office_id": office_id,
-                             "person_id": r.person_id, "level": r.level, "note": r.note} for r in checked.ratings]),
-        (RatingTag.__table__, [{"ballot_id": ballot_id, "person_id": r.person_id, "tag": t}
-                               for r in checked.ratings for t in r.tags]),
-    ]
+def _countable(round_id: int, statuses: tuple[str, ...]):
+    """The round still takes sealed ballots: in one of `statuses`, not yet unsealed (and for an
+    open round, before its closing time)."""
+    condition = (Round.id == round_id) & Round.status.in_(statuses) & Round.unsealed.is_(False)
+    if statuses == ("open",):
+        condition &= Round.closes_at > rounds.utcnow()
+    return select(literal(1)).where(condition).exists()
+
+
+def insert_sealed(round_id: int, box: bytes, key: str | None, statuses: tuple[str, ...] = ("open",)) -> bool:
+    """A sealed ballot and (online) its dedup record, in the caller's transaction, only if the
+    round is still in one of `statuses`: False (nothing written) otherwise. The dedup record's
+    primary key raises IntegrityError for a voter who has a ballot already."""
+    values = select(literal(secrets.token_hex(16)), literal(round_id), literal(box)).where(
+        _countable(round_id, statuses))
     connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
-        for table, values in rows:
-            if values:
-                connection.execute(table.insert(), values)
-        return
-    # PostgreSQL: one multi-row INSERT per table, the three in one psycopg pipeline: one round
-    # trip instead of one per row (the ballot POST is the hot path). They bypass SQLAlchemy's
-    # statement log too. Errors come back as SQLAlchemy's, and a lost connection is invalidated
-    # as SQLAlchemy would.
-    driver, dbapi_error = connection.connection.driver_connection, connection.dialect.loaded_dbapi.Error
-    try:
-        with driver.pipeline(), driver.cursor() as cursor:
-            for table, values in rows:
-                if values:
-                    cursor.execute(_insert_sql(table.name, tuple(values[0]), len(values)),
-                                   [value for row in values for value in row.values()])
-    except dbapi_error as exc:
-        if driver.broken:
-            connection.invalidate(exc)
-        raise DBAPIError.instance(None, None, exc, dbapi_error, connection_invalidated=driver.broken) from exc
+    stored = connection.execute(insert(SealedBallot).from_select(["id", "round_id", "box"], values)).rowcount == 1
+    if stored and key is not None:
+        connection.execute(insert(DedupRecord).values(round_id=round_id, key=key))
+    return stored
 
 
-@functools.cache
-def _insert_sql(table: str, columns: tuple[str, ...], count: int) -> str:
-    """INSERT INTO table (columns) VALUES (%s, …), … for `count` rows (names from our models)."""
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join([row] * count)
-
-
-def store(ballot_id: str, round_id: int, office_id: int, checked: Checked) -> None:
-    """Insert and commit a ballot (used where no claim is involved: tests, benchmarks)."""
-    insert_ballot(ballot_id, round_id, office_id, checked)
+def wait_for_writers() -> None:
+    """Return once every transaction that may still add a sealed ballot has ended; later ones
+    see the round's new status. PostgreSQL: SHARE on the table waits for in-flight INSERTs
+    (taken and released in its own transaction). SQLite: taking the write lock does."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("LOCK TABLE sealed_ballot IN SHARE MODE"))
+    else:
+        connection.execute(text("UPDATE round SET unsealed = unsealed WHERE 0"))
     db.session.commit()
 
 
-class RestoreInProgress(Exception):
-    """Another process is loading the round's claims back into Redis; retry shortly."""
+def unseal(round_: Round) -> list[tuple[int, str, list]]:
+    """Open every sealed ballot of the round: (office id, channel, ratings) each, in random
+    order. The caller writes them as plaintext and empties the box in one transaction."""
+    private = keys.private_key(round_.key_id)
+    opened = [sealing.decode(sealing.unseal(private, round_.id, box))
+              for box in db.session.scalars(select(SealedBallot.box).where(SealedBallot.round_id == round_.id))]
+    secrets.SystemRandom().shuffle(opened)
+    return opened
 
 
-def ensure_claims_loaded(round_id: int, expire_at: int) -> None:
-    """After Redis lost its data, load the round's durable dedup records back as claims
-    before any new ballot is accepted. One process loads; the others wait for it."""
-    r = redis_ext.client
-    ready = _k("ready", round_id)
-    if r.exists(ready):
-        return
-    lock = r.lock(_k("restore-lock", round_id), timeout=60, blocking_timeout=RESTORE_WAIT)
-    if not lock.acquire():
-        raise RestoreInProgress()
-    try:
-        if r.exists(ready):
-            return
-        keys = db.session.scalars(select(DedupRecord.key).where(DedupRecord.round_id == round_id))
-        with r.pipeline(transaction=False) as pipe:
-            for n, key in enumerate(keys, start=1):
-                pipe.set(_k("claim", round_id, key), 1, nx=True, exat=expire_at)
-                if n % 1000 == 0:
-                    pipe.execute()
-            pipe.set(ready, _server_id(), exat=expire_at)
-            pipe.execute()
-        db.session.rollback()  # end the read transaction
-    finally:
-        lock.release()
+def empty_box(round_id: int) -> None:
+    """After unsealing: the sealed ballots and the dedup records of the round go."""
+    db.session.execute(delete(SealedBallot).where(SealedBallot.round_id == round_id))
+    db.session.execute(delete(DedupRecord).where(DedupRecord.round_id == round_id))
 
 
-def _server_id() -> str:
-    """Changes whenever the Redis server restarts (even from an old snapshot)."""
-    return redis_ext.client.info("server")["run_id"]
-
-
-def reconcile_claims(round_id: int, closes_at: dt.datetime, still_open: bool) -> bool:
-    """Reload a round's durable claims if Redis restarted since they were loaded (a snapshot
-    restore keeps an old "ready" marker but not the claims made after it). Run by the cron job;
-    returns True when it reloaded. A closed round gets its close marker back too."""
-    r = redis_ext.client
-    expire_at = int(closes_at.replace(tzinfo=dt.UTC).timestamp()) + CLAIM_GRACE
-    if not still_open:
-        r.set(_k("closed", round_id), 1, exat=expire_at)
-    ready = r.get(_k("ready", round_id))
-    if ready is not None and ready.decode() == _server_id():
-        return False
-    r.delete(_k("ready", round_id))
-    ensure_claims_loaded(round_id, expire_at)
-    return True
-
-
-def drain_pending(round_id: int, min_batch: int, batch: int = 1000) -> int:
-    """Copy queued claims of a round into the database, in random order, in batches.
-
-    While the round accepts ballots, fewer than `min_batch` queued claims are left waiting,
-    so a copy cannot be matched to the one ballot written just before it (A1). Returns the
-    number of records written.
-    """
-    r = redis_ext.client
-    round_ = db.session.get(Round, round_id)
-    pending = _k("pending", round_id)
-    accepting = round_.status == "open" and round_.closes_at > rounds.utcnow()
-    written = 0
-    while True:
-        size = r.scard(pending)
-        if size == 0 or (accepting and size < min_batch):
-            return written
-        keys = [k.decode() for k in r.srandmember(pending, min(size, batch))]
-        random.shuffle(keys)
-        existing = set(db.session.scalars(
-            select(DedupRecord.key).where(DedupRecord.round_id == round_id, DedupRecord.key.in_(keys))
-        ))
-        db.session.add_all(DedupRecord(round_id=round_id, key=k) for k in keys if k not in existing)
-        db.session.commit()
-        r.srem(pending, *keys)
-        written += len(keys) - len(existing)
-
-
-def add_to_turnout(round_: Round, office_id: int) -> None:
-    """Count one ballot stored by another path (a paper form) in the office's turnout."""
-    key = _k("turnout", round_.id)
-    with redis_ext.client.pipeline(transaction=False) as pipe:
-        pipe.hincrby(key, office_id, 1)
-        pipe.expireat(key, _expire_at(round_))
-        pipe.execute()
-
-
-def turnout(round_id: int) -> dict[int, int]:
-    """Ballots so far per office id (no scores)."""
-    return {int(k): int(v) for k, v in redis_ext.client.hgetall(_k("turnout", round_id)).items()}
+def turnout(round_id: int) -> int:
+    """Ballots so far in the round, all offices together: a sealed ballot shows no office."""
+    return db.session.scalar(select(func.count()).select_from(SealedBallot)
+                             .where(SealedBallot.round_id == round_id)) or 0
 
 
 def forget_claims(round_id: int) -> None:
-    """After the tally: the round's claims, tokens' target and queues are no longer needed."""
+    """After the tally: the round's claims are no longer needed."""
     r = redis_ext.client
-    keys = list(r.scan_iter(_k("claim", round_id, "*"), count=1000))
-    keys += [_k(kind, round_id) for kind in ("ready", "pending", "restore-lock")]
-    for start in range(0, len(keys), 1000):
-        r.delete(*keys[start:start + 1000])
+    keys_ = list(r.scan_iter(_claim_key(round_id, "*"), count=1000))
+    for start in range(0, len(keys_), 1000):
+        r.delete(*keys_[start:start + 1000])

@@ -1,8 +1,9 @@
-"""Readiness: the database and Redis both answer."""
+"""Readiness: the database and Redis both answer, and this host has the open rounds' keys."""
 
 from sqlalchemy import text
 
 from ..extensions import db, redis_ext
+from . import keys
 
 
 def check_dependencies() -> list[str]:
@@ -10,6 +11,7 @@ def check_dependencies() -> list[str]:
     problems = []
     try:
         db.session.execute(text("SELECT 1"))
+        problems += [f"keys: {problem}" for problem in keys.missing_keys(("secret",))]
     except Exception as exc:  # any driver error means "not ready"
         db.session.rollback()
         problems.append(f"database: {type(exc).__name__}")

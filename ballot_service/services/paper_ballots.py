@@ -4,33 +4,32 @@ A coordinator writes a serial number (编号) on each collected form. Each user'
 as a PaperEntry (the checked ratings, normalised). When a second user's typing of the same
 (round, office, serial) is identical to another user's, the form is counted: in one
 transaction the PaperForm row refuses counting that serial again (its primary key also settles
-two matching typings racing), the agreed ratings are queued without typist or serial, and
-every typing of the serial is deleted. The queue is stored as ballots exactly like online ones
-(random id, channel "paper", the round's first day as their day) by `store_counted`, in
-transactions of their own, shuffled and in batches — so nothing stored links a ballot to who
-typed it (A1), not even a shared transaction. A typing by the same user again only replaces
-their own entry. The audit trail records the typist and the outcome (pending / mismatch /
-counted) per round, never the office, serial, ratings or ballot id (A1, A4).
+two matching typings racing), the agreed ratings are sealed to the round's public key and put
+in the sealed box exactly like an online ballot (channel "paper" inside), and every typing of
+the serial is deleted. The tally unseals them with the others, shuffled, with fresh ids — so
+nothing stored links a ballot to who typed it (A1). A typing by the same user again only
+replaces their own entry. The audit trail records the typist and the outcome (pending /
+mismatch / counted) per round, never the office, serial, ratings or ballot id (A1, A4).
 """
 
-import random
 import re
-import secrets
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+from ..domain import sealing
 from ..domain.access import Place
-from ..domain.ballots import BallotConfig, Checked, Rating, check_ballot
+from ..domain.ballots import BallotConfig, Rating, check_ballot
 from ..domain.roles import Role
 from ..extensions import db, redis_ext
-from ..models import CountedPaperBallot, Office, PaperEntry, PaperForm, Round, RoundRoster, User
+from ..models import Office, PaperEntry, PaperForm, Round, RoundRoster, User
 from . import audit, ballot_box, rounds
 from .access import MAX_ID, condition
 from .users import scope_of
 
 SERIAL = re.compile(r"[A-Za-z0-9-]{1,32}")
+TALLIED = "该评价轮次已统计，不能再录入纸质选票"
 ENTRY_STATUSES = ("open", "closed")  # not yet tallied
 LOCK_SECONDS = 30
 ALREADY_COUNTED = "该编号的选票已计入，不能重复录入"
@@ -161,12 +160,9 @@ def enter(round_id: int, office_id_or_code, serial: str, form, user: User) -> En
     if not lock.acquire():
         raise PaperError("该编号正由其他用户录入，请稍后重试", "serial")
     try:
-        outcome = _record(ballot, serial, ratings, user)
+        return _record(ballot, serial, ratings, user)
     finally:
         lock.release()
-    if outcome.result == "counted":
-        ballot_box.add_to_turnout(ballot.round, office_id)
-    return outcome
 
 
 def _record(ballot: PaperBallot, serial: str, ratings: dict, user: User) -> EntryResult:
@@ -175,7 +171,7 @@ def _record(ballot: PaperBallot, serial: str, ratings: dict, user: User) -> Entr
     try:
         # Looked at again under the lock: the round may have been tallied meanwhile.
         if db.session.scalar(select(Round.status).where(Round.id == round_id)) not in ENTRY_STATUSES:
-            raise PaperError("该评价轮次已统计，不能再录入纸质选票", "round_id")
+            raise PaperError(TALLIED, "round_id")
         if db.session.scalar(select(PaperForm.serial).where(
                 PaperForm.round_id == round_id, PaperForm.office_id == office_id, PaperForm.serial == serial)):
             raise PaperError(ALREADY_COUNTED, "serial")
@@ -213,44 +209,24 @@ def _record(ballot: PaperBallot, serial: str, ratings: dict, user: User) -> Entr
 
 
 def _count(ballot: PaperBallot, serial: str, ratings: dict) -> None:
-    """Mark the form counted, queue its agreed ratings (no typist, no serial) for storing as a
-    ballot, and forget every typing of it — all in the caller's transaction. The ballot itself
-    is written later by `store_counted`, never in the typist's transaction."""
-    round_id, office_id = ballot.round.id, ballot.office.id
+    """Mark the form counted, seal its agreed ratings into the round's box like an online ballot
+    (no typist, no serial), and forget every typing of it — all in the caller's transaction."""
+    round_ = ballot.round
     db.session.flush()  # this typing too, so the delete below takes it with the others
     connection = db.session.connection()
     # The form's row first: a second counting of this serial stops here, on the primary key.
-    connection.execute(PaperForm.__table__.insert(), [{"round_id": round_id, "office_id": office_id,
+    connection.execute(PaperForm.__table__.insert(), [{"round_id": round_.id, "office_id": ballot.office.id,
                                                        "serial": serial}])
-    connection.execute(CountedPaperBallot.__table__.insert(), [{"id": secrets.token_hex(16), "round_id": round_id,
-                                                                "office_id": office_id, "ratings": ratings}])
-    connection.execute(delete(PaperEntry).where(PaperEntry.round_id == round_id, PaperEntry.office_id == office_id,
+    agreed = [Rating(int(person_id), r["level"], tuple(r["tags"]), r["note"])
+              for person_id, r in sorted(ratings.items(), key=lambda item: int(item[0]))]
+    box = sealing.seal(round_.public_key, round_.id, round_.sealed_size,
+                       sealing.encode(ballot.office.id, "paper", agreed))
+    if not ballot_box.insert_sealed(round_.id, box, None, statuses=ENTRY_STATUSES):
+        raise PaperError(TALLIED, "round_id")  # unsealed meanwhile: the tally has begun
+    connection.execute(delete(PaperEntry).where(PaperEntry.round_id == round_.id,
+                                                PaperEntry.office_id == ballot.office.id,
                                                 PaperEntry.serial == serial))
     db.session.expire_all()
-
-
-def store_counted(round_id: int, min_batch: int) -> int:
-    """Store the round's counted paper forms as ballots (channel "paper"); returns how many.
-
-    In a transaction of their own, in random order, and only once at least `min_batch` are
-    waiting (the tally stores the rest with 1): so a stored ballot cannot be matched to the
-    typing that counted it by transaction, order or time (A1). Its day is the round's first day.
-    """
-    waiting = db.session.scalars(select(CountedPaperBallot).where(CountedPaperBallot.round_id == round_id)).all()
-    if not waiting or len(waiting) < min_batch:
-        db.session.rollback()
-        return 0
-    round_ = db.session.get(Round, round_id)
-    day = rounds.to_china(round_.opens_at).date()
-    random.shuffle(waiting)
-    for row in waiting:
-        ratings = [Rating(int(person_id), r["level"], tuple(r["tags"]), r["note"]) for person_id, r in
-                   sorted(row.ratings.items(), key=lambda item: int(item[0]))]
-        ballot_box.insert_ballot(secrets.token_hex(16), round_id, row.office_id, Checked(ratings, {}),
-                                 channel="paper", day=day)
-    db.session.execute(delete(CountedPaperBallot).where(CountedPaperBallot.id.in_([w.id for w in waiting])))
-    db.session.commit()
-    return len(waiting)
 
 
 def forget_typings(round_id: int) -> None:

@@ -1,4 +1,4 @@
-"""Rounds: create, open (freeze the roster, snapshot the configuration, new secret), close.
+"""Rounds: create, open (freeze the roster, snapshot the configuration, new keys), close.
 
 All times are stored in UTC; people see them in China Standard Time (UTC+8, no DST).
 """
@@ -9,12 +9,13 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ..domain.ballots import DEFAULT_BALLOT_CONFIG
-from ..domain.dedup import new_round_secret
+from ..domain import sealing
+from ..domain.ballots import DEFAULT_BALLOT_CONFIG, BallotConfig
 from ..domain.roles import office_roster
 from ..domain.scoring import DEFAULT_SCORING_CONFIG
 from ..extensions import db
 from ..models import Department, Office, Person, Region, Round, RoundRoster
+from . import keys
 from .disclosure import roster_entry
 
 CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
@@ -50,7 +51,8 @@ def create_round(name: str, region_code: str, opens_at: dt.datetime, closes_at: 
 
 
 def open_round(round_id: int) -> Round:
-    """Freeze every active office's roster, snapshot the ballot configuration, create the secret."""
+    """Freeze every active office's roster, snapshot the ballot configuration, make the keys
+    (in the key store; the database gets the key id and the public key)."""
     round_ = _get(round_id)
     if round_.status == "open":
         return round_
@@ -69,32 +71,33 @@ def open_round(round_id: int) -> Round:
             selectinload(Department.people).selectinload(Person.overseen_offices),
         )
     ).all()
+    most_people = 0
     for dept in departments:
         entries = [roster_entry(p) for p in dept.people]
         for office in dept.offices:
             if office.active:
-                for position, entry in enumerate(office_roster(entries, office.id)):
+                roster = office_roster(entries, office.id)
+                most_people = max(most_people, len(roster))
+                for position, entry in enumerate(roster):
                     db.session.add(RoundRoster(round_id=round_.id, office_id=office.id, person_id=entry.id,
                                                role=entry.role.value, position=position))
     round_.config = copy.deepcopy({**DEFAULT_BALLOT_CONFIG, **DEFAULT_SCORING_CONFIG})
-    round_.secret = new_round_secret()
+    round_.sealed_size = sealing.padded_size(BallotConfig.from_snapshot(round_.config), most_people)
+    round_.key_id, round_.public_key = keys.create_round_keys()
     round_.status = "open"
     db.session.commit()
     return round_
 
 
 def close_round(round_id: int) -> Round:
-    """Stop accepting ballots (idempotent); web processes learn it through Redis at once."""
-    from .ballot_box import mark_closed
-
+    """Stop accepting ballots (idempotent). The database refuses every ballot from the commit
+    on (the ballot's INSERT checks the round); pages still showing the form learn it then."""
     round_ = _get(round_id)
+    if round_.status == "draft":
+        raise RoundError("该轮次尚未开启")
     if round_.status == "open":
         round_.status = "closed"
         db.session.commit()
-    if round_.status != "draft":
-        mark_closed(round_.id, round_.closes_at)
-    elif round_.status == "draft":
-        raise RoundError("该轮次尚未开启")
     return round_
 
 

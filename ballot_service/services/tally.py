@@ -1,15 +1,22 @@
-"""Tallying a closed round: aggregate in the database, grade with the pure rules, store.
+"""Tallying a closed round: unseal the ballots, aggregate in the database, grade, store.
+
+The first step opens the round's sealed ballots into plaintext rows (fresh random ids, random
+order, no day or time, one transaction that also empties the box and drops the dedup records)
+and only once that has committed destroys the round's key files; a tally killed before the
+commit starts again from the sealed box, one killed after it finds the box empty and the keys
+to destroy. Re-tallies read the plaintext rows.
 
 The database does the counting (one GROUP BY over the round's ratings per office and person,
 with a count per level, and one per tag); Python applies domain.scoring and
 domain.consequences to those few aggregate rows.
-Everything is written in one transaction, so a tally killed half-way leaves the round
-"closed" and the retried job starts from scratch. Re-running gives identical rows and digest.
+The counting writes in one transaction, so a tally killed half-way leaves the round "closed"
+and the retried job counts from scratch. Re-running gives identical rows and digest.
 """
 
 import gc
 import hashlib
 import json
+import secrets
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +31,6 @@ from ..extensions import db
 from ..models import (
     Ballot,
     ConsequenceRecord,
-    DedupRecord,
     Department,
     LedgerEntry,
     Office,
@@ -34,7 +40,7 @@ from ..models import (
     Round,
     RoundRoster,
 )
-from . import ballot_box, paper_ballots
+from . import ballot_box, keys, paper_ballots
 from .rounds import RoundError
 
 
@@ -81,9 +87,8 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
     points = {code: p for code, _label, p in config["levels"]}
     bands = config["grade_bands"]
 
-    progress("copying dedup claims")
-    ballot_box.drain_pending(round_id, min_batch=1)
-    paper_ballots.store_counted(round_id, min_batch=1)
+    progress("unsealing ballots")
+    _unseal(round_)
 
     progress("aggregating ratings")
     roster = db.session.execute(
@@ -176,14 +181,38 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
     digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     round_.digest = digest
     round_.status = "tallied"
-    # A2: the dedup key can no longer be recomputed from an identity, and its copies go.
-    round_.secret = None
-    db.session.execute(delete(DedupRecord).where(DedupRecord.round_id == round_id))
     paper_ballots.forget_typings(round_id)
     db.session.commit()
     ballot_box.forget_claims(round_id)
     progress("done")
     return digest
+
+
+def _unseal(round_: Round) -> None:
+    """Open the round's sealed ballots into plaintext rows, empty the box, then destroy the
+    round's keys (A1, A2). Waits first for any ballot still being written, and from the commit
+    on the round takes none (`unsealed`)."""
+    if not round_.unsealed:
+        ballot_box.wait_for_writers()
+        on_roster = set(db.session.execute(select(RoundRoster.office_id, RoundRoster.person_id)
+                                           .where(RoundRoster.round_id == round_.id)).all())
+        ballots, ratings, tags = [], [], []
+        for office_id, channel, opened in ballot_box.unseal(round_):
+            ballot_id = secrets.token_hex(16)
+            ballots.append({"id": ballot_id, "round_id": round_.id, "office_id": office_id, "channel": channel})
+            for r in opened:
+                if (office_id, r.person_id) not in on_roster:
+                    raise RoundError("有密封选票的内容与本轮名单不符，无法统计")
+                ratings.append({"ballot_id": ballot_id, "round_id": round_.id, "office_id": office_id,
+                                "person_id": r.person_id, "level": r.level, "note": r.note})
+                tags.extend({"ballot_id": ballot_id, "person_id": r.person_id, "tag": t} for t in r.tags)
+        for table, rows in ((Ballot.__table__, ballots), (Rating.__table__, ratings), (RatingTag.__table__, tags)):
+            _insert_rows(table, rows)
+        ballot_box.empty_box(round_.id)
+        round_.unsealed = True
+        db.session.commit()
+    if round_.key_id:
+        keys.destroy(round_.key_id)
 
 
 def _level_counts(round_id: int, levels: list[str]) -> list[tuple[int, int, dict[str, int]]]:
