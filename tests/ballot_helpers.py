@@ -39,3 +39,21 @@ def all_satisfied(token: str, people: list[int], **extra) -> dict:
     form = {"token": token, **{f"r{p}": "satisfied" for p in people}}
     form.update(extra)
     return form
+
+
+def sealed_ballots() -> int:
+    """Ballots in the sealed box (every ballot until the tally unseals them)."""
+    from sqlalchemy import func, select
+
+    from ballot_service.models import SealedBallot
+
+    return db.session.scalar(select(func.count()).select_from(SealedBallot))
+
+
+def opened(round_id: int) -> list:
+    """The round's sealed ballots opened with its private key, as the tally would: (office id,
+    channel, ratings) each. Test-only: nothing is written or destroyed."""
+    from ballot_service.models import Round
+    from ballot_service.services import ballot_box
+
+    return ballot_box.unseal(db.session.get(Round, round_id))

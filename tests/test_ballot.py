@@ -1,4 +1,4 @@
-"""The anonymous ballot through the web: outcomes, tokens, frozen roster, limits."""
+"""The anonymous ballot through the web: outcomes, tokens, frozen roster, limits, the sealed box."""
 
 import datetime as dt
 import logging
@@ -8,22 +8,26 @@ import pytest
 from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
+from ballot_service.domain import form_tokens
+from ballot_service.domain.ballots import Rating as RatingValue
+from ballot_service.domain.dedup import dedup_key
 from ballot_service.domain.roles import Role
 from ballot_service.extensions import db
-from ballot_service.models import Ballot, DedupRecord, Person, Rating, RatingTag
-from ballot_service.services import ballot_box, rounds, voters
+from ballot_service.models import Ballot, DedupRecord, Person, Rating, Round, SealedBallot
+from ballot_service.services import ballot_box, keys, rounds, voters
 from tests import factories as f
-from tests.ballot_helpers import all_satisfied, open_office, token_and_people
-
-
-def ballots() -> int:
-    return db.session.scalar(select(func.count()).select_from(Ballot))
+from tests.ballot_helpers import all_satisfied, open_office, opened, sealed_ballots, token_and_people
 
 
 def page(client, office):
     response = client.get(f"/o/{office.code}")
     assert response.status_code == 200
     return response.get_data(as_text=True)
+
+
+def identity_of(app, client) -> str:
+    with app.test_request_context():
+        return voters.read(client.get_cookie("sl_voter").value)
 
 
 def test_office_page_shows_the_ballot_for_the_frozen_roster(client, database):
@@ -37,7 +41,7 @@ def test_office_page_shows_the_ballot_for_the_frozen_roster(client, database):
     assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"
 
 
-def test_a_ballot_is_recorded_once_with_nothing_about_the_voter(client, database, redis_client):
+def test_a_ballot_is_sealed_with_its_dedup_record_and_nothing_about_the_voter(app, client, database, redis_client):
     office, round_ = open_office()
     token, people = token_and_people(page(client, office))
     staff = people[-1]
@@ -49,20 +53,51 @@ def test_a_ballot_is_recorded_once_with_nothing_about_the_voter(client, database
     assert "不满意（故意刁难、其他）" in html
     assert "分" not in re.sub(r"<[^>]+>", "", html).replace("分管", "")  # no scores on the thank-you page
 
-    ballot = db.session.scalar(select(Ballot))
-    assert (ballot.round_id, ballot.office_id, ballot.day, ballot.channel) == (
-        round_.id, office.id, rounds.china_today(), "online")
-    assert re.fullmatch(r"[0-9a-f]{32}", ballot.id)
-    levels = dict(db.session.execute(select(Rating.person_id, Rating.level)).all())
-    assert levels == {**{p: "satisfied" for p in people}, staff: "dissatisfied"}
-    assert db.session.scalar(select(Rating.note).where(Rating.person_id == staff)) == "材料被退回三次"
-    assert set(db.session.scalars(select(RatingTag.tag))) == {"obstruction", "other"}
-    assert ballot_box.turnout(round_.id) == {office.id: 1}
-    assert redis_client.scard(f"ballot:pending:{round_.id}") == 1
+    # Stored sealed: no plaintext row, no office; the box opens to exactly what was cast.
+    assert db.session.scalar(select(func.count()).select_from(Ballot)) == 0
+    sealed = db.session.scalar(select(SealedBallot))
+    assert sealed.round_id == round_.id and re.fullmatch(r"[0-9a-f]{32}", sealed.id)
+    assert "材料被退回三次".encode() not in sealed.box
+    [(office_id, channel, ratings)] = opened(round_.id)
+    assert (office_id, channel) == (office.id, "online")
+    assert ratings == [RatingValue(p, "satisfied") for p in people[:-1]] + [
+        RatingValue(staff, "dissatisfied", ("obstruction", "other"), "材料被退回三次")]
+    # Its dedup record, in the same transaction, under the round's secret from the key store.
+    secret = keys.round_secret(db.session.get(Round, round_.id).key_id)
+    assert db.session.scalars(select(DedupRecord.key)).all() == [dedup_key(secret, identity_of(app, client), office.id)]
+    assert ballot_box.turnout(round_.id) == 1
+    # Redis holds the voter's claim and nothing else of the ballot.
+    assert [k.decode().rsplit(":", 1)[0] for k in redis_client.scan_iter("ballot:*")] == [f"ballot:claim:{round_.id}"]
 
     # Coming back, the voter sees that this office is done, and gets no new form.
     html = page(client, office)
     assert "您已评价过该科室" in html and 'name="token"' not in html
+
+
+def test_every_sealed_ballot_of_a_round_has_one_size(app, database):
+    office, round_ = open_office()
+    answers = [{}, {"n": "短"}, {"n": "很长的意见" * 40, "t": ["poor_attitude", "low_efficiency", "other"]}]
+    for extra in answers:
+        voter = app.test_client()
+        token, people = token_and_people(page(voter, office))
+        form = all_satisfied(token, people)
+        if extra:
+            form.update({f"r{people[-1]}": "dissatisfied", f"n{people[-1]}": extra["n"],
+                         f"t{people[-1]}": extra.get("t", [])})
+        assert voter.post(f"/o/{office.code}/ballot", data=form).status_code == 200
+    sizes = {len(box) for box in db.session.scalars(select(SealedBallot.box))}
+    assert len(sizes) == 1 and sealed_ballots() == 3
+
+
+def test_notes_of_one_ballot_are_capped_in_all(client, database):
+    office, _ = open_office()
+    token, people = token_and_people(page(client, office))
+    form = all_satisfied(token, people, **{f"r{p}": "dissatisfied" for p in people[:3]},
+                         **{f"n{p}": "意" * 180 for p in people[:3]})
+    response = client.post(f"/o/{office.code}/ballot", data=form)
+    assert response.status_code == 400
+    assert "所有意见合计不能超过500个字（现有540个字）" in response.get_data(as_text=True)
+    assert sealed_ballots() == 0
 
 
 def test_already_voted_has_the_status_of_success(client, database):
@@ -72,20 +107,43 @@ def test_already_voted_has_the_status_of_success(client, database):
     assert client.post(f"/o/{office.code}/ballot", data=all_satisfied(first, people)).status_code == 200
     response = client.post(f"/o/{office.code}/ballot", data=all_satisfied(second, people))
     assert response.status_code == 200 and "您已评价过该科室" in response.get_data(as_text=True)
-    assert ballots() == 1
+    assert sealed_ballots() == 1
 
 
-def test_replayed_and_forged_tokens_are_refused(client, database):
-    office, _ = open_office()
+def test_tokens_of_other_voters_offices_forged_or_expired_are_refused(app, client, database):
+    office, round_ = open_office()
+    other_office = f.office(office.department, name="第二窗口")
+    db.session.commit()
     token, people = token_and_people(page(client, office))
-    other = client.application.test_client()  # a different voter replaying the same form
+    other = app.test_client()  # a different voter replaying the same form
     token_and_people(page(other, office))
-    assert client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)).status_code == 200
+    secret = keys.round_secret(db.session.get(Round, round_.id).key_id)
+    identity = identity_of(app, client)
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    expired = form_tokens.issue(secret, round_.id, office.id, identity, now - form_tokens.TTL - 1)
+    elsewhere = form_tokens.issue(secret, round_.id, other_office.id, identity, now)
     for replay in (other.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)),
                    other.post(f"/o/{office.code}/ballot", data=all_satisfied("forged-token", people)),
-                   other.post(f"/o/{office.code}/ballot", data=all_satisfied("", people))):
+                   other.post(f"/o/{office.code}/ballot", data=all_satisfied("", people)),
+                   client.post(f"/o/{office.code}/ballot", data=all_satisfied(expired, people)),
+                   client.post(f"/o/{office.code}/ballot", data=all_satisfied(elsewhere, people)),
+                   client.post(f"/o/{office.code}/ballot", data=all_satisfied(token[:-2] + "AA", people))):
         assert replay.status_code == 400 and "请刷新页面后重新评价" in replay.get_data(as_text=True)
-    assert ballots() == 1
+    assert sealed_ballots() == 0
+    assert client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)).status_code == 200
+
+
+def test_a_resent_form_with_other_answers_is_told_recorded_and_shown_nothing(client, database):
+    office, _ = open_office()
+    token, people = token_and_people(page(client, office))
+    note = "第一次提交的意见"
+    first = all_satisfied(token, people, **{f"r{people[0]}": "dissatisfied", f"n{people[0]}": note})
+    assert "感谢您的评价" in client.post(f"/o/{office.code}/ballot", data=first).get_data(as_text=True)
+    again = client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
+    html = again.get_data(as_text=True)
+    assert again.status_code == 200 and "评价已记录" in html and "感谢您的评价！" not in html
+    assert note not in html and "满意" not in html.replace("满意度", "")
+    assert sealed_ballots() == 1
 
 
 def test_invalid_ballots_point_at_the_card_and_write_nothing(client, database):
@@ -97,10 +155,10 @@ def test_invalid_ballots_point_at_the_card_and_write_nothing(client, database):
     assert response.status_code == 400
     assert f'<fieldset class="rate bad" id="p{people[0]}">' in html
     assert html.count("请选择评价") == 3
-    assert ballots() == 0
+    assert sealed_ballots() == 0
     # The same form (token kept) goes through once corrected.
     fixed = client.post(f"/o/{office.code}/ballot", data=all_satisfied(token_and_people(html)[0], people))
-    assert fixed.status_code == 200 and ballots() == 1
+    assert fixed.status_code == 200 and sealed_ballots() == 1
 
 
 def test_rest_unknown_button_fills_in_without_submitting(client, database):
@@ -109,12 +167,12 @@ def test_rest_unknown_button_fills_in_without_submitting(client, database):
     response = client.post(f"/o/{office.code}/ballot",
                            data={"token": token, f"r{people[0]}": "satisfied", "rest": "unknown"})
     html = response.get_data(as_text=True)
-    assert response.status_code == 200 and ballots() == 0
+    assert response.status_code == 200 and sealed_ballots() == 0
     assert html.count('value="unknown" checked') == 3
     assert f'name="r{people[0]}" value="satisfied" checked' in html
 
 
-def test_oversized_bodies_unknown_offices_and_closed_rounds(client, database):
+def test_oversized_bodies_unknown_offices_and_closed_rounds(client, database, redis_client):
     office, round_ = open_office()
     token, people = token_and_people(page(client, office))
     big = client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people, n1="x" * 70_000))
@@ -123,7 +181,7 @@ def test_oversized_bodies_unknown_offices_and_closed_rounds(client, database):
     rounds.close_round(round_.id)
     closed = client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
     assert closed.status_code == 409 and "本轮评价已结束" in closed.get_data(as_text=True)
-    assert ballots() == 0
+    assert sealed_ballots() == 0
 
 
 def test_a_post_without_the_identity_cookie_is_refused(app, database):
@@ -133,7 +191,7 @@ def test_a_post_without_the_identity_cookie_is_refused(app, database):
     cookieless = app.test_client()
     response = cookieless.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
     assert response.status_code == 400 and "Cookie" in response.get_data(as_text=True)
-    assert ballots() == 0
+    assert sealed_ballots() == 0
 
 
 def test_round_requiring_wechat_refuses_browser_identities(client, database):
@@ -179,17 +237,18 @@ def test_rate_limit_per_voter_answers_in_chinese(app, client, database):
 
 
 def test_ballot_tables_hold_nothing_that_identifies_a_voter_or_a_time(database):
-    """A1: adding a column such as created_at, ip or voter to these tables fails this test."""
-    columns = {table: {c["name"]: c["type"] for c in inspect(db.engine).get_columns(table)}
-               for table in ("ballot", "rating", "rating_tag", "dedup_record")}
-    assert {t: set(c) for t, c in columns.items()} == {
-        "ballot": {"id", "round_id", "office_id", "day", "channel"},
+    """A1: adding a column such as created_at, day, ip or voter to these tables fails this test."""
+    columns = {table: {c["name"] for c in inspect(db.engine).get_columns(table)}
+               for table in ("sealed_ballot", "ballot", "rating", "rating_tag", "dedup_record")}
+    assert columns == {
+        "sealed_ballot": {"id", "round_id", "box"},
+        "ballot": {"id", "round_id", "office_id", "channel"},
         "rating": {"ballot_id", "round_id", "office_id", "person_id", "level", "note"},
         "rating_tag": {"ballot_id", "person_id", "tag"},
         "dedup_record": {"round_id", "key"},
     }
-    # The day is a DATE, never a timestamp.
-    assert "DATE" in str(columns["ballot"]["day"]).upper() and "TIME" not in str(columns["ballot"]["day"]).upper()
+    round_columns = {c["name"] for c in inspect(db.engine).get_columns("round")}
+    assert "secret" not in round_columns and {"key_id", "public_key"} <= round_columns
 
 
 def test_a_rating_cannot_name_another_office_or_round_than_its_ballot(database):
@@ -200,7 +259,7 @@ def test_a_rating_cannot_name_another_office_or_round_than_its_ballot(database):
     db.session.commit()
     connection = db.session.connection()
     connection.execute(Ballot.__table__.insert(), [{"id": "b" * 32, "round_id": round_.id, "office_id": office.id,
-                                                    "day": dt.date(2026, 5, 1), "channel": "online"}])
+                                                    "channel": "online"}])
 
     def rating(person_id, office_id):
         connection.execute(Rating.__table__.insert(), [{"ballot_id": "b" * 32, "round_id": round_.id,
@@ -229,140 +288,53 @@ def test_logs_carry_neither_notes_nor_identities(app, client, database, caplog):
     cookie = client.get_cookie("sl_voter").value
     voter = voters.read(cookie)  # "c:" and the browser's random id
     text = "\n".join(r.getMessage() for r in caplog.records)
-    # Statements were logged (on PostgreSQL the ballot's own INSERTs bypass the log), parameters not.
-    assert ballots() == 1 and "INSERT INTO" in text and voter.startswith("c:")
+    assert sealed_ballots() == 1 and "INSERT INTO sealed_ballot" in text and voter.startswith("c:")
     assert note not in text and cookie not in text and voter[2:] not in text
-
-
-def test_drain_copies_claims_in_batches_only(app, client, database, redis_client):
-    office, round_ = open_office()
-    for _ in range(3):
-        voter = app.test_client()
-        token, people = token_and_people(page(voter, office))
-        assert voter.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)).status_code == 200
-    assert ballot_box.drain_pending(round_.id, min_batch=5) == 0  # fewer than a batch: they wait
-    assert redis_client.scard(f"ballot:pending:{round_.id}") == 3
-    rounds.close_round(round_.id)
-    assert ballot_box.drain_pending(round_.id, min_batch=5) == 3  # after the close everything is copied
-    assert ballot_box.drain_pending(round_.id, min_batch=5) == 0  # idempotent
-    assert db.session.scalar(select(func.count()).select_from(DedupRecord)) == 3
-    assert redis_client.scard(f"ballot:pending:{round_.id}") == 0
-
-
-def test_worker_job_drains_every_active_round(app, client, database):
-    from worker.jobs import drain_dedup_claims
-
-    office, round_ = open_office()
-    token, people = token_and_people(page(client, office))
-    client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
-    app.config["DEDUP_DRAIN_MIN_BATCH"] = 1
-    try:
-        assert drain_dedup_claims() == {round_.id: 1}
-    finally:
-        app.config["DEDUP_DRAIN_MIN_BATCH"] = 20
 
 
 @pytest.mark.parametrize("flush", ["FLUSHALL", "FLUSHDB"])
 def test_voters_stay_refused_after_redis_loses_its_data(app, database, redis_client, flush):
-    office, round_ = open_office()
-    voters = [app.test_client() for _ in range(4)]
-    for voter in voters:
+    """The dedup records' primary key holds B1 whatever Redis lost (or was restored from)."""
+    office, _ = open_office()
+    voters_ = [app.test_client() for _ in range(4)]
+    for voter in voters_:
         token, people = token_and_people(page(voter, office))
         assert voter.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)).status_code == 200
-    assert ballot_box.drain_pending(round_.id, min_batch=1) == 4
     redis_client.execute_command(flush)
-    for voter in voters:
-        html = page(voter, office)
-        assert "您已评价过该科室" in html and 'name="token"' not in html
+    for voter in voters_:
+        voter.delete_cookie("sl_done")  # a voter who cleared the page's memory too
+        token, people = token_and_people(page(voter, office))
+        again = voter.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
+        assert again.status_code == 200 and "您已评价过该科室" in again.get_data(as_text=True)
     newcomer = app.test_client()
     token, people = token_and_people(page(newcomer, office))
     assert newcomer.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)).status_code == 200
-    assert ballots() == 5
-
-
-@pytest.fixture
-def page_cache_on(app):
-    from ballot_service.public import page_cache
-
-    page_cache.clear()
-    app.config["PAGE_CACHE_SECONDS"] = 30
-    yield page_cache
-    app.config["PAGE_CACHE_SECONDS"] = 0
-    page_cache.clear()
-
-
-def test_cached_office_page_still_issues_a_token_per_view_and_sees_a_close_at_once(client, database, page_cache_on):
-    office, round_ = open_office()
-    first, people = token_and_people(page(client, office))
-    second, _ = token_and_people(page(client, office))
-    assert first != second  # the cached render never carries a token of its own
-    assert "__BALLOT_TOKEN__" not in page(client, office)
-    assert client.post(f"/o/{office.code}/ballot", data=all_satisfied(first, people)).status_code == 200
-    assert "您已评价过该科室" in page(client, office)
-
-    voter = client.application.test_client()
-    token, people = token_and_people(page(voter, office))
-    rounds.close_round(round_.id)  # another process closes the round; this one has the page cached
-    closed = voter.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
-    assert closed.status_code == 409 and ballots() == 1
-    assert 'name="token"' not in page(voter, office)
-
-
-def test_development_server_access_lines_for_voter_pages_are_dropped(caplog):
-    caplog.set_level(logging.INFO, logger="werkzeug")
-    log = logging.getLogger("werkzeug")
-    log.info('127.0.0.1 - - [26/Nov/2026 15:00:00] "POST /o/ABC234/ballot HTTP/1.1" 200 -')
-    log.info('127.0.0.1 - - [26/Nov/2026 15:00:00] "GET /o/ABC234 HTTP/1.1" 200 -')
-    log.info('127.0.0.1 - - [26/Nov/2026 15:00:00] "GET /healthz HTTP/1.1" 200 -')
-    assert [r.getMessage() for r in caplog.records] == ['127.0.0.1 - - [26/Nov/2026 15:00:00] "GET /healthz HTTP/1.1" 200 -']
-
-
-def test_redis_restarted_from_an_old_snapshot_is_reconciled_by_the_cron_job(app, database, redis_client):
-    """A snapshot restore keeps an old "ready" marker but loses later claims: the job reloads."""
-    from worker.jobs import drain_dedup_claims
-
-    office, round_ = open_office()
-    voter = app.test_client()
-    token, people = token_and_people(page(voter, office))
-    assert voter.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)).status_code == 200
-    assert ballot_box.drain_pending(round_.id, min_batch=1) == 1
-    for key in redis_client.scan_iter(f"ballot:claim:{round_.id}:*"):
-        redis_client.delete(key)  # the claim is gone, as after restoring an older snapshot…
-    redis_client.set(f"ballot:ready:{round_.id}", "run-id-of-the-old-server")  # …with its marker
-    drain_dedup_claims()
-    assert "您已评价过该科室" in page(voter, office)
+    assert sealed_ballots() == 5
 
 
 def test_a_claim_whose_reply_was_lost_is_completed_by_sending_the_form_again(app, client, database, redis_client):
     """Redis applied the claim but the reply never came (the voter saw the retry page): the
     same form, sent again, finds its own claim and completes the ballot — exactly once."""
-    import hashlib
-
-    from ballot_service.domain.dedup import dedup_key
-    from ballot_service.models import Round
-    from ballot_service.services import voters
-
     office, round_ = open_office()
     token, people = token_and_people(page(client, office))
-    with app.test_request_context():
-        identity = voters.read(client.get_cookie("sl_voter").value)
-    secret = db.session.get(Round, round_.id).secret
-    claim = f"ballot:claim:{round_.id}:{dedup_key(secret, identity, office.id)}"
-    redis_client.set(claim, hashlib.sha256(f"claim:{token}".encode()).hexdigest()[:32])  # the lost attempt
+    secret = keys.round_secret(db.session.get(Round, round_.id).key_id)
+    nonce = form_tokens.nonce_of(secret, token, round_.id, office.id, identity_of(app, client),
+                                 int(dt.datetime.now(dt.UTC).timestamp()))
+    claim = f"ballot:claim:{round_.id}:{dedup_key(secret, identity_of(app, client), office.id)}"
+    redis_client.set(claim, form_tokens.claim_tag(secret, nonce))  # the lost attempt
 
     form = all_satisfied(token, people)
     response = client.post(f"/o/{office.code}/ballot", data=form)
     assert response.status_code == 200 and "感谢您的评价" in response.get_data(as_text=True)
-    assert ballots() == 1
-    # A double tap of the same form: acknowledged again, still one ballot.
-    redis_client.set(f"ballot:token:{token}", f"{round_.id}:{office.id}")
+    assert sealed_ballots() == 1
+    # A double tap of the same form: told it is recorded, still one ballot.
     again = client.post(f"/o/{office.code}/ballot", data=form)
-    assert again.status_code == 200 and ballots() == 1
-    assert ballot_box.turnout(round_.id) == {office.id: 1}  # counted once
+    assert again.status_code == 200 and "评价已记录" in again.get_data(as_text=True) and sealed_ballots() == 1
     # Another form of the same voter is refused as already voted.
-    other, _ = token_and_people(page(app.test_client(), office))
+    client.delete_cookie("sl_done")
+    other, _ = token_and_people(page(client, office))
     refused = client.post(f"/o/{office.code}/ballot", data=all_satisfied(other, people))
-    assert "您已评价过该科室" in refused.get_data(as_text=True) and ballots() == 1
+    assert "您已评价过该科室" in refused.get_data(as_text=True) and sealed_ballots() == 1
 
 
 def test_a_commit_that_raised_after_committing_is_acknowledged_once(app, client, database, monkeypatch):
@@ -383,7 +355,7 @@ def test_a_commit_that_raised_after_committing_is_acknowledged_once(app, client,
     response = client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
     monkeypatch.undo()
     assert response.status_code == 200 and "感谢您的评价" in response.get_data(as_text=True)
-    assert ballots() == 1
+    assert sealed_ballots() == 1
 
 
 def test_hostile_field_names_and_control_characters_get_4xx(client, database):
@@ -396,7 +368,46 @@ def test_hostile_field_names_and_control_characters_get_4xx(client, database):
     assert nul.status_code == 400 and "不能包含控制字符" in nul.get_data(as_text=True)
     assert client.get("/o/AB%00CD").status_code == 404
     assert client.get("/d/x%00").status_code == 404
-    assert ballots() == 0
+    assert sealed_ballots() == 0
+
+
+@pytest.fixture
+def page_cache_on(app):
+    from ballot_service.public import page_cache
+
+    page_cache.clear()
+    app.config["PAGE_CACHE_SECONDS"] = 30
+    yield page_cache
+    app.config["PAGE_CACHE_SECONDS"] = 0
+    page_cache.clear()
+
+
+def test_cached_office_page_issues_a_token_per_view_and_the_database_refuses_an_early_close(
+        client, database, redis_client, page_cache_on):
+    office, round_ = open_office()
+    first, people = token_and_people(page(client, office))
+    second, _ = token_and_people(page(client, office))
+    assert first != second  # the cached render never carries a token of its own
+    assert "__BALLOT_TOKEN__" not in page(client, office)
+    assert client.post(f"/o/{office.code}/ballot", data=all_satisfied(first, people)).status_code == 200
+    assert "您已评价过该科室" in page(client, office)
+
+    voter = client.application.test_client()
+    token, people = token_and_people(page(voter, office))
+    rounds.close_round(round_.id)  # another process closes the round; this one has the page cached
+    redis_client.flushdb()  # and Redis knows nothing of it
+    closed = voter.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
+    assert closed.status_code == 409 and sealed_ballots() == 1
+    assert list(redis_client.scan_iter("ballot:claim:*")) == []  # the claim was released
+
+
+def test_development_server_access_lines_for_voter_pages_are_dropped(caplog):
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    log = logging.getLogger("werkzeug")
+    log.info('127.0.0.1 - - [26/Nov/2026 15:00:00] "POST /o/ABC234/ballot HTTP/1.1" 200 -')
+    log.info('127.0.0.1 - - [26/Nov/2026 15:00:00] "GET /o/ABC234 HTTP/1.1" 200 -')
+    log.info('127.0.0.1 - - [26/Nov/2026 15:00:00] "GET /healthz HTTP/1.1" 200 -')
+    assert [r.getMessage() for r in caplog.records] == ['127.0.0.1 - - [26/Nov/2026 15:00:00] "GET /healthz HTTP/1.1" 200 -']
 
 
 def test_token_pages_are_valid_gzip_with_the_token_in_place():
@@ -426,14 +437,26 @@ def test_office_page_is_sent_gzipped_or_plain_as_asked(client, database):
     assert token_and_people(html)[0] != token_and_people(plain.get_data(as_text=True))[0]
 
 
-def test_claims_lost_again_while_reloading_ask_to_retry(client, database, redis_client, monkeypatch):
-    """Redis loses the round's "ready" marker again between the reload and the second look
-    (a restart, or the cron reloading): the page says try later and a submission is 503, not 500."""
+def test_the_office_page_writes_nothing_to_redis(client, database, redis_client):
+    office, _ = open_office()
+    before = redis_client.dbsize()
+    for _ in range(3):
+        token_and_people(page(client, office))
+    assert redis_client.dbsize() == before
+
+
+def test_missing_round_keys_are_loud_at_start_and_the_office_takes_no_ballots(app, client, database, caplog):
+    import os
+
     office, round_ = open_office()
-    token, people = token_and_people(page(client, office))
-    redis_client.delete(f"ballot:ready:{round_.id}")
-    monkeypatch.setattr(ballot_box, "ensure_claims_loaded", lambda *args: None)  # reloads, but "ready" is gone again
-    assert "评价服务暂时不可用" in page(client, office)
-    response = client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
-    assert response.status_code == 503 and "提交失败，请重试" in response.get_data(as_text=True)
-    assert ballots() == 0 and list(redis_client.scan_iter(f"ballot:claim:{round_.id}:*")) == []
+    key_id = db.session.get(Round, round_.id).key_id
+    os.remove(os.path.join(app.config["KEY_DIR"], f"{key_id}.secret"))
+    caplog.set_level(logging.CRITICAL)
+    keys.check_at_start(("secret", "private"))
+    assert any("密钥缺失" in r.getMessage() and "secret" in r.getMessage() for r in caplog.records)
+    html = page(client, office)
+    assert "评价服务暂时不可用" in html and 'name="token"' not in html
+    response = client.post(f"/o/{office.code}/ballot", data={"token": "x"})
+    assert response.status_code == 503 and sealed_ballots() == 0
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and any("keys:" in p for p in ready.json["problems"])

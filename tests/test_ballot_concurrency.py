@@ -4,11 +4,8 @@ import http.client
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import func, select
-
 from ballot_service.extensions import db
-from ballot_service.models import Ballot
-from tests.ballot_helpers import all_satisfied, open_office, token_and_people
+from tests.ballot_helpers import all_satisfied, open_office, sealed_ballots, token_and_people
 
 PARALLEL = 50
 
@@ -50,4 +47,4 @@ def test_fifty_parallel_submissions_from_one_voter_store_exactly_one(app, live_s
     assert len(thanked) == 1 and len(refused) == PARALLEL - 1
     assert {r[0] for r in results} == {200}
     db.session.expire_all()
-    assert db.session.scalar(select(func.count()).select_from(Ballot)) == 1
+    assert sealed_ballots() == 1

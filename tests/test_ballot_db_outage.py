@@ -5,13 +5,10 @@ import os
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import func, select
-
 from ballot_service import create_app
 from ballot_service.extensions import db
-from ballot_service.models import Ballot
 from tests import private_postgres
-from tests.ballot_helpers import all_satisfied, open_office, token_and_people
+from tests.ballot_helpers import all_satisfied, open_office, sealed_ballots, token_and_people
 
 
 @pytest.fixture
@@ -22,7 +19,7 @@ def outage_app(redis_url, tmp_path):
         pytest.skip("PostgreSQL server binaries not installed")
     server = private_postgres.PrivatePostgres()
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": server.url, "REDIS_URL": redis_url,
-                      "MEDIA_ROOT": str(tmp_path / "media"), "SQLALCHEMY_ENGINE_OPTIONS": {"hide_parameters": True},
+                      "MEDIA_ROOT": str(tmp_path / "media"), "KEY_DIR": str(tmp_path / "keys"), "SQLALCHEMY_ENGINE_OPTIONS": {"hide_parameters": True},
                       "PAGE_CACHE_SECONDS": 0})
     with app.app_context():
         upgrade()
@@ -56,7 +53,7 @@ def test_database_down_gives_503_leaves_no_claim_and_the_voter_can_retry(outage_
     db.engine.dispose()  # the pool's connections died with the server
     retry = client.post(url, data=form)
     assert retry.status_code == 200 and "感谢您的评价" in retry.get_data(as_text=True)
-    assert db.session.scalar(select(func.count()).select_from(Ballot)) == 1
+    assert sealed_ballots() == 1
     assert len(list(redis.scan_iter(claims))) == 1
 
 
@@ -70,17 +67,17 @@ def test_database_failing_during_the_write_releases_the_claim_and_keeps_the_toke
     client = app.test_client()
     token, people = token_and_people(client.get(f"/o/{office.code}").get_data(as_text=True))
     claims, url = f"ballot:claim:{round_.id}:*", f"/o/{office.code}/ballot"
-    original = ballot_box.insert_ballot
+    original = ballot_box.insert_sealed
 
     def insert_after_outage(*args):
         server.stop()
         return original(*args)
 
-    ballot_box.insert_ballot = insert_after_outage
+    ballot_box.insert_sealed = insert_after_outage
     try:
         response = client.post(url, data=all_satisfied(token, people))
     finally:
-        ballot_box.insert_ballot = original
+        ballot_box.insert_sealed = original
     html = response.get_data(as_text=True)
     assert response.status_code == 503 and "提交失败，请重试" in html
     assert f'name="token" value="{token}"' in html  # the answers come back, ready to resend
@@ -89,4 +86,4 @@ def test_database_failing_during_the_write_releases_the_claim_and_keeps_the_toke
     server.start()
     db.engine.dispose()
     assert client.post(url, data=all_satisfied(token, people)).status_code == 200
-    assert db.session.scalar(select(func.count()).select_from(Ballot)) == 1
+    assert sealed_ballots() == 1

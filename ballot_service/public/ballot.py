@@ -116,10 +116,10 @@ def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str
     form = dict(form)
     token = (form.pop("token", None) or [""])[0]
     snap = cached.snapshot
-    if identity is None:
-        return message_page(400, "无法确认评价身份", NO_COOKIE_MESSAGE)
     if snap is None and "unavailable" in cached.pages:
         return message_page(*UNAVAILABLE, office_code=cached.code)
+    if identity is None:
+        return message_page(400, "无法确认评价身份", NO_COOKIE_MESSAGE)
     if "rest" in form and snap is not None:
         # The no-JavaScript way of the "其余均不了解" button: fill in, show again, submit nothing.
         form.pop("rest")

@@ -162,9 +162,11 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
         recorded = _recorded(snap.round_id, key)  # a commit that raised may still have happened
         if recorded is False:
             _release(claim, tag)
+        if recorded:  # the INSERTs went through, so the record is this one: the commit happened
+            return Submission(Outcome.RECORDED, checked)
         # Unknown: the claim stays, bound to this form; sending the form again settles it.
         log.warning("ballot write failed for round %s", snap.round_id)
-        return Submission(Outcome.ALREADY_VOTED if recorded else Outcome.FAILED, checked)
+        return Submission(Outcome.FAILED, checked)
     if not stored:
         _release(claim, tag)
         return Submission(Outcome.CLOSED)
