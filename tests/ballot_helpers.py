@@ -57,3 +57,12 @@ def opened(round_id: int) -> list:
     from ballot_service.services import ballot_box
 
     return ballot_box.unseal(db.session.get(Round, round_id))
+
+
+def cast(round_id: int, office_id: int, ratings, channel: str = "online") -> None:
+    """One ballot into the round's sealed box, committed (no voter, no claim)."""
+    from ballot_service.models import Round
+    from ballot_service.services import ballot_box
+
+    assert ballot_box.store(db.session.get(Round, round_id), office_id, list(ratings), channel)
+    db.session.commit()

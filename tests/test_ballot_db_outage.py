@@ -5,6 +5,7 @@ import os
 
 import pytest
 from flask_migrate import upgrade
+
 from ballot_service import create_app
 from ballot_service.extensions import db
 from tests import private_postgres

@@ -10,33 +10,32 @@ The office of tests/ballot_helpers.open_office has four people: 王建国 (main 
 
 import json
 import threading
-import uuid
 from decimal import Decimal as D
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from ballot_service.domain.ballots import Checked, Rating, check_ballot
+from ballot_service.domain.ballots import Rating, check_ballot
 from ballot_service.extensions import db
 from ballot_service.models import (
     AuditEntry,
     Ballot,
-    CountedPaperBallot,
     PaperEntry,
     PaperForm,
     Person,
     Result,
     Round,
+    SealedBallot,
     User,
 )
 from ballot_service.models import Rating as RatingRow
-from ballot_service.services import ballot_box, paper_ballots, rounds
+from ballot_service.services import paper_ballots, rounds
 from ballot_service.services.paper_ballots import PaperError
 from ballot_service.services.tally import tally_round
 from tests import factories as f
 from tests.admin_helpers import api_token, form_token, make_user, sign_in
-from tests.ballot_helpers import open_office
+from tests.ballot_helpers import cast, open_office, opened
 
 NOTE = "窗口排队时间过长"
 
@@ -76,37 +75,31 @@ def form(people: dict, **changes) -> dict[str, list[str]]:
 
 
 def ballots(channel: str | None = None) -> int:
-    """Ballots stored, once every counted form waiting has been stored (as the worker's drain
-    and the tally do; see test_a_counted_form_is_stored_later_in_a_batch_of_its_own)."""
-    for round_id in db.session.scalars(select(Round.id)):
-        paper_ballots.store_counted(round_id, min_batch=1)
-    query = select(func.count()).select_from(Ballot)
-    if channel:
-        query = query.where(Ballot.channel == channel)
-    return db.session.scalar(query)
+    """Ballots in the sealed boxes (opened here as the tally would), of one channel or all."""
+    return sum(1 for round_id in db.session.scalars(select(Round.id)) for _office, ch, _ratings in opened(round_id)
+               if channel in (None, ch))
 
 
 def test_two_users_typing_the_same_form_count_it_once_in_the_tally(paper, redis_client):
     p, (a, b, _) = paper, paper["users"]
-    ballot_box.store(uuid.uuid4().hex, p["round"].id, p["office"].id,
-                     Checked([Rating(pid, "satisfied") for pid in p["people"].values()], {}))
+    cast(p["round"].id, p["office"].id, [Rating(pid, "satisfied") for pid in p["people"].values()])
     first = paper_ballots.enter(p["round"].id, p["office"].id, "A-001", form(p["people"]), a)
     assert first.result == "pending" and ballots("paper") == 0
     second = paper_ballots.enter(p["round"].id, p["office"].code.lower(), " A-001 ", form(p["people"]), b)
     assert second.result == "counted"
     assert ballots("paper") == 1 and ballots() == 2
-    paper_ballot = db.session.scalar(select(Ballot).where(Ballot.channel == "paper"))
-    # Its day is the round's first day (not the day of typing), so typing times cannot single it out.
-    assert len(paper_ballot.id) == 32 and paper_ballot.day == rounds.to_china(p["round"].opens_at).date()
+    [paper_ratings] = [ratings for _office, channel, ratings in opened(p["round"].id) if channel == "paper"]
+    assert [r.note for r in paper_ratings if r.person_id == p["people"]["张丽娜"]] == [NOTE]
     assert db.session.scalar(select(func.count()).select_from(PaperEntry)) == 0
     assert db.session.get(PaperForm, (p["round"].id, p["office"].id, "A-001")) is not None
-    assert redis_client.hget(f"ballot:turnout:{p['round'].id}", p["office"].id) == b"1"
-    note = db.session.scalar(select(RatingRow.note).where(RatingRow.ballot_id == paper_ballot.id,
-                                                          RatingRow.person_id == p["people"]["张丽娜"]))
-    assert note == NOTE
 
     rounds.close_round(p["round"].id)
     tally_round(p["round"].id)
+    paper_ballot = db.session.scalar(select(Ballot).where(Ballot.channel == "paper"))
+    assert len(paper_ballot.id) == 32
+    note = db.session.scalar(select(RatingRow.note).where(RatingRow.ballot_id == paper_ballot.id,
+                                                          RatingRow.person_id == p["people"]["张丽娜"]))
+    assert note == NOTE
     res = {(r.subject_kind, r.subject_id): r for r in db.session.scalars(select(Result))}
     people = {n: res[("person", pid)] for n, pid in p["people"].items()}
     assert {n: r.score for n, r in people.items()} == {
@@ -257,7 +250,7 @@ def test_admin_pages_type_a_form_twice_and_audit_holds_no_ratings(app, paper):
     assert response.status_code == 400 and "该编号的选票已计入" in response.get_data(as_text=True)
     assert ballots("paper") == 1
 
-    ballot_id = db.session.scalar(select(Ballot.id))
+    ballot_id = db.session.scalar(select(SealedBallot.id))
     entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action.like("paper%"))
                                  .order_by(AuditEntry.seq)).all()
     assert [(e.summary["result"], e.actor) for e in entries] == [
@@ -318,25 +311,27 @@ def test_the_counted_form_row_refuses_a_second_count_whatever_the_timing(paper):
     assert ballots() == 1
 
 
-def test_a_counted_form_is_stored_later_in_a_batch_of_its_own(paper):
-    """A1: the ballot is not written in the typist's transaction. Counting queues the agreed
-    ratings (no typist, no serial); the drain stores them only in batches of min_batch while the
-    round is open, the tally stores the rest."""
+def test_a_counted_form_is_sealed_into_the_box_like_an_online_ballot(paper):
+    """A1: what the typist's transaction writes of the ballot is ciphertext of the round's one
+    size; the tally opens it with the others, shuffled, under a fresh id."""
     p, (a, b, _) = paper, paper["users"]
+    cast(p["round"].id, p["office"].id, [Rating(pid, "satisfied") for pid in p["people"].values()])
+    paper_ballots.enter(p["round"].id, p["office"].id, "Q-1", form(p["people"]), a)
+    assert paper_ballots.enter(p["round"].id, p["office"].id, "Q-1", form(p["people"]), b).result == "counted"
+    boxes = db.session.scalars(select(SealedBallot.box)).all()
+    assert len(boxes) == 2 and len({len(box) for box in boxes}) == 1
+    assert all(NOTE.encode() not in box for box in boxes)
+    assert db.session.scalar(select(func.count()).select_from(Ballot)) == 0
 
-    def stored() -> int:
-        return db.session.scalar(select(func.count()).select_from(Ballot))
 
-    for serial in ("Q-1", "Q-2"):
-        paper_ballots.enter(p["round"].id, p["office"].id, serial, form(p["people"]), a)
-        assert paper_ballots.enter(p["round"].id, p["office"].id, serial, form(p["people"]), b).result == "counted"
-    assert stored() == 0
-    waiting = db.session.scalars(select(CountedPaperBallot)).all()
-    assert len(waiting) == 2
-    assert {c.name for c in CountedPaperBallot.__table__.columns} == {"id", "round_id", "office_id", "ratings"}
-    assert paper_ballots.store_counted(p["round"].id, min_batch=3) == 0 and stored() == 0
-    assert paper_ballots.store_counted(p["round"].id, min_batch=2) == 2 and stored() == 2
-    assert db.session.scalar(select(func.count()).select_from(CountedPaperBallot)) == 0
+def test_a_form_counted_after_the_tally_began_is_refused(paper):
+    p, (a, b, _) = paper, paper["users"]
+    paper_ballots.enter(p["round"].id, p["office"].id, "Z-1", form(p["people"]), a)
+    rounds.close_round(p["round"].id)
+    tally_round(p["round"].id)
+    with pytest.raises(PaperError):
+        paper_ballots.enter(p["round"].id, p["office"].id, "Z-1", form(p["people"]), b)
+    assert db.session.scalar(select(func.count()).select_from(SealedBallot)) == 0
 
 
 def test_typings_that_never_matched_are_forgotten_at_the_tally(paper):

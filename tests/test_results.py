@@ -2,12 +2,12 @@
 
 import random
 import re
-import uuid
 
-from ballot_service.domain.ballots import Checked, Rating
-from ballot_service.services import ballot_box, rounds
+from ballot_service.domain.ballots import Rating
+from ballot_service.services import rounds
 from ballot_service.services.results import department_comments
 from ballot_service.services.tally import tally_round
+from tests.ballot_helpers import cast
 from tests.test_tally import city, first_round  # noqa: F401  (fixture and round builder)
 
 
@@ -69,7 +69,9 @@ def test_comments_only_for_offices_with_at_least_k_ballots_shuffled(city):  # no
     c = city
     r = first_round(c)  # office X has 3 ballots, Y 2, Z 2
     for note in ("窗口排队太久", "材料要求没有一次说清"):
-        ballot_box.store(uuid.uuid4().hex, r, c["X"], Checked([Rating(c["S1"], "dissatisfied", ("low_efficiency",), note)], {}))
+        cast(r, c["X"], [Rating(c["S1"], "dissatisfied", ("low_efficiency",), note)])
+    rounds.close_round(r)
+    tally_round(r)  # comments exist once the ballots are unsealed
     # X now has 5 ballots: shown at k=5; Y (2 ballots) is not.
     shown = {oc.office.name: oc for oc in department_comments(r, c["A"], threshold=5, rng=random.Random(1))}
     assert shown["X科"].shown and shown["X科"].ballots == 5

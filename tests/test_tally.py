@@ -16,18 +16,18 @@ Region: (76.83 + 100.00)/2 = 88.415 → 88.42 良好.
 """
 
 import datetime as dt
-import uuid
 from decimal import Decimal as D
 
 import pytest
 from sqlalchemy import select
 
-from ballot_service.domain.ballots import Checked, Rating
+from ballot_service.domain.ballots import Rating
 from ballot_service.domain.roles import Role
 from ballot_service.extensions import db
 from ballot_service.models import ConsequenceRecord, LedgerEntry, Person, Result, Round
-from ballot_service.services import ballot_box, rounds
+from ballot_service.services import keys, rounds
 from ballot_service.services.tally import tally_round
+from tests import ballot_helpers
 from tests import factories as f
 
 T0 = dt.datetime(2025, 3, 1)
@@ -61,7 +61,7 @@ def new_round(city, n: int) -> int:
 
 def cast(round_id: int, office_id: int, levels: dict[int, str], tags: dict[int, tuple] | None = None) -> None:
     ratings = [Rating(pid, level, (tags or {}).get(pid, ()), None) for pid, level in levels.items()]
-    ballot_box.store(uuid.uuid4().hex, round_id, office_id, Checked(ratings, {}))
+    ballot_helpers.cast(round_id, office_id, ratings)
 
 
 def close_and_tally(round_id: int) -> str:
@@ -124,7 +124,9 @@ def test_first_round_scores_grades_ranks_by_hand(city):
         ("superior_notice", "department", c["B"], [], "省乙厅"),  # B is stationed by 省乙厅
     ])
     round_ = db.session.get(Round, r)
-    assert round_.status == "tallied" and round_.secret is None and round_.digest == digest
+    assert round_.status == "tallied" and round_.unsealed and round_.digest == digest
+    with pytest.raises(keys.KeyMissing):  # A2: the round's key files are gone
+        keys.round_secret(round_.key_id)
     assert tally_round(r) == digest  # re-tally: identical results
 
 

@@ -1,16 +1,15 @@
 """Jobs run by a real RQ worker (burst mode) against the test Redis and database."""
 
 import datetime as dt
-import uuid
 
 from rq import SimpleWorker
 from sqlalchemy import select
 
-from ballot_service.domain.ballots import Checked, Rating
+from ballot_service.domain.ballots import Rating
 from ballot_service.extensions import db, redis_ext
 from ballot_service.models import Round, RoundRoster
-from ballot_service.services import ballot_box, jobs, rounds
-from tests.ballot_helpers import open_office
+from ballot_service.services import jobs, rounds
+from tests.ballot_helpers import cast, open_office
 
 
 def run_worker() -> None:
@@ -21,7 +20,7 @@ def run_worker() -> None:
 def test_closing_enqueues_one_tally_job_that_the_worker_runs(app, database):
     office, round_ = open_office()
     people = db.session.scalars(select(RoundRoster.person_id).where(RoundRoster.round_id == round_.id)).all()
-    ballot_box.store(uuid.uuid4().hex, round_.id, office.id, Checked([Rating(p, "satisfied") for p in people], {}))
+    cast(round_.id, office.id, [Rating(p, "satisfied") for p in people])
     rounds.close_round(round_.id)
     first = rounds.enqueue_tally(round_.id)
     second = rounds.enqueue_tally(round_.id)  # a second close or click: the same job, not a new one

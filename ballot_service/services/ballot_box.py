@@ -226,10 +226,19 @@ def insert_sealed(round_id: int, box: bytes, key: str | None, statuses: tuple[st
     values = select(literal(secrets.token_hex(16)), literal(round_id), literal(box)).where(
         _countable(round_id, statuses))
     connection = db.session.connection()
-    stored = connection.execute(insert(SealedBallot).from_select(["id", "round_id", "box"], values)).rowcount == 1
+    stored = connection.execute(insert(SealedBallot).from_select(["id", "round_id", "box"], values)
+                                .returning(SealedBallot.id)).first() is not None
     if stored and key is not None:
         connection.execute(insert(DedupRecord).values(round_id=round_id, key=key))
     return stored
+
+
+def store(round_: Round, office_id: int, ratings, channel: str, statuses: tuple[str, ...] = ("open", "closed")) -> bool:
+    """A ballot taken without a voter's claim (a counted paper form; tests, benchmarks): sealed
+    like an online one into the round's box, in the caller's transaction; False when the round
+    no longer takes it."""
+    box = sealing.seal(round_.public_key, round_.id, round_.sealed_size, sealing.encode(office_id, channel, ratings))
+    return insert_sealed(round_.id, box, None, statuses)
 
 
 def wait_for_writers() -> None:

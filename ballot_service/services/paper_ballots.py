@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..domain import sealing
 from ..domain.access import Place
 from ..domain.ballots import BallotConfig, Rating, check_ballot
 from ..domain.roles import Role
@@ -219,9 +218,7 @@ def _count(ballot: PaperBallot, serial: str, ratings: dict) -> None:
                                                        "serial": serial}])
     agreed = [Rating(int(person_id), r["level"], tuple(r["tags"]), r["note"])
               for person_id, r in sorted(ratings.items(), key=lambda item: int(item[0]))]
-    box = sealing.seal(round_.public_key, round_.id, round_.sealed_size,
-                       sealing.encode(ballot.office.id, "paper", agreed))
-    if not ballot_box.insert_sealed(round_.id, box, None, statuses=ENTRY_STATUSES):
+    if not ballot_box.store(round_, ballot.office.id, agreed, "paper", ENTRY_STATUSES):
         raise PaperError(TALLIED, "round_id")  # unsealed meanwhile: the tally has begun
     connection.execute(delete(PaperEntry).where(PaperEntry.round_id == round_.id,
                                                 PaperEntry.office_id == ballot.office.id,

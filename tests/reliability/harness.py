@@ -86,9 +86,9 @@ class Stack:
         pg, rs = PrivatePostgres(), RedisServer()
         port = free_port()
         env = dict(os.environ, DATABASE_URL=pg.url.replace("+psycopg", ""), REDIS_URL=rs.url,
-                   MEDIA_ROOT=os.path.join(tmp, "media"), SECRET_KEY="reliability",
+                   MEDIA_ROOT=os.path.join(tmp, "media"), KEY_DIR=os.path.join(tmp, "keys"), SECRET_KEY="reliability",
                    PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", BALLOT_LIMIT_PER_IP="10000000/minute",
-                   BALLOT_LIMIT_PER_VOTER="1000/minute", DEDUP_DRAIN_MIN_BATCH="1",
+                   BALLOT_LIMIT_PER_VOTER="1000/minute",
                    WEBHOOK_RETRY_INTERVALS=",".join(["5"] * 30), PATH=f"{BIN}:{os.environ['PATH']}")
         return cls(pg, rs, env, port)
 
@@ -96,7 +96,8 @@ class Stack:
         from ballot_service import create_app
 
         return create_app({"SQLALCHEMY_DATABASE_URI": self.pg.url, "REDIS_URL": self.redis.url,
-                           "MEDIA_ROOT": self.env["MEDIA_ROOT"], "PAGE_CACHE_SECONDS": 0,
+                           "MEDIA_ROOT": self.env["MEDIA_ROOT"], "KEY_DIR": self.env["KEY_DIR"],
+                           "PAGE_CACHE_SECONDS": 0,
                            "PUBLIC_BASE_URL": self.env["PUBLIC_BASE_URL"], "SECRET_KEY": "reliability"})
 
     def start_web(self) -> None:
@@ -248,16 +249,24 @@ def run_voters(base: str, offices: list[str], seconds: float, concurrency: int, 
 
 
 def stored_markers(app, prefix: str) -> dict[str, int]:
+    """How often each marker is stored: in the sealed boxes of rounds not yet unsealed (opened
+    with their keys, as the tally would) and in the plaintext rows."""
+    from collections import Counter
+
     from sqlalchemy import func, select
 
     from ballot_service.extensions import db
-    from ballot_service.models import Rating
+    from ballot_service.models import Rating, Round
+    from ballot_service.services import ballot_box
 
     with app.app_context():
-        rows = db.session.execute(select(Rating.note, func.count()).where(Rating.note.like(f"{prefix}-%"))
-                                  .group_by(Rating.note)).all()
+        found = Counter(dict(db.session.execute(select(Rating.note, func.count())
+                                                .where(Rating.note.like(f"{prefix}-%")).group_by(Rating.note)).all()))
+        for round_ in db.session.scalars(select(Round).where(Round.unsealed.is_(False), Round.key_id.is_not(None))):
+            found.update(r.note for _office, _channel, ratings in ballot_box.unseal(round_) for r in ratings
+                         if r.note and r.note.startswith(f"{prefix}-"))
         db.session.remove()
-    return dict(rows)
+    return dict(found)
 
 
 @dataclass

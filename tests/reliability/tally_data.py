@@ -28,8 +28,8 @@ def make_round(db, ballots: int) -> int:
     round_ = rounds.create_round("统计测试轮", "reltally", now - dt.timedelta(days=1), now + dt.timedelta(days=1))
     rounds.open_round(round_.id)
     db.session.execute(text(
-        "INSERT INTO ballot (id, round_id, office_id, day, channel) "
-        "SELECT md5('rel' || b::text), :r, o.id, current_date, 'online' "
+        "INSERT INTO ballot (id, round_id, office_id, channel) "
+        "SELECT md5('rel' || b::text), :r, o.id, 'online' "
         "FROM generate_series(1, :n) b JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM office "
         "WHERE department_id = :d) o ON o.k = b % :offices"),
         {"r": round_.id, "n": ballots, "d": dept.id, "offices": OFFICES})
