@@ -12,14 +12,17 @@ TOKEN = re.compile(r'name="token" value="([^"]+)"')
 PEOPLE = re.compile(r'name="r(\d+)"')
 
 
-def open_office(require_wechat: bool = False, **round_fields):
-    """A department with one office of four people, and an open round covering it."""
+def open_office(require_wechat: bool = False, extra_offices: int = 0, **round_fields):
+    """A department with one office of four people (and `extra_offices` of one person each),
+    and an open round covering it."""
     dept = f.department(code="spj", name="市行政审批服务局")
     office = f.office(dept, name="企业登记窗口")
     f.person(dept, Role.MAIN_LEADER, name="王建国", post="局长")
     f.person(dept, Role.LEADER_IN_CHARGE, name="李海燕", post="副局长", overseen_offices=[office])
     f.person(dept, Role.OFFICE_HEAD, office=office, name="张丽娜", post="窗口负责人")
     f.person(dept, Role.STAFF, office=office, name="刘文博", post="工作人员")
+    for n in range(extra_offices):
+        f.person(dept, Role.STAFF, office=f.office(dept, name=f"第{n + 2}窗口"), post="工作人员")
     db.session.commit()
     now = rounds.utcnow()
     round_ = rounds.create_round(round_fields.get("name", "2026年下半年"), dept.region.code,
