@@ -42,7 +42,7 @@ def test_ratings_get_their_ballots_round_and_office_when_upgraded_with_data(data
             "INSERT INTO person (id, department_id, office_id, role, name, post, phone, active, sort_order) "
             "VALUES (5, 1, 7, 'staff', '人', '职务', '13900000000', true, 0)",
             "INSERT INTO round (id, name, region_id, opens_at, closes_at, status, require_wechat, config) "
-            "VALUES (3, '轮', 1, '2026-01-01', '2026-02-01', 'open', false, '{}')",
+            "VALUES (3, '轮', 1, '2026-01-01', '2026-02-01', 'closed', false, '{}')",
             "INSERT INTO ballot (id, round_id, office_id, day, channel) VALUES ('b1', 3, 7, '2026-01-02', 'online')",
             "INSERT INTO rating (ballot_id, person_id, level) VALUES ('b1', 5, 'satisfied')",
             "INSERT INTO rating_tag (ballot_id, person_id, tag) VALUES ('b1', 5, 'slow')",
