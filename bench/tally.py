@@ -124,8 +124,8 @@ def generate(db, text, rounds, ballots: int) -> int:
     round_ = rounds.create_round("基准轮", "bench", now - dt.timedelta(days=1), now + dt.timedelta(days=1))
     rounds.open_round(round_.id)  # freezes the roster: main leader, leader-in-charge, 4 staff per office
     db.session.execute(text(
-        "INSERT INTO ballot (id, round_id, office_id, day, channel) "
-        "SELECT md5(b::text), :r, 1 + (b % 1500), current_date, 'online' FROM generate_series(1, :n) b"),
+        "INSERT INTO ballot (id, round_id, office_id, channel) "
+        "SELECT md5(b::text), :r, 1 + (b % 1500), 'online' FROM generate_series(1, :n) b"),
         {"r": round_.id, "n": ballots})
     db.session.execute(text(
         "INSERT INTO rating (ballot_id, round_id, office_id, person_id, level) "
