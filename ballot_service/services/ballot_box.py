@@ -153,10 +153,16 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
                        sealing.encode(snap.office_id, "online", checked.ratings))
     try:
         stored = insert_sealed(snap.round_id, box, key)
-        db.session.commit()
     except IntegrityError:
         db.session.rollback()  # the voter's dedup record exists: this form's first attempt, or another form
         return Submission(Outcome.ALREADY_VOTED)
+    except SQLAlchemyError:
+        db.session.rollback()  # before the commit: nothing was stored
+        _release(claim, tag)
+        log.warning("ballot write failed for round %s; claim released", snap.round_id)
+        return Submission(Outcome.FAILED, checked)
+    try:
+        db.session.commit()
     except SQLAlchemyError:
         db.session.rollback()
         recorded = _recorded(snap.round_id, key)  # a commit that raised may still have happened
