@@ -3,11 +3,7 @@
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import func, select
-
-from ballot_service.extensions import db
-from ballot_service.models import Ballot
-from tests.ballot_helpers import all_satisfied, open_office, token_and_people
+from tests.ballot_helpers import all_satisfied, open_office, sealed_ballots, token_and_people
 from tests.wechat_stub import WeChatStub
 
 WECHAT_UA = "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 Mobile MicroMessenger/8.0.47.2560 NetType/WIFI"
@@ -63,7 +59,7 @@ def test_wechat_voter_is_known_by_openid_across_browsers(app, database, wechat):
     # Same WeChat user on a second phone (new cookies, same openid): already voted.
     other_phone = app.test_client()
     assert "您已评价过该科室" in follow_wechat(other_phone, office, wechat)
-    assert db.session.scalar(select(func.count()).select_from(Ballot)) == 1
+    assert sealed_ballots() == 1
     assert wechat.requests.count("/sns/oauth2/access_token") == 2
 
 

@@ -105,7 +105,7 @@ def _render_with_answers(code: str, token: str, values: dict, errors: dict, mess
                                    status))
 
 
-def _remember_done(response, snap):
+def remember_done(response, snap):
     done = [d for d in request.cookies.get(DONE_COOKIE, "").split(",") if d and d != _done(snap)]
     response.set_cookie(DONE_COOKIE, ",".join([*done[-(DONE_KEEP - 1):], _done(snap)]), max_age=voters.MAX_AGE,
                         httponly=True, samesite="Lax", secure=current_app.config["PUBLIC_BASE_URL"].startswith("https://"))
@@ -127,14 +127,14 @@ def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str
     result = ballot_box.submit(snap, identity, token, form)
     if result.outcome is Outcome.RECORDED:
         names = {person_id: name for person_id, _, name in snap.people}
-        return _remember_done(_no_store(make_response(render_template(
+        return remember_done(_no_store(make_response(render_template(
             "public/thanks.html", code=cached.code, snap=snap, names=names, ratings=result.checked.ratings))), snap)
     if result.outcome is Outcome.FAILED:
         return retry_page(cached.code, {"token": [token], **form})
     if result.outcome is Outcome.INVALID:
         return _render_with_answers(cached.code, token, form, result.checked.errors, INVALID_MESSAGE, 400)
     response = message_page(*MESSAGES[result.outcome], office_code=cached.code)
-    return _remember_done(response, snap) if result.outcome is Outcome.ALREADY_VOTED else response
+    return remember_done(response, snap) if result.outcome is Outcome.ALREADY_VOTED else response
 
 
 def retry_page(office_code: str, form: dict[str, list[str]]):

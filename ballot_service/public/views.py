@@ -3,7 +3,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db, limiter
-from ..services import disclosure, health, results, voters, wechat
+from ..services import ballot_box, disclosure, health, results, voters, wechat
 from ..services.photos import photo_dir
 from . import ballot as flow
 from . import bp, page_cache
@@ -66,7 +66,8 @@ def submit_ballot(code: str):
 @bp.get("/o/<code>/wx")
 def wechat_callback(code: str):
     """WeChat redirects here with ?code=…&state=…; exchange the code for the openid."""
-    office_code = _cached_office(code).code
+    cached = _cached_office(code)
+    office_code = cached.code
     target = redirect(url_for("public.office", code=office_code))
     state = request.cookies.get(flow.STATE_COOKIE)
     if not state or request.args.get("state") != state or not request.args.get("code"):
@@ -78,8 +79,14 @@ def wechat_callback(code: str):
         current_app.logger.warning("WeChat sign-in failed: %s (errcode %s)", exc, exc.errcode)
         target.set_cookie(flow.WX_FAILED_COOKIE, "1", max_age=600, httponly=True, samesite="Lax")
         return target
-    target.set_cookie(**voters.cookie(voters.wechat_identity(openid)))
+    identity = voters.wechat_identity(openid)
+    target.set_cookie(**voters.cookie(identity))
     target.delete_cookie(flow.STATE_COOKIE)
+    try:
+        if cached.snapshot is not None and ballot_box.has_voted(cached.snapshot, identity):
+            flow.remember_done(target, cached.snapshot)
+    except SQLAlchemyError:
+        db.session.rollback()  # only the early "已评价" is lost; the ballot POST still refuses
     return target
 
 

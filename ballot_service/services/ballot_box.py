@@ -179,6 +179,14 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
     return Submission(Outcome.RECORDED, checked)
 
 
+def has_voted(snap: BallotSnapshot, identity: str) -> bool:
+    """Whether this voter's ballot for the office is recorded (asked once, at WeChat sign-in, so a
+    second phone of the same WeChat user shows "已评价" before the form is filled in)."""
+    key = dedup_key(snap.secret, identity, snap.office_id)
+    return db.session.scalar(select(DedupRecord.key).where(
+        DedupRecord.round_id == snap.round_id, DedupRecord.key == key)) is not None
+
+
 def _expire_at(closes_at: dt.datetime) -> int:
     return int(closes_at.replace(tzinfo=dt.UTC).timestamp()) + CLAIM_GRACE
 
