@@ -499,9 +499,9 @@ class AuditHead(db.Model):
 class PaperEntry(db.Model):
     """One typing of a paper ballot (附件3) by one user, waiting for a second typing by another.
 
-    Kept only until two typings by different users agree: then the ballot is stored like an
-    online one (channel "paper", random id) and these rows are deleted, so nothing links the
-    stored ballot to who typed it.
+    Kept only until two typings by different users agree: then the ballot is sealed into the box
+    like an online one and these rows are deleted. The typing itself is sealed under the round's
+    secret (domain.sealing.seal_typing), so nothing readable links a ballot to who typed it.
     """
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -509,7 +509,7 @@ class PaperEntry(db.Model):
     office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
     serial: Mapped[str] = mapped_column(String(32))  # the number written on the form when collected
     entered_by: Mapped[int] = mapped_column(ForeignKey("user.id"))
-    ratings: Mapped[dict] = mapped_column(JSON)  # the form as submitted (field -> values)
+    box: Mapped[bytes] = mapped_column(LargeBinary)  # the checked ratings, sealed
 
     __table_args__ = (UniqueConstraint("round_id", "office_id", "serial", "entered_by"),)
 

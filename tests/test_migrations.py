@@ -42,7 +42,7 @@ def test_ratings_get_their_ballots_round_and_office_when_upgraded_with_data(data
             "INSERT INTO person (id, department_id, office_id, role, name, post, phone, active, sort_order) "
             "VALUES (5, 1, 7, 'staff', '人', '职务', '13900000000', true, 0)",
             "INSERT INTO round (id, name, region_id, opens_at, closes_at, status, require_wechat, config) "
-            "VALUES (3, '轮', 1, '2026-01-01', '2026-02-01', 'closed', false, '{}')",
+            "VALUES (3, '轮', 1, '2026-01-01', '2026-02-01', 'tallied', false, '{}')",
             "INSERT INTO ballot (id, round_id, office_id, day, channel) VALUES ('b1', 3, 7, '2026-01-02', 'online')",
             "INSERT INTO rating (ballot_id, person_id, level) VALUES ('b1', 5, 'satisfied')",
             "INSERT INTO rating_tag (ballot_id, person_id, tag) VALUES ('b1', 5, 'slow')",
@@ -61,3 +61,35 @@ def test_ratings_get_their_ballots_round_and_office_when_upgraded_with_data(data
                                 "VALUES ('b1', 3, 8, 5, 'satisfied')"))
         db.session.flush()
     db.session.rollback()
+
+
+@pytest.mark.parametrize("status", ["open", "closed"])
+def test_the_sealed_box_waits_for_rounds_under_the_old_rules(database, status):
+    """0007 -> 0008 refuses while a round is open or closed but untallied, and changes nothing."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    db.session.commit()
+    downgrade(revision="0007")
+    try:
+        for statement in (
+            "INSERT INTO region (id, code, name, kind, sort_order) VALUES (1, 'c', '市', 'city', 0)",
+            "INSERT INTO round (id, name, region_id, opens_at, closes_at, status, require_wechat, config) "
+            f"VALUES (3, '轮', 1, '2026-01-01', '2026-02-01', '{status}', false, '{{}}')",
+        ):
+            db.session.execute(text(statement))
+        db.session.commit()
+        from alembic import command
+        from flask import current_app
+
+        with pytest.raises(RuntimeError, match="升级前请先完成"):
+            command.upgrade(current_app.extensions["migrate"].migrate.get_config(), "head")
+        db.session.rollback()
+        with db.engine.connect() as connection:
+            assert MigrationContext.configure(connection).get_current_revision() == "0007"
+    finally:
+        db.session.rollback()
+        db.session.execute(text("DELETE FROM round"))
+        db.session.execute(text("DELETE FROM region"))
+        db.session.commit()
+        upgrade()

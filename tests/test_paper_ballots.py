@@ -302,7 +302,7 @@ def test_the_counted_form_row_refuses_a_second_count_whatever_the_timing(paper):
     p = paper
     ballot = paper_ballots.paper_ballot(p["round"].id, p["office"].code, p["users"][0])
     checked = check_ballot(ballot.config, ballot.people, form(p["people"]))
-    ratings = paper_ballots._normalised(checked)
+    ratings = paper_ballots._normalised(checked.ratings)
     paper_ballots._count(ballot, "PK-1", ratings)
     db.session.commit()
     with pytest.raises(IntegrityError):
@@ -340,4 +340,40 @@ def test_typings_that_never_matched_are_forgotten_at_the_tally(paper):
     assert paper_ballots.enter(p["round"].id, p["office"].id, "L-1", form(p["people"]), a).result == "pending"
     rounds.close_round(p["round"].id)
     tally_round(p["round"].id)
+    assert db.session.scalar(select(func.count()).select_from(PaperEntry)) == 0
+
+
+def test_a_waiting_typing_is_sealed_and_bound_to_its_row(paper):
+    """What a typing leaves in the database is ciphertext of the round's one size, readable only
+    with the round's secret from the key store, and only as the row it was written for."""
+    from cryptography.exceptions import InvalidTag
+
+    from ballot_service.domain import sealing
+    from ballot_service.services import keys
+
+    p, (a, b, _) = paper, paper["users"]
+    paper_ballots.enter(p["round"].id, p["office"].id, "S-1", form(p["people"]), a)
+    paper_ballots.enter(p["round"].id, p["office"].id, "S-2", form(p["people"], **{f"n{p['people']['张丽娜']}": ["短"]}), a)
+    rows = db.session.execute(select(PaperEntry.serial, PaperEntry.entered_by, PaperEntry.box)
+                              .order_by(PaperEntry.serial)).all()
+    assert [len(box) for _, _, box in rows] == [12 + p["round"].sealed_size + 16] * 2
+    assert all(NOTE.encode() not in box and "短".encode() not in box for _, _, box in rows)
+    secret = keys.round_secret(p["round"].key_id)
+    opened_note = sealing.decode(sealing.open_typing(secret, p["round"].id, p["office"].id, "S-1", a.id, rows[0].box))
+    assert NOTE in [r.note for r in opened_note[2]]
+    with pytest.raises(InvalidTag):  # moved to another serial or typist by hand, it no longer opens
+        sealing.open_typing(secret, p["round"].id, p["office"].id, "S-2", a.id, rows[0].box)
+    with pytest.raises(InvalidTag):
+        sealing.open_typing(secret, p["round"].id, p["office"].id, "S-1", b.id, rows[0].box)
+
+
+def test_typing_without_the_rounds_key_is_refused_with_a_message(paper):
+    import os
+
+    from ballot_service.services import keys
+
+    p, (a, _, _) = paper, paper["users"]
+    os.unlink(os.path.join(keys.key_dir(), f"{p['round'].key_id}.secret"))
+    with pytest.raises(PaperError, match="密钥缺失"):
+        paper_ballots.enter(p["round"].id, p["office"].id, "K-1", form(p["people"]), a)
     assert db.session.scalar(select(func.count()).select_from(PaperEntry)) == 0

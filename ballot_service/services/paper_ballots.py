@@ -1,7 +1,8 @@
 """Paper ballots (附件3): forms collected at a hall, typed in twice by two different users.
 
 A coordinator writes a serial number (编号) on each collected form. Each user's typing is kept
-as a PaperEntry (the checked ratings, normalised). When a second user's typing of the same
+as a PaperEntry, its checked ratings sealed under the round's secret (the web process opens them
+to compare two typings and show where they differ; after the tally nobody can). When a second user's typing of the same
 (round, office, serial) is identical to another user's, the form is counted: in one
 transaction the PaperForm row refuses counting that serial again (its primary key also settles
 two matching typings racing), the agreed ratings are sealed to the round's public key and put
@@ -19,11 +20,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..domain.access import Place
+from ..domain import sealing
 from ..domain.ballots import BallotConfig, Rating, check_ballot
 from ..domain.roles import Role
 from ..extensions import db, redis_ext
 from ..models import Office, PaperEntry, PaperForm, Round, RoundRoster, User
-from . import audit, ballot_box, rounds
+from . import audit, ballot_box, keys, rounds
 from .access import MAX_ID, condition
 from .users import scope_of
 
@@ -32,6 +34,7 @@ TALLIED = "该评价轮次已统计，不能再录入纸质选票"
 ENTRY_STATUSES = ("open", "closed")  # not yet tallied
 LOCK_SECONDS = 30
 ALREADY_COUNTED = "该编号的选票已计入，不能重复录入"
+KEY_MISSING = "本轮次的密钥缺失，暂时不能录入纸质选票，请联系系统管理员"
 
 
 class PaperError(ValueError):
@@ -50,8 +53,8 @@ class Difference:
 
     person_id: int
     name: str
-    first: dict
-    second: dict
+    first: dict | None
+    second: dict | None
     first_text: str
     second_text: str
 
@@ -108,32 +111,57 @@ def check_serial(serial: str | None) -> str:
     return serial
 
 
-def _normalised(checked) -> dict:
-    return {str(r.person_id): {"level": r.level, "tags": sorted(r.tags), "note": r.note} for r in checked.ratings}
+def _normalised(ratings) -> tuple[Rating, ...]:
+    return tuple(sorted((Rating(r.person_id, r.level, tuple(sorted(r.tags)), r.note) for r in ratings),
+                        key=lambda r: r.person_id))
 
 
-def describe(config: BallotConfig, role: Role, rating: dict | None) -> str:
+class _Typings:
+    """Seals and opens the typings of one form (round, office, serial) under the round's secret."""
+
+    def __init__(self, ballot: "PaperBallot", serial: str):
+        try:
+            self.secret = keys.round_secret(ballot.round.key_id)
+        except keys.KeyMissing:
+            raise PaperError(KEY_MISSING, "round_id") from None
+        self.round_, self.office_id, self.serial = ballot.round, ballot.office.id, serial
+
+    def seal(self, typist_id: int, ratings: tuple[Rating, ...]) -> bytes:
+        return sealing.seal_typing(self.secret, self.round_.id, self.round_.sealed_size, self.office_id, self.serial,
+                                   typist_id, sealing.encode(self.office_id, "paper", ratings))
+
+    def open(self, entry: PaperEntry) -> tuple[Rating, ...]:
+        plaintext = sealing.open_typing(self.secret, self.round_.id, self.office_id, self.serial, entry.entered_by,
+                                        entry.box)
+        return tuple(sealing.decode(plaintext)[2])
+
+
+def describe(config: BallotConfig, role: Role, rating: Rating | None) -> str:
     """A typing of one person in words: 基本满意；问题：服务意识差、其他；意见：…"""
-    if not rating:
+    if rating is None:
         return "（未填）"
-    text = config.levels.get(rating["level"], (rating["level"], None))[0]
+    text = config.levels.get(rating.level, (rating.level, None))[0]
     tags = config.tags_for(role)
-    if rating.get("tags"):
-        text += "；问题：" + "、".join(tags.get(t, t) for t in rating["tags"])
-    if rating.get("note"):
-        text += "；意见：" + rating["note"]
+    if rating.tags:
+        text += "；问题：" + "、".join(tags.get(t, t) for t in rating.tags)
+    if rating.note:
+        text += "；意见：" + rating.note
     return text
 
 
-def _differences(ballot: PaperBallot, first: dict, second: dict) -> list[Difference]:
+def _as_dict(rating: Rating | None) -> dict | None:
+    return None if rating is None else {"level": rating.level, "tags": list(rating.tags), "note": rating.note}
+
+
+def _differences(ballot: PaperBallot, first: tuple[Rating, ...], second: tuple[Rating, ...]) -> list[Difference]:
+    firsts, seconds = ({r.person_id: r for r in typing} for typing in (first, second))
     found = []
     for entry in ballot.roster:
-        key = str(entry.person_id)
-        if first.get(key) != second.get(key):
+        a, b = firsts.get(entry.person_id), seconds.get(entry.person_id)
+        if a != b:
             role = Role(entry.role)
-            found.append(Difference(entry.person_id, entry.person.name, first.get(key), second.get(key),
-                                    describe(ballot.config, role, first.get(key)),
-                                    describe(ballot.config, role, second.get(key))))
+            found.append(Difference(entry.person_id, entry.person.name, _as_dict(a), _as_dict(b),
+                                    describe(ballot.config, role, a), describe(ballot.config, role, b)))
     return found
 
 
@@ -152,7 +180,7 @@ def enter(round_id: int, office_id_or_code, serial: str, form, user: User) -> En
     checked = check_ballot(ballot.config, ballot.people, form)
     if not checked.ok:
         raise PaperError("选票填写有误，请按提示修改", "ratings", checked.errors)
-    ratings = _normalised(checked)
+    ratings = _normalised(checked.ratings)
     round_id, office_id = ballot.round.id, ballot.office.id
     lock = redis_ext.client.lock(f"paper:lock:{round_id}:{office_id}:{serial}", timeout=LOCK_SECONDS,
                                  blocking_timeout=LOCK_SECONDS)
@@ -164,8 +192,9 @@ def enter(round_id: int, office_id_or_code, serial: str, form, user: User) -> En
         lock.release()
 
 
-def _record(ballot: PaperBallot, serial: str, ratings: dict, user: User) -> EntryResult:
+def _record(ballot: PaperBallot, serial: str, ratings: tuple[Rating, ...], user: User) -> EntryResult:
     round_id, office_id = ballot.round.id, ballot.office.id
+    typings = _Typings(ballot, serial)
     where = (PaperEntry.round_id == round_id, PaperEntry.office_id == office_id, PaperEntry.serial == serial)
     try:
         # Looked at again under the lock: the round may have been tallied meanwhile.
@@ -177,16 +206,18 @@ def _record(ballot: PaperBallot, serial: str, ratings: dict, user: User) -> Entr
         entries = db.session.scalars(select(PaperEntry).where(*where).order_by(PaperEntry.id)).all()
         mine = next((e for e in entries if e.entered_by == user.id), None)
         others = [e for e in entries if e.entered_by != user.id]
+        box = typings.seal(user.id, ratings)
         if mine is None:
             db.session.add(PaperEntry(round_id=round_id, office_id=office_id, serial=serial, entered_by=user.id,
-                                      ratings=ratings))
+                                      box=box))
         else:
-            mine.ratings = ratings
-        if any(e.ratings == ratings for e in others):
+            mine.box = box
+        theirs = [typings.open(e) for e in others]
+        if ratings in theirs:
             _count(ballot, serial, ratings)
             result = EntryResult("counted")
         elif others:
-            result = EntryResult("mismatch", _differences(ballot, others[-1].ratings, ratings))
+            result = EntryResult("mismatch", _differences(ballot, theirs[-1], ratings))
         else:
             result = EntryResult("pending")
         # Who typed a form of this round, and with what outcome — not which office or serial:
@@ -207,7 +238,7 @@ def _record(ballot: PaperBallot, serial: str, ratings: dict, user: User) -> Entr
     return result
 
 
-def _count(ballot: PaperBallot, serial: str, ratings: dict) -> None:
+def _count(ballot: PaperBallot, serial: str, ratings: tuple[Rating, ...]) -> None:
     """Mark the form counted, seal its agreed ratings into the round's box like an online ballot
     (no typist, no serial), and forget every typing of it — all in the caller's transaction."""
     round_ = ballot.round
@@ -216,9 +247,7 @@ def _count(ballot: PaperBallot, serial: str, ratings: dict) -> None:
     # The form's row first: a second counting of this serial stops here, on the primary key.
     connection.execute(PaperForm.__table__.insert(), [{"round_id": round_.id, "office_id": ballot.office.id,
                                                        "serial": serial}])
-    agreed = [Rating(int(person_id), r["level"], tuple(r["tags"]), r["note"])
-              for person_id, r in sorted(ratings.items(), key=lambda item: int(item[0]))]
-    if not ballot_box.store(round_, ballot.office.id, agreed, "paper", ENTRY_STATUSES):
+    if not ballot_box.store(round_, ballot.office.id, ratings, "paper", ENTRY_STATUSES):
         raise PaperError(TALLIED, "round_id")  # unsealed meanwhile: the tally has begun
     connection.execute(delete(PaperEntry).where(PaperEntry.round_id == round_.id,
                                                 PaperEntry.office_id == ballot.office.id,
