@@ -3,6 +3,7 @@
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
 from tests.ballot_helpers import all_satisfied, open_office, sealed_ballots, token_and_people
 from tests.wechat_stub import WeChatStub
 

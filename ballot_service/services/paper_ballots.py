@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..domain.access import Place
 from ..domain import sealing
+from ..domain.access import Place
 from ..domain.ballots import BallotConfig, Rating, check_ballot
 from ..domain.roles import Role
 from ..extensions import db, redis_ext
