@@ -237,12 +237,22 @@ class RoundRoster(db.Model):
     person: Mapped[Person] = relationship()
 
 
+class SealKey(db.Model):
+    """A web process's key for sealing a round's ballots, itself HPKE-sealed to the round's
+    public key (domain.sealing): only the round's private key opens it. Gone at the tally."""
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class SealedBallot(db.Model):
     """A ballot as cast, until the tally: ciphertext only (domain.sealing), every one of a round
     the same size, with a random id. Its office, ratings and channel are inside (A1)."""
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    seal_key_id: Mapped[str] = mapped_column(ForeignKey("seal_key.id"))
     box: Mapped[bytes] = mapped_column(LargeBinary)
 
 

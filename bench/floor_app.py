@@ -33,7 +33,8 @@ with service.app_context(), service.test_request_context():
 SNAP = OFFICE.snapshot
 REDIS = service.extensions["redis"]
 EXPIRE_AT = ballot_box._expire_at(SNAP.closes_at)
-SEALED_SQL = "INSERT INTO sealed_ballot (id, round_id, box) VALUES (%s, %s, %s)"
+SEALED_SQL = "INSERT INTO sealed_ballot (id, round_id, seal_key_id, box) VALUES (%s, %s, %s, %s)"
+SEAL_KEY_SQL = "INSERT INTO seal_key (id, round_id, wrapped) VALUES (%s, %s, %s)"
 DEDUP_SQL = "INSERT INTO dedup_record (round_id, key) VALUES (%s, %s)"
 _connection: psycopg.Connection | None = None
 
@@ -47,6 +48,22 @@ def _database() -> psycopg.Connection:
     if _connection is None or _connection.broken:
         _connection = psycopg.connect(os.environ["DATABASE_URL"])
     return _connection
+
+
+_seal_key: tuple[str, object] | None = None
+
+
+def _sealing_key() -> tuple[str, object]:
+    """This process's seal key: made, wrapped to the round's public key and committed once."""
+    global _seal_key
+    if _seal_key is None:
+        seal_key_id, raw = secrets.token_hex(16), sealing.new_seal_key()
+        database = _database()
+        database.execute(SEAL_KEY_SQL, [seal_key_id, SNAP.round_id,
+                                        sealing.wrap_seal_key(SNAP.public_key, SNAP.round_id, seal_key_id, raw)])
+        database.commit()
+        _seal_key = seal_key_id, sealing.AESGCM(raw)
+    return _seal_key
 
 
 @app.get("/o/<code>")
@@ -74,11 +91,12 @@ def ballot(code: str):
     key = dedup_key(SNAP.secret, identity, SNAP.office_id)
     ballot_box._CLAIM([ballot_box._claim_key(SNAP.round_id, key)],
                       [form_tokens.claim_tag(SNAP.secret, nonce), EXPIRE_AT], client=REDIS)
-    box = sealing.seal(SNAP.public_key, SNAP.round_id, SNAP.sealed_size,
+    seal_key_id, seal_key = _sealing_key()
+    box = sealing.seal(seal_key, SNAP.round_id, seal_key_id, SNAP.sealed_size,
                        sealing.encode(SNAP.office_id, "online", checked.ratings))
     database = _database()
     with database.pipeline(), database.cursor() as cursor:
-        cursor.execute(SEALED_SQL, [secrets.token_hex(16), SNAP.round_id, box])
+        cursor.execute(SEALED_SQL, [secrets.token_hex(16), SNAP.round_id, seal_key_id, box])
         cursor.execute(DEDUP_SQL, [SNAP.round_id, key])
     database.commit()
     return "<!doctype html><title>评价已提交</title><h1>感谢您的评价！</h1><ul>" + "".join(

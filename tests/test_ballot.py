@@ -239,9 +239,10 @@ def test_rate_limit_per_voter_answers_in_chinese(app, client, database):
 def test_ballot_tables_hold_nothing_that_identifies_a_voter_or_a_time(database):
     """A1: adding a column such as created_at, day, ip or voter to these tables fails this test."""
     columns = {table: {c["name"] for c in inspect(db.engine).get_columns(table)}
-               for table in ("sealed_ballot", "ballot", "rating", "rating_tag", "dedup_record")}
+               for table in ("seal_key", "sealed_ballot", "ballot", "rating", "rating_tag", "dedup_record")}
     assert columns == {
-        "sealed_ballot": {"id", "round_id", "box"},
+        "seal_key": {"id", "round_id", "wrapped"},
+        "sealed_ballot": {"id", "round_id", "seal_key_id", "box"},
         "ballot": {"id", "round_id", "office_id", "channel"},
         "rating": {"ballot_id", "round_id", "office_id", "person_id", "level", "note"},
         "rating_tag": {"ballot_id", "person_id", "tag"},
@@ -335,6 +336,32 @@ def test_a_claim_whose_reply_was_lost_is_completed_by_sending_the_form_again(app
     other, _ = token_and_people(page(client, office))
     refused = client.post(f"/o/{office.code}/ballot", data=all_satisfied(other, people))
     assert "您已评价过该科室" in refused.get_data(as_text=True) and sealed_ballots() == 1
+
+
+def test_a_database_restored_from_before_the_seal_key_fails_once_then_takes_the_ballot(app, database):
+    """A web process keeps its seal key in memory; if the database comes back from a backup taken
+    before that key's row was written, its next ballot must not be told "already voted" (the
+    refused foreign key is an IntegrityError too): it gets the retry page, and the same form sent
+    again is sealed under a new key and recorded, once."""
+    from ballot_service.models import SealKey
+
+    office, round_ = open_office()
+    first = app.test_client()
+    token, people = token_and_people(page(first, office))
+    assert first.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)).status_code == 200
+    for table in (SealedBallot, DedupRecord, SealKey):  # the restore: none of that was written yet
+        db.session.execute(db.delete(table))
+    db.session.commit()
+
+    voter = app.test_client()
+    token, people = token_and_people(page(voter, office))
+    form = all_satisfied(token, people)
+    failed = voter.post(f"/o/{office.code}/ballot", data=form)
+    assert failed.status_code == 503 and "提交失败" in failed.get_data(as_text=True)
+    again = voter.post(f"/o/{office.code}/ballot", data=form)
+    assert again.status_code == 200 and "感谢您的评价" in again.get_data(as_text=True)
+    assert sealed_ballots() == 1 and len(opened(round_.id)) == 1
+    assert db.session.scalar(select(func.count()).select_from(SealKey)) == 1
 
 
 def test_a_commit_that_raised_after_committing_is_acknowledged_once(app, client, database, monkeypatch):

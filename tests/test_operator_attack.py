@@ -24,8 +24,9 @@ from flask_migrate import upgrade
 from sqlalchemy import select, text
 
 from ballot_service import create_app
+from ballot_service.domain import sealing
 from ballot_service.extensions import db
-from ballot_service.models import Ballot, Office, Rating, Round, SealedBallot
+from ballot_service.models import Ballot, Office, Rating, Round, SealedBallot, SealKey
 from ballot_service.services import keys, rounds, voters
 from ballot_service.services.tally import tally_round
 from tests import private_postgres
@@ -89,12 +90,18 @@ def storage_order_after_tally() -> tuple[list[int], set]:
     return order, {xmin for _, xmin in rows}
 
 
-def secrets_of(key_id: str) -> list[bytes]:
+def secrets_of(round_id: int, key_id: str) -> list[bytes]:
+    """The round's secret and private key from the key store, and every seal key the web
+    processes made (opened here with the private key, as only the tally could)."""
     with open(os.path.join(keys.key_dir(), f"{key_id}.secret"), "rb") as fh:
         secret = fh.read()
     with open(os.path.join(keys.key_dir(), f"{key_id}.private"), "rb") as fh:
         private = fh.read()
-    return [secret, private]
+    seal_keys = [sealing.unwrap_seal_key(sealing.load_private_key(private), round_id, seal_key_id, wrapped)
+                 for seal_key_id, wrapped in db.session.execute(
+                     select(SealKey.id, SealKey.wrapped).where(SealKey.round_id == round_id))]
+    assert seal_keys
+    return [secret, private, *seal_keys]
 
 
 def encodings(value: bytes) -> list[bytes]:
@@ -120,7 +127,7 @@ def test_sealed_ballots_join_nothing_on_the_default_backend(app, database, redis
     boxes = db.session.scalars(select(SealedBallot.box).where(SealedBallot.round_id == round_id)).all()
     assert len(boxes) == VOTERS and len({len(b) for b in boxes}) == 1  # sizes say nothing of contents
     key_id = db.session.get(Round, round_id).key_id
-    round_secrets = secrets_of(key_id)
+    round_secrets = secrets_of(round_id, key_id)
     sqlite_files = []
     if db.engine.dialect.name == "sqlite":
         db.session.execute(text("PRAGMA wal_checkpoint(FULL)"))
@@ -210,7 +217,7 @@ def test_the_operators_join_nothing_during_the_round_or_after_the_tally(operated
     codes, round_id = three_offices()
     identities = cast_known_ballots(app, codes)
     key_id = db.session.get(Round, round_id).key_id
-    round_secrets = secrets_of(key_id)
+    round_secrets = secrets_of(round_id, key_id)
     markers = [marker(n).encode() for n in range(VOTERS)]
     who = [i[2:].encode() for i in identities]
 

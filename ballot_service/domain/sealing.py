@@ -1,16 +1,26 @@
 """Sealed ballots: a ballot's content as one fixed-size ciphertext until the tally (A1).
 
-A ballot is encoded (office, channel, ratings), padded to the round's one size and sealed
-with HPKE (RFC 9180: X25519, HKDF-SHA256, AES-128-GCM, a fresh ephemeral key per ballot) to
-the round's public key. Every sealed ballot of a round is exactly as long as every other, so
-neither its office nor its length nor its notes' length shows; only the holder of the round's
-private key (the worker, at the tally) can open it.
+A ballot is encoded (office, channel, ratings), padded to the round's one size and sealed as
+hybrid encryption to the round's public key, in two layers:
+
+- a *seal key*: a random AES-128 key a web process makes for a round (and replaces every hour),
+  sealed with HPKE (RFC 9180: X25519, HKDF-SHA256, AES-128-GCM) to the round's public key and
+  stored as such — only the holder of the round's private key (the worker, at the tally) can
+  open it;
+- each ballot: AES-GCM under a seal key, with a fresh random nonce, bound to its round and seal
+  key. One HPKE operation per seal key instead of one per ballot keeps the ballot's POST and
+  the tally's unsealing cheap.
+
+Every sealed ballot of a round is exactly as long as every other, so neither its office nor its
+length nor its notes' length shows. A seal key groups the ballots one web process took in one
+hour, which the database's commit times show of every row anyway; the unsealed rows carry
+neither (fresh ids, shuffled).
 
 A paper form's typing waits for its second typing: the web process must read it to compare the
 two and show where they differ, so it is sealed symmetrically under a key derived from the
-round's secret (AES-GCM, a fresh random nonce, padded to the same size, bound to its round,
-office, serial and typist). Like the ballots, typings left in dead tuples or WAL are unreadable
-once the tally has destroyed the round's key files.
+round's secret (the same AES-GCM and padding, bound to its round, office, serial and typist).
+Like the ballots, typings left in dead tuples or WAL are unreadable once the tally has destroyed
+the round's key files.
 """
 
 import json
@@ -63,11 +73,6 @@ def padded_size(config: BallotConfig, most_people: int) -> int:
     return _LENGTH.size + len(encode(MAX_ID, "online", worst)) + _NOTE_BYTES_PER_CHAR * NOTES_TOTAL_MAX
 
 
-def _info(round_id: int) -> bytes:
-    """Binds a sealed ballot to its round: it cannot be moved into another round's box."""
-    return f"sanliang-ballot:{round_id}".encode()
-
-
 def _pad(size: int, plaintext: bytes) -> bytes:
     if _LENGTH.size + len(plaintext) > size:
         raise ValueError("ballot larger than the round's sealed size")
@@ -79,13 +84,45 @@ def _unpad(padded: bytes) -> bytes:
     return padded[_LENGTH.size:_LENGTH.size + length]
 
 
-def seal(public_key: bytes, round_id: int, size: int, plaintext: bytes) -> bytes:
-    return SUITE.encrypt(_pad(size, plaintext), x25519.X25519PublicKey.from_public_bytes(public_key),
-                         info=_info(round_id))
+def _aead_seal(key: AESGCM, context: bytes, size: int, plaintext: bytes) -> bytes:
+    nonce = os.urandom(_NONCE_BYTES)
+    return nonce + key.encrypt(nonce, _pad(size, plaintext), context)
 
 
-def unseal(private_key: x25519.X25519PrivateKey, round_id: int, box: bytes) -> bytes:
-    return _unpad(SUITE.decrypt(box, private_key, info=_info(round_id)))
+def _aead_open(key: AESGCM, context: bytes, box: bytes) -> bytes:
+    """Raises cryptography.exceptions.InvalidTag for a box not sealed under this key and context."""
+    return _unpad(key.decrypt(box[:_NONCE_BYTES], box[_NONCE_BYTES:], context))
+
+
+def new_seal_key() -> bytes:
+    return AESGCM.generate_key(bit_length=128)
+
+
+def _key_info(round_id: int, seal_key_id: str) -> bytes:
+    return f"sanliang-seal-key\x1f{round_id}\x1f{seal_key_id}".encode()
+
+
+def wrap_seal_key(public_key: bytes, round_id: int, seal_key_id: str, seal_key: bytes) -> bytes:
+    """The seal key, HPKE-sealed to the round's public key (a fresh ephemeral key each time)."""
+    return SUITE.encrypt(seal_key, x25519.X25519PublicKey.from_public_bytes(public_key),
+                         info=_key_info(round_id, seal_key_id))
+
+
+def unwrap_seal_key(private_key: x25519.X25519PrivateKey, round_id: int, seal_key_id: str, wrapped: bytes) -> bytes:
+    return SUITE.decrypt(wrapped, private_key, info=_key_info(round_id, seal_key_id))
+
+
+def _ballot_context(round_id: int, seal_key_id: str) -> bytes:
+    """Binds a sealed ballot to its round and seal key: it cannot be moved into another box."""
+    return f"sanliang-ballot\x1f{round_id}\x1f{seal_key_id}".encode()
+
+
+def seal(seal_key: AESGCM, round_id: int, seal_key_id: str, size: int, plaintext: bytes) -> bytes:
+    return _aead_seal(seal_key, _ballot_context(round_id, seal_key_id), size, plaintext)
+
+
+def unseal(seal_key: AESGCM, round_id: int, seal_key_id: str, box: bytes) -> bytes:
+    return _aead_open(seal_key, _ballot_context(round_id, seal_key_id), box)
 
 
 def _typing_key(secret: bytes, round_id: int) -> AESGCM:
@@ -100,15 +137,12 @@ def _typing_context(office_id: int, serial: str, typist_id: int) -> bytes:
 def seal_typing(secret: bytes, round_id: int, size: int, office_id: int, serial: str, typist_id: int,
                 plaintext: bytes) -> bytes:
     """One paper typing, sealed under the round's secret and bound to its row."""
-    nonce = os.urandom(_NONCE_BYTES)
-    return nonce + _typing_key(secret, round_id).encrypt(
-        nonce, _pad(size, plaintext), _typing_context(office_id, serial, typist_id))
+    return _aead_seal(_typing_key(secret, round_id), _typing_context(office_id, serial, typist_id), size, plaintext)
 
 
 def open_typing(secret: bytes, round_id: int, office_id: int, serial: str, typist_id: int, box: bytes) -> bytes:
     """Raises cryptography.exceptions.InvalidTag for a typing not sealed for this row."""
-    nonce, sealed = box[:_NONCE_BYTES], box[_NONCE_BYTES:]
-    return _unpad(_typing_key(secret, round_id).decrypt(nonce, sealed, _typing_context(office_id, serial, typist_id)))
+    return _aead_open(_typing_key(secret, round_id), _typing_context(office_id, serial, typist_id), box)
 
 
 def load_private_key(raw: bytes) -> x25519.X25519PrivateKey:

@@ -1,9 +1,10 @@
 """Taking a ballot: signed form tokens, a fast claim in Redis, the sealed ballot in the database.
 
 Order of a submission: check the form token and the form (pure) -> claim the voter's dedup key
-in Redis (the fast path: a second form of the same voter stops here) -> seal the ballot to the
-round's public key -> one transaction: the sealed ballot and its dedup record, only while the
-round is open -> commit -> the thank-you page. The dedup record's primary key, not Redis, holds
+in Redis (the fast path: a second form of the same voter stops here) -> seal the ballot under
+this process's seal key for the round (itself sealed to the round's public key) -> one
+transaction: the sealed ballot and its dedup record, only while the round is open -> commit ->
+the thank-you page. The dedup record's primary key, not Redis, holds
 one ballot per (round, office, voter) (B1); Redis may lose its data or come back from an old
 snapshot without a second ballot getting in. A write that fails before the commit releases the
 claim, so the voter can simply retry (C2).
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 
 from redis.commands.core import Script
 from redis.exceptions import RedisError
-from sqlalchemy import delete, func, insert, literal, select, text
+from sqlalchemy import bindparam, delete, func, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..domain import form_tokens, sealing
@@ -31,12 +32,13 @@ from ..domain.ballots import BallotConfig, Checked, check_ballot
 from ..domain.dedup import dedup_key
 from ..domain.roles import Role
 from ..extensions import db, redis_ext
-from ..models import DedupRecord, Office, Round, RoundRoster, SealedBallot
+from ..models import DedupRecord, Office, Round, RoundRoster, SealedBallot, SealKey
 from . import keys, rounds
 
 log = logging.getLogger(__name__)
 
 CLAIM_GRACE = 7 * 24 * 3600  # claims outlive the close a little
+SEAL_KEY_SECONDS = 3600  # a web process makes a new seal key for a round this often
 
 
 def _claim_key(round_id: int, key: str) -> str:
@@ -149,13 +151,26 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
             return Submission(Outcome.ALREADY_VOTED)
     except RedisError:
         return Submission(Outcome.FAILED, checked)
-    box = sealing.seal(snap.public_key, snap.round_id, snap.sealed_size,
+    try:
+        seal_key_id, seal_key = _seal_key(snap.round_id, snap.public_key)
+    except SQLAlchemyError:
+        db.session.rollback()
+        _release(claim, tag)
+        return Submission(Outcome.FAILED, checked)
+    box = sealing.seal(seal_key, snap.round_id, seal_key_id, snap.sealed_size,
                        sealing.encode(snap.office_id, "online", checked.ratings))
     try:
-        stored = insert_sealed(snap.round_id, box, key)
+        stored = insert_sealed(snap.round_id, seal_key_id, box, key)
     except IntegrityError:
-        db.session.rollback()  # the voter's dedup record exists: this form's first attempt, or another form
-        return Submission(Outcome.ALREADY_VOTED)
+        db.session.rollback()
+        if _recorded(snap.round_id, key) is not False:
+            return Submission(Outcome.ALREADY_VOTED)  # this form's first attempt, or another form
+        # Not the dedup record: the seal key's row is gone (a database restored from an older
+        # backup); the form sent again seals under a new one.
+        _seal_keys.pop((snap.round_id, snap.public_key), None)
+        _release(claim, tag)
+        log.error("sealed ballot refused for round %s: its seal key is not in the database", snap.round_id)
+        return Submission(Outcome.FAILED, checked)
     except SQLAlchemyError:
         db.session.rollback()  # before the commit: nothing was stored
         _release(claim, tag)
@@ -224,35 +239,69 @@ def _recorded(round_id: int, key: str) -> bool | None:
         return None
 
 
-def _countable(round_id: int, statuses: tuple[str, ...]):
-    """The round still takes sealed ballots: in one of `statuses`, not yet unsealed (and for an
-    open round, before its closing time)."""
-    condition = (Round.id == round_id) & Round.status.in_(statuses) & Round.unsealed.is_(False)
-    if statuses == ("open",):
-        condition &= Round.closes_at > rounds.utcnow()
-    return select(literal(1)).where(condition).exists()
+# This process's seal key per round (by id and public key): (id, key, made at). Kept in memory
+# only; its wrapped copy is committed before the first ballot sealed under it.
+_seal_keys: dict[tuple[int, bytes], tuple[str, object, float]] = {}
 
 
-def insert_sealed(round_id: int, box: bytes, key: str | None, statuses: tuple[str, ...] = ("open",)) -> bool:
-    """A sealed ballot and (online) its dedup record, in the caller's transaction, only if the
-    round is still in one of `statuses`: False (nothing written) otherwise. The dedup record's
-    primary key raises IntegrityError for a voter who has a ballot already."""
-    values = select(literal(secrets.token_hex(16)), literal(round_id), literal(box)).where(
-        _countable(round_id, statuses))
+def _seal_key(round_id: int, public_key: bytes):
+    """This process's seal key for the round (id, AESGCM), made when there is none or it is an
+    hour old, and committed in a transaction of its own before any ballot refers to it."""
+    found = _seal_keys.get((round_id, public_key))
+    if found is None or time.monotonic() - found[2] >= SEAL_KEY_SECONDS:
+        with db.engine.begin() as connection:
+            found = (*_new_seal_key(connection, round_id, public_key), time.monotonic())
+        _seal_keys[(round_id, public_key)] = found
+    return found[0], found[1]
+
+
+def _new_seal_key(connection, round_id: int, public_key: bytes):
+    """A new seal key (id, AESGCM), its wrapped copy written on `connection`."""
+    seal_key_id, raw = secrets.token_hex(16), sealing.new_seal_key()
+    connection.execute(insert(SealKey).values(
+        id=seal_key_id, round_id=round_id, wrapped=sealing.wrap_seal_key(public_key, round_id, seal_key_id, raw)))
+    return seal_key_id, sealing.AESGCM(raw)
+
+
+def _insert_sealed_if(*conditions):
+    """INSERT … SELECT of one sealed ballot that writes it only while the round, not yet
+    unsealed, meets `conditions`; RETURNING its id. Built once: only the values change."""
+    columns = ("id", "round_id", "seal_key_id", "box")
+    values = select(*(bindparam(name, type_=SealedBallot.__table__.c[name].type) for name in columns)).where(
+        select(literal(1)).where(Round.id == bindparam("round_id"), Round.unsealed.is_(False), *conditions).exists())
+    return insert(SealedBallot).from_select(list(columns), values).returning(SealedBallot.id)
+
+
+_INSERT_ONLINE = _insert_sealed_if(Round.status == "open",
+                                   Round.closes_at > bindparam("now", type_=Round.closes_at.type))
+_INSERT_UNTALLIED = _insert_sealed_if(Round.status.in_(("open", "closed")))
+_INSERT_DEDUP = insert(DedupRecord).values(round_id=bindparam("round_id"), key=bindparam("key"))
+
+
+def insert_sealed(round_id: int, seal_key_id: str, box: bytes, key: str) -> bool:
+    """A voter's sealed ballot and its dedup record, in the caller's transaction, only while the
+    round is open: False (nothing written) otherwise. The dedup record's primary key raises
+    IntegrityError for a voter who has a ballot already."""
     connection = db.session.connection()
-    stored = connection.execute(insert(SealedBallot).from_select(["id", "round_id", "box"], values)
-                                .returning(SealedBallot.id)).first() is not None
-    if stored and key is not None:
-        connection.execute(insert(DedupRecord).values(round_id=round_id, key=key))
+    stored = connection.execute(_INSERT_ONLINE, dict(id=secrets.token_hex(16), round_id=round_id,
+                                                     seal_key_id=seal_key_id, box=box,
+                                                     now=rounds.utcnow())).first() is not None
+    if stored:
+        connection.execute(_INSERT_DEDUP, dict(round_id=round_id, key=key))
     return stored
 
 
-def store(round_: Round, office_id: int, ratings, channel: str, statuses: tuple[str, ...] = ("open", "closed")) -> bool:
+def store(round_: Round, office_id: int, ratings, channel: str) -> bool:
     """A ballot taken without a voter's claim (a counted paper form; tests, benchmarks): sealed
-    like an online one into the round's box, in the caller's transaction; False when the round
-    no longer takes it."""
-    box = sealing.seal(round_.public_key, round_.id, round_.sealed_size, sealing.encode(office_id, channel, ratings))
-    return insert_sealed(round_.id, box, None, statuses)
+    like an online one into the round's box, under a seal key of its own written in the caller's
+    transaction (which may already hold SQLite's write lock); False once the round is tallied or
+    its unsealing has begun."""
+    connection = db.session.connection()
+    seal_key_id, seal_key = _new_seal_key(connection, round_.id, round_.public_key)
+    box = sealing.seal(seal_key, round_.id, seal_key_id, round_.sealed_size,
+                       sealing.encode(office_id, channel, ratings))
+    return connection.execute(_INSERT_UNTALLIED, dict(id=secrets.token_hex(16), round_id=round_.id,
+                                                      seal_key_id=seal_key_id, box=box)).first() is not None
 
 
 def wait_for_writers() -> None:
@@ -271,15 +320,20 @@ def unseal(round_: Round) -> list[tuple[int, str, list]]:
     """Open every sealed ballot of the round: (office id, channel, ratings) each, in random
     order. The caller writes them as plaintext and empties the box in one transaction."""
     private = keys.private_key(round_.key_id)
-    opened = [sealing.decode(sealing.unseal(private, round_.id, box))
-              for box in db.session.scalars(select(SealedBallot.box).where(SealedBallot.round_id == round_.id))]
+    seal_keys = {seal_key_id: sealing.AESGCM(sealing.unwrap_seal_key(private, round_.id, seal_key_id, wrapped))
+                 for seal_key_id, wrapped in db.session.execute(
+                     select(SealKey.id, SealKey.wrapped).where(SealKey.round_id == round_.id))}
+    opened = [sealing.decode(sealing.unseal(seal_keys[seal_key_id], round_.id, seal_key_id, box))
+              for seal_key_id, box in db.session.execute(
+                  select(SealedBallot.seal_key_id, SealedBallot.box).where(SealedBallot.round_id == round_.id))]
     secrets.SystemRandom().shuffle(opened)
     return opened
 
 
 def empty_box(round_id: int) -> None:
-    """After unsealing: the sealed ballots and the dedup records of the round go."""
+    """After unsealing: the sealed ballots, their seal keys and the dedup records of the round go."""
     db.session.execute(delete(SealedBallot).where(SealedBallot.round_id == round_id))
+    db.session.execute(delete(SealKey).where(SealKey.round_id == round_id))
     db.session.execute(delete(DedupRecord).where(DedupRecord.round_id == round_id))
 
 

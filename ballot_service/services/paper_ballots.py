@@ -247,7 +247,7 @@ def _count(ballot: PaperBallot, serial: str, ratings: tuple[Rating, ...]) -> Non
     # The form's row first: a second counting of this serial stops here, on the primary key.
     connection.execute(PaperForm.__table__.insert(), [{"round_id": round_.id, "office_id": ballot.office.id,
                                                        "serial": serial}])
-    if not ballot_box.store(round_, ballot.office.id, ratings, "paper", ENTRY_STATUSES):
+    if not ballot_box.store(round_, ballot.office.id, ratings, "paper"):
         raise PaperError(TALLIED, "round_id")  # unsealed meanwhile: the tally has begun
     connection.execute(delete(PaperEntry).where(PaperEntry.round_id == round_.id,
                                                 PaperEntry.office_id == ballot.office.id,

@@ -25,11 +25,22 @@ def upgrade():
     if bind.execute(sa.text("SELECT count(*) FROM round WHERE status IN ('open', 'closed')")).scalar():
         raise RuntimeError("升级前请先完成进行中和已结束未统计的评价轮次：新的密封票箱从下一轮开始启用 "
                            "(tally the open and closed rounds first; the sealed ballot box starts with the next round)")
+    op.create_table('seal_key',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('round_id', sa.Integer(), nullable=False),
+    sa.Column('wrapped', sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(['round_id'], ['round.id'], name=op.f('fk_seal_key_round_id_round')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_seal_key'))
+    )
+    with op.batch_alter_table('seal_key', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_seal_key_round_id'), ['round_id'], unique=False)
     op.create_table('sealed_ballot',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('round_id', sa.Integer(), nullable=False),
+    sa.Column('seal_key_id', sa.String(length=32), nullable=False),
     sa.Column('box', sa.LargeBinary(), nullable=False),
     sa.ForeignKeyConstraint(['round_id'], ['round.id'], name=op.f('fk_sealed_ballot_round_id_round')),
+    sa.ForeignKeyConstraint(['seal_key_id'], ['seal_key.id'], name=op.f('fk_sealed_ballot_seal_key_id_seal_key')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sealed_ballot'))
     )
     with op.batch_alter_table('sealed_ballot', schema=None) as batch_op:
@@ -88,3 +99,6 @@ def downgrade():
     with op.batch_alter_table('sealed_ballot', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sealed_ballot_round_id'))
     op.drop_table('sealed_ballot')
+    with op.batch_alter_table('seal_key', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_seal_key_round_id'))
+    op.drop_table('seal_key')
