@@ -51,14 +51,14 @@ def wechat_redirect(office_code: str):
     return response
 
 
-def _send(html: bytes, gz: bytes):
-    """A cached page as it is, gzip-compressed when the browser takes it (Flask-Compress leaves
-    responses that already carry a Content-Encoding alone)."""
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
-        response = make_response(gz)
+def _send(page, token: str | None = None):
+    """A cached page (with the voter's token when it has a slot), gzip-compressed when the
+    browser takes it (Flask-Compress leaves responses that already carry a Content-Encoding
+    alone). Only the form sent is made."""
+    gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
+    response = make_response(page.body(gzipped, token))
+    if gzipped:
         response.headers["Content-Encoding"] = "gzip"
-    else:
-        response = make_response(html)
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     response.headers["Vary"] = "Accept-Encoding"
     return response
@@ -77,19 +77,19 @@ def office_page(cached: CachedOffice, identity: str | None):
     snap = cached.snapshot
     if snap is None:
         page = cached.pages.get("plain") or cached.pages["unavailable"]
-        return _no_store(_send(page.html, page.gz))
+        return _no_store(_send(page))
     new_identity = None
     if identity is None:
         identity = new_identity = voters.new_browser_identity()
     if snap.require_wechat and not identity.startswith("w:"):
         page = cached.pages["wechat"]
-        response = _send(page.html, page.gz)
+        response = _send(page)
     elif _done(snap) in request.cookies.get(DONE_COOKIE, "").split(","):
         page = cached.pages["voted"]
-        response = _send(page.html, page.gz)
+        response = _send(page)
     else:
         token = ballot_box.new_token(snap, identity)
-        response = _send(cached.form.html(token), cached.form.gz(token))
+        response = _send(cached.form, token)
     response = _no_store(response)
     if new_identity:
         response.set_cookie(**voters.cookie(new_identity))

@@ -57,6 +57,9 @@ class Page:
         data = html.encode()
         return cls(data, gzip.compress(data, _LEVEL, mtime=0))
 
+    def body(self, gzipped: bool, token: None = None) -> bytes:
+        return self.gz if gzipped else self.html
+
 
 class TokenPage:
     """A page with one slot for the voter's token near its end, compressed up to the slot once.
@@ -72,6 +75,9 @@ class TokenPage:
         self._compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WBITS, _MEMLEVEL)
         self._head = _GZIP_HEADER + self._compressor.compress(prefix) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
         self._crc = zlib.crc32(prefix)
+
+    def body(self, gzipped: bool, token: str) -> bytes:
+        return self.gz(token) if gzipped else self.html(token)
 
     def html(self, token: str) -> bytes:
         return self.prefix + token.encode() + self.suffix
