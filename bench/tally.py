@@ -138,8 +138,7 @@ def set_aside(db, text, key_dir: str) -> dict[str, bytes]:
 
 def put_back(db, text, round_id: int, key_dir: str, files: dict[str, bytes]) -> None:
     """The round as it was at its close: plaintext rows gone, sealed box and key files back."""
-    for statement in ("DELETE FROM rating_tag WHERE ballot_id IN (SELECT id FROM ballot WHERE round_id = :r)",
-                      "DELETE FROM rating WHERE round_id = :r", "DELETE FROM ballot WHERE round_id = :r",
+    for statement in ("TRUNCATE rating_tag, rating, ballot",  # the bench database holds this round alone
                       "INSERT INTO seal_key SELECT * FROM bench_seal_key",
                       "INSERT INTO sealed_ballot SELECT * FROM bench_sealed_ballot",
                       "UPDATE round SET unsealed = false WHERE id = :r"):
