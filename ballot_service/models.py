@@ -266,44 +266,31 @@ class Ballot(db.Model):
     office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), index=True)
     channel: Mapped[str] = mapped_column(String(10), default="online")
 
-    ratings: Mapped[list["Rating"]] = relationship(cascade="all, delete-orphan")
-
-    __table_args__ = (
-        _one_of("channel", BALLOT_CHANNELS),
-        UniqueConstraint("id", "round_id", "office_id"),  # the target of the ratings' foreign key
-    )
+    __table_args__ = (_one_of("channel", BALLOT_CHANNELS),)
 
 
 class Rating(db.Model):
     """One person's rating on a ballot: a level, complaint tags and an optional note.
 
-    It repeats its ballot's round and office, held equal to the ballot's by one composite
-    foreign key, so the tally counts a round's ratings from this table alone instead of
-    joining every ballot (bench/tally.py)."""
+    It repeats its ballot's round and office, so the tally counts a round's ratings from this
+    table alone instead of joining every ballot (bench/tally.py). Ratings, their tags and their
+    ballots are written by the tally's unsealing alone, in one transaction that checks every
+    rating against the round's frozen roster; the tables carry no foreign keys, whose per-row
+    triggers would cost the unsealing more than writing the rows (bench/tally.py), and
+    tests/test_ballot.py checks that every rating belongs to its ballot."""
 
     ballot_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True, index=True)
+    person_id: Mapped[int] = mapped_column(primary_key=True, index=True)
     round_id: Mapped[int]
     office_id: Mapped[int]
     level: Mapped[str] = mapped_column(String(24))
     note: Mapped[str | None] = mapped_column(String(200))
 
-    tags: Mapped[list["RatingTag"]] = relationship(cascade="all, delete-orphan")
-
-    __table_args__ = (
-        db.ForeignKeyConstraint(["ballot_id", "round_id", "office_id"],
-                                ["ballot.id", "ballot.round_id", "ballot.office_id"]),
-    )
-
 
 class RatingTag(db.Model):
-    ballot_id: Mapped[str] = mapped_column(primary_key=True)
+    ballot_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     person_id: Mapped[int] = mapped_column(primary_key=True)
     tag: Mapped[str] = mapped_column(String(24), primary_key=True)
-
-    __table_args__ = (
-        db.ForeignKeyConstraint(["ballot_id", "person_id"], ["rating.ballot_id", "rating.person_id"]),
-    )
 
 
 class DedupRecord(db.Model):

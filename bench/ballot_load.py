@@ -301,9 +301,9 @@ def main() -> None:
         median = [statistics.median(column) for column in zip(*ratios, strict=True)]
 
         with app.app_context():  # the ballots are sealed: open them as the tally would
-            counts = Counter(r.note for round_ in db.session.scalars(select(Round).where(Round.status == "open"))
-                             for _office, _channel, ratings in ballot_box.unseal(round_) for r in ratings
-                             if (r.note or "").startswith(MARKER))
+            counts = Counter(note for round_ in db.session.scalars(select(Round).where(Round.status == "open"))
+                             for _office, _channel, ratings in ballot_box.unseal(round_)
+                             for _person, _level, _tags, note in ratings if (note or "").startswith(MARKER))
         lost = len(acknowledged - counts.keys())
         double = sum(1 for c in counts.values() if c > 1)
         unacknowledged_stored = len(counts.keys() - acknowledged)

@@ -29,7 +29,7 @@ from ballot_service.services import ballot_box, voters
 service = create_app()
 with service.app_context(), service.test_request_context():
     OFFICE = page_cache.build(os.environ["FLOOR_OFFICE"])
-    SIGNER = voters._serializer()
+    SIGNER = voters.signer()
 SNAP = OFFICE.snapshot
 REDIS = service.extensions["redis"]
 EXPIRE_AT = ballot_box._expire_at(SNAP.closes_at)
@@ -69,12 +69,12 @@ def _sealing_key() -> tuple[str, object]:
 @app.get("/o/<code>")
 def office(code: str):
     cookie = request.cookies.get(voters.COOKIE)
-    identity = SIGNER.loads(cookie) if cookie else voters.new_browser_identity()
+    identity = SIGNER.unsign(cookie).decode() if cookie else voters.new_browser_identity()
     token = form_tokens.issue(SNAP.secret, SNAP.round_id, SNAP.office_id, identity, int(time.time()))
     response = make_response(OFFICE.form.html(token))
     response.headers["Cache-Control"] = "no-store"
     if not cookie:
-        response.set_cookie(voters.COOKIE, SIGNER.dumps(identity), max_age=voters.MAX_AGE, httponly=True,
+        response.set_cookie(voters.COOKIE, SIGNER.sign(identity).decode(), max_age=voters.MAX_AGE, httponly=True,
                             samesite="Lax")
     return response
 
@@ -84,7 +84,7 @@ def office(code: str):
 @limiter.limit(service.config["BALLOT_LIMIT_PER_VOTER"], key_func=lambda: "voter:" + request.cookies[voters.COOKIE])
 def ballot(code: str):
     form = request.form.to_dict(flat=False)
-    identity = SIGNER.loads(request.cookies[voters.COOKIE])
+    identity = SIGNER.unsign(request.cookies[voters.COOKIE]).decode()
     nonce = form_tokens.nonce_of(SNAP.secret, form.pop("token")[0], SNAP.round_id, SNAP.office_id, identity,
                                  int(time.time()))
     checked = check_ballot(SNAP.config, SNAP.roster, form)

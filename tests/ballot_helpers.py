@@ -56,10 +56,12 @@ def sealed_ballots() -> int:
 def opened(round_id: int) -> list:
     """The round's sealed ballots opened with its private key, as the tally would: (office id,
     channel, ratings) each. Test-only: nothing is written or destroyed."""
+    from ballot_service.domain.ballots import Rating
     from ballot_service.models import Round
     from ballot_service.services import ballot_box
 
-    return ballot_box.unseal(db.session.get(Round, round_id))
+    return [(office_id, channel, [Rating(p, level, tuple(tags), note) for p, level, tags, note in ratings])
+            for office_id, channel, ratings in ballot_box.unseal(db.session.get(Round, round_id))]
 
 
 def cast(round_id: int, office_id: int, ratings, channel: str = "online") -> None:

@@ -5,7 +5,6 @@ secret. Without the secret the key cannot be recomputed from an identity; the se
 erased when the round is tallied, after which nobody can test whether an identity voted.
 """
 
-import hashlib
 import hmac
 import secrets
 
@@ -18,4 +17,4 @@ def new_round_secret() -> bytes:
 
 def dedup_key(round_secret: bytes, identity: str, office_id: int) -> str:
     message = f"{office_id}\x1f{identity}".encode()
-    return hmac.new(round_secret, message, hashlib.sha256).hexdigest()
+    return hmac.digest(round_secret, message, "sha256").hex()

@@ -8,7 +8,6 @@ and the database takes one ballot per voter and office.
 """
 
 import base64
-import hashlib
 import hmac
 import secrets
 
@@ -18,7 +17,7 @@ _MAC_BYTES = 18
 
 def _mac(secret: bytes, body: str, round_id: int, office_id: int, identity: str) -> str:
     message = f"form-token\x1f{round_id}\x1f{office_id}\x1f{identity}\x1f{body}".encode()
-    return base64.urlsafe_b64encode(hmac.new(secret, message, hashlib.sha256).digest()[:_MAC_BYTES]).decode()
+    return base64.urlsafe_b64encode(hmac.digest(secret, message, "sha256")[:_MAC_BYTES]).decode()
 
 
 def issue(secret: bytes, round_id: int, office_id: int, identity: str, now: int) -> str:
@@ -41,4 +40,4 @@ def nonce_of(secret: bytes, token: str, round_id: int, office_id: int, identity:
 def claim_tag(secret: bytes, nonce: str) -> str:
     """What a voter's claim holds: a keyed tag of the form's nonce, so the same form sent again
     recognises its own claim, and nobody without the round's secret can match it to a form."""
-    return hmac.new(secret, f"claim\x1f{nonce}".encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(secret, f"claim\x1f{nonce}".encode(), "sha256").hex()[:32]

@@ -56,10 +56,16 @@ def encode(office_id: int, channel: str, ratings: Iterable[Rating]) -> bytes:
                       ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def decode(data: bytes) -> tuple[int, str, list[Rating]]:
+def decode_raw(data: bytes) -> tuple[int, str, list[list]]:
+    """(office id, channel, ratings as [person id, level, tags, note]): what the tally writes."""
     office_id, channel, ratings = json.loads(data)
     if channel not in CHANNELS:
         raise ValueError("unknown channel")
+    return office_id, channel, ratings
+
+
+def decode(data: bytes) -> tuple[int, str, list[Rating]]:
+    office_id, channel, ratings = decode_raw(data)
     return office_id, channel, [Rating(p, level, tuple(tags), note) for p, level, tags, note in ratings]
 
 

@@ -18,7 +18,11 @@ def home():
 
 
 def _identity() -> str | None:
-    return voters.read(request.cookies.get(voters.COOKIE))
+    """The voter's identity from the cookie, read once per request (the rate limit asks too)."""
+    environ = request.environ
+    if "sanliang.voter" not in environ:
+        environ["sanliang.voter"] = voters.read(request.cookies.get(voters.COOKIE))
+    return environ["sanliang.voter"]
 
 
 def _cached_office(code: str) -> page_cache.CachedOffice:

@@ -317,15 +317,18 @@ def wait_for_writers() -> None:
 
 
 def unseal(round_: Round) -> list[tuple[int, str, list]]:
-    """Open every sealed ballot of the round: (office id, channel, ratings) each, in random
-    order. The caller writes them as plaintext and empties the box in one transaction."""
+    """Open every sealed ballot of the round, in random order: (office id, channel, ratings),
+    each rating as [person id, level, tags, note] (domain.sealing.encode). Read in batches, so
+    the boxes are never all in memory. The caller writes them as plaintext and empties the box
+    in one transaction."""
     private = keys.private_key(round_.key_id)
     seal_keys = {seal_key_id: sealing.AESGCM(sealing.unwrap_seal_key(private, round_.id, seal_key_id, wrapped))
                  for seal_key_id, wrapped in db.session.execute(
                      select(SealKey.id, SealKey.wrapped).where(SealKey.round_id == round_.id))}
-    opened = [sealing.decode(sealing.unseal(seal_keys[seal_key_id], round_.id, seal_key_id, box))
-              for seal_key_id, box in db.session.execute(
-                  select(SealedBallot.seal_key_id, SealedBallot.box).where(SealedBallot.round_id == round_.id))]
+    boxes = db.session.execute(select(SealedBallot.seal_key_id, SealedBallot.box)
+                               .where(SealedBallot.round_id == round_.id).execution_options(yield_per=2000))
+    opened = [sealing.decode_raw(sealing.unseal(seal_keys[seal_key_id], round_.id, seal_key_id, box))
+              for seal_key_id, box in boxes]
     secrets.SystemRandom().shuffle(opened)
     return opened
 

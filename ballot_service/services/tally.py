@@ -194,20 +194,21 @@ def _unseal(round_: Round) -> None:
     on the round takes none (`unsealed`)."""
     if not round_.unsealed:
         ballot_box.wait_for_writers()
-        on_roster = set(db.session.execute(select(RoundRoster.office_id, RoundRoster.person_id)
-                                           .where(RoundRoster.round_id == round_.id)).all())
+        round_id = round_.id
+        on_roster = {(office_id, person_id) for office_id, person_id in db.session.execute(
+            select(RoundRoster.office_id, RoundRoster.person_id).where(RoundRoster.round_id == round_id))}
         ballots, ratings, tags = [], [], []
         for office_id, channel, opened in ballot_box.unseal(round_):
             ballot_id = secrets.token_hex(16)
-            ballots.append({"id": ballot_id, "round_id": round_.id, "office_id": office_id, "channel": channel})
-            for r in opened:
-                if (office_id, r.person_id) not in on_roster:
+            ballots.append((ballot_id, round_id, office_id, channel))
+            for person_id, level, person_tags, note in opened:
+                if (office_id, person_id) not in on_roster:
                     raise RoundError("有密封选票的内容与本轮名单不符，无法统计")
-                ratings.append({"ballot_id": ballot_id, "round_id": round_.id, "office_id": office_id,
-                                "person_id": r.person_id, "level": r.level, "note": r.note})
-                tags.extend({"ballot_id": ballot_id, "person_id": r.person_id, "tag": t} for t in r.tags)
-        for table, rows in ((Ballot.__table__, ballots), (Rating.__table__, ratings), (RatingTag.__table__, tags)):
-            _insert_rows(table, rows)
+                ratings.append((ballot_id, round_id, office_id, person_id, level, note))
+                tags.extend((ballot_id, person_id, tag) for tag in person_tags)
+        _copy_rows(Ballot.__table__, ("id", "round_id", "office_id", "channel"), ballots)
+        _copy_rows(Rating.__table__, ("ballot_id", "round_id", "office_id", "person_id", "level", "note"), ratings)
+        _copy_rows(RatingTag.__table__, ("ballot_id", "person_id", "tag"), tags)
         ballot_box.empty_box(round_.id)
         round_.unsealed = True
         db.session.commit()
@@ -243,19 +244,31 @@ def _tag_counts(round_id: int) -> list[tuple[int, int, str, int]]:
 
 
 def _insert_rows(table, rows: list[dict]) -> None:
+    """Insert many rows given as dicts (JSON columns as Python values)."""
+    if not rows:
+        return
+    if db.session.connection().dialect.name != "postgresql":
+        db.session.connection().execute(table.insert(), rows)
+        return
+    columns = tuple(rows[0])
+    as_json = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    _copy_rows(table, columns, [tuple(json.dumps(row[name]) if name in as_json else row[name] for name in columns)
+                                for row in rows])
+
+
+def _copy_rows(table, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """Insert many rows at once: COPY on PostgreSQL (one stream instead of a statement per
     row), executemany elsewhere."""
     connection = db.session.connection()
-    if not rows or connection.dialect.name != "postgresql":
-        if rows:
-            connection.execute(table.insert(), rows)
+    if not rows:
         return
-    columns = list(rows[0])
-    as_json = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    if connection.dialect.name != "postgresql":
+        connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
     with connection.connection.cursor() as cursor, \
             cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([json.dumps(row[name]) if name in as_json else row[name] for name in columns])
+            copy.write_row(row)
 
 
 def _canonical_result(row: dict) -> list:

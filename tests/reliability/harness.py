@@ -263,8 +263,8 @@ def stored_markers(app, prefix: str) -> dict[str, int]:
         found = Counter(dict(db.session.execute(select(Rating.note, func.count())
                                                 .where(Rating.note.like(f"{prefix}-%")).group_by(Rating.note)).all()))
         for round_ in db.session.scalars(select(Round).where(Round.unsealed.is_(False), Round.key_id.is_not(None))):
-            found.update(r.note for _office, _channel, ratings in ballot_box.unseal(round_) for r in ratings
-                         if r.note and r.note.startswith(f"{prefix}-"))
+            found.update(note for _office, _channel, ratings in ballot_box.unseal(round_)
+                         for _person, _level, _tags, note in ratings if note and note.startswith(f"{prefix}-"))
         db.session.remove()
     return dict(found)
 

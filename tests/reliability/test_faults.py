@@ -329,8 +329,8 @@ def test_7_hostile_input_at_volume(stack):
     voter.submit(stack.base)
     with app.app_context():
         after = db.session.scalar(select(func.count()).select_from(SealedBallot))
-        [stored_note] = [r.note for _o, _c, ratings in ballot_box.unseal(db.session.get(Round, stack.round_id))
-                         for r in ratings if (r.note or "").startswith("<script>")]
+        [stored_note] = [note for _o, _c, ratings in ballot_box.unseal(db.session.get(Round, stack.round_id))
+                         for _p, _l, _t, note in ratings if (note or "").startswith("<script>")]
         db.session.remove()
     server_errors = [s for s in statuses if s >= 500 or s == 0]
     REPORTS.append(Report("7 hostile input ×600", 1 if voter.acknowledged else 0, after - before, 0, 0, "—",
