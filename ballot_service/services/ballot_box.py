@@ -325,12 +325,25 @@ def unseal(round_: Round) -> list[tuple[int, str, list]]:
     seal_keys = {seal_key_id: sealing.AESGCM(sealing.unwrap_seal_key(private, round_.id, seal_key_id, wrapped))
                  for seal_key_id, wrapped in db.session.execute(
                      select(SealKey.id, SealKey.wrapped).where(SealKey.round_id == round_.id))}
-    boxes = db.session.execute(select(SealedBallot.seal_key_id, SealedBallot.box)
-                               .where(SealedBallot.round_id == round_.id).execution_options(yield_per=2000))
     opened = [sealing.decode_raw(sealing.unseal(seal_keys[seal_key_id], round_.id, seal_key_id, box))
-              for seal_key_id, box in boxes]
+              for seal_key_id, box in _boxes(round_.id)]
     secrets.SystemRandom().shuffle(opened)
     return opened
+
+
+def _boxes(round_id: int):
+    """(seal key id, box) of every sealed ballot of the round, 2,000 at a time, in the session's
+    transaction. PostgreSQL sends them in binary: half the bytes of bytea's hex text, and no
+    hex decoding (a fifth of the unsealing's time in bench/tally.py)."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        yield from db.session.execute(select(SealedBallot.seal_key_id, SealedBallot.box)
+                                      .where(SealedBallot.round_id == round_id).execution_options(yield_per=2000))
+        return
+    with connection.connection.cursor(name="sealed_boxes", binary=True) as cursor:
+        cursor.itersize = 2000
+        cursor.execute("SELECT seal_key_id, box FROM sealed_ballot WHERE round_id = %s", [round_id])
+        yield from cursor
 
 
 def empty_box(round_id: int) -> None:
