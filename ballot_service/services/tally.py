@@ -195,14 +195,18 @@ def _unseal(round_: Round) -> None:
     if not round_.unsealed:
         ballot_box.wait_for_writers()
         round_id = round_.id
-        on_roster = {(office_id, person_id) for office_id, person_id in db.session.execute(
-            select(RoundRoster.office_id, RoundRoster.person_id).where(RoundRoster.round_id == round_id))}
+        rosters = defaultdict(set)
+        for office_id, person_id in db.session.execute(
+                select(RoundRoster.office_id, RoundRoster.person_id).where(RoundRoster.round_id == round_id)):
+            rosters[office_id].add(person_id)
+        opened_ballots = ballot_box.unseal(round_)
+        ids = secrets.token_hex(16 * len(opened_ballots))
         ballots, ratings, tags = [], [], []
-        for office_id, channel, opened in ballot_box.unseal(round_):
-            ballot_id = secrets.token_hex(16)
+        for n, (office_id, channel, opened) in enumerate(opened_ballots):
+            ballot_id, roster = ids[32 * n:32 * n + 32], rosters.get(office_id, ())
             ballots.append((ballot_id, round_id, office_id, channel))
             for person_id, level, person_tags, note in opened:
-                if (office_id, person_id) not in on_roster:
+                if person_id not in roster:
                     raise RoundError("有密封选票的内容与本轮名单不符，无法统计")
                 ratings.append((ballot_id, round_id, office_id, person_id, level, note))
                 tags.extend((ballot_id, person_id, tag) for tag in person_tags)
