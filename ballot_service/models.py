@@ -288,7 +288,7 @@ class Rating(db.Model):
 
 
 class RatingTag(db.Model):
-    ballot_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ballot_id: Mapped[str] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(primary_key=True)
     tag: Mapped[str] = mapped_column(String(24), primary_key=True)
 

@@ -496,3 +496,86 @@ def test_missing_round_keys_are_loud_at_start_and_the_office_takes_no_ballots(ap
     assert response.status_code == 503 and sealed_ballots() == 0
     ready = client.get("/readyz")
     assert ready.status_code == 503 and any("keys:" in p for p in ready.json["problems"])
+
+
+def test_a_sealed_ballot_naming_someone_off_the_roster_stops_the_tally_unwritten(database):
+    """The unsealing checks every rating against the frozen roster (the plaintext tables have no
+    foreign keys to do it): a box that names anyone else stops the tally with a message, writes
+    nothing and keeps the round's keys, so it can be looked into and started again."""
+    from ballot_service.services.rounds import RoundError
+    from ballot_service.services.tally import tally_round
+    from tests.ballot_helpers import cast
+
+    office, round_ = open_office(extra_offices=1)
+    stranger = f.person(office.department, name="名单外")  # opened after the roster froze: on no ballot
+    db.session.commit()
+    cast(round_.id, office.id, [RatingValue(stranger.id, "satisfied")])
+    db.session.commit()
+    rounds.close_round(round_.id)
+    with pytest.raises(RoundError, match="名单不符"):
+        tally_round(round_.id)
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Ballot)) == 0 and sealed_ballots() == 1
+    assert keys.private_key(db.session.get(Round, round_.id).key_id)  # not destroyed
+
+
+def test_a_token_with_non_ascii_in_its_mac_is_stale_not_a_crash(client, database):
+    office, _ = open_office()
+    token, people = token_and_people(page(client, office))
+    forged = token.rsplit(".", 1)[0] + ".签名"
+    response = client.post(f"/o/{office.code}/ballot", data=all_satisfied(forged, people))
+    assert response.status_code == 400 and "页面已过期" in response.get_data(as_text=True)
+    assert sealed_ballots() == 0
+
+
+def test_a_claim_left_by_a_form_that_never_stored_does_not_say_already_voted(app, client, database, redis_client):
+    """An earlier form's claim stayed (its commit's outcome was unknown, and it had not in fact
+    committed); the voter reloads and sends a new form: the database has no record, so the
+    claim is only a hint — the new form is recorded, once."""
+    office, round_ = open_office()
+    token, people = token_and_people(page(client, office))
+    secret = keys.round_secret(db.session.get(Round, round_.id).key_id)
+    claim = f"ballot:claim:{round_.id}:{dedup_key(secret, identity_of(app, client), office.id)}"
+    redis_client.set(claim, "an-earlier-form")
+    response = client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
+    assert response.status_code == 200 and "感谢您的评价" in response.get_data(as_text=True)
+    assert sealed_ballots() == 1 and redis_client.get(claim) != b"an-earlier-form"
+    client.delete_cookie("sl_done")
+    other, _ = token_and_people(page(client, office))
+    again = client.post(f"/o/{office.code}/ballot", data=all_satisfied(other, people))
+    assert "您已评价过该科室" in again.get_data(as_text=True) and sealed_ballots() == 1
+
+
+def test_a_paper_ballot_counted_while_the_tally_unseals_waits_and_is_refused(app, database):
+    """The unsealing holds the box (ballot_box.lock_box) until its commit: a paper form counted
+    meanwhile waits for it, then sees the round unsealed and writes nothing — never a ballot
+    left in an emptied box whose keys are gone."""
+    import threading
+
+    from tests.ballot_helpers import cast
+
+    office, round_ = open_office()
+    db.session.commit()
+    rounds.close_round(round_.id)
+    people = [p for p, in db.session.execute(select(Person.id).where(Person.office_id == office.id))]
+    ballot_box.lock_box()  # the tally's transaction
+    outcome = {}
+
+    def typist():
+        with app.app_context():
+            try:
+                cast(round_.id, office.id, [RatingValue(p, "satisfied") for p in people])
+                outcome["stored"] = True
+            except AssertionError:
+                outcome["stored"] = False  # store() refused: the round was unsealed
+            db.session.rollback()
+            db.session.remove()
+
+    thread = threading.Thread(target=typist)
+    thread.start()
+    thread.join(1.0)
+    assert thread.is_alive()  # waiting for the unsealing
+    db.session.get(Round, round_.id).unsealed = True
+    db.session.commit()
+    thread.join(10)
+    assert outcome == {"stored": False} and sealed_ballots() == 0

@@ -2,17 +2,10 @@
 
 The key is a keyed hash (HMAC-SHA256) of the identity and the office under the round's own
 secret. Without the secret the key cannot be recomputed from an identity; the secret is
-erased when the round is tallied, after which nobody can test whether an identity voted.
+destroyed when the round is tallied, after which nobody can test whether an identity voted.
 """
 
 import hmac
-import secrets
-
-SECRET_BYTES = 32
-
-
-def new_round_secret() -> bytes:
-    return secrets.token_bytes(SECRET_BYTES)
 
 
 def dedup_key(round_secret: bytes, identity: str, office_id: int) -> str:

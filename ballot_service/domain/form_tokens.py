@@ -1,10 +1,11 @@
-"""One-time form tokens, kept by nobody: signed, not stored (B2).
+"""Form tokens, kept by nobody: signed, not stored (B2).
 
 A token carries its expiry and a random nonce, and a MAC over them, the round, the office and
 the voter's identity under the round's secret. So a token is good only for the voter, round
 and office it was issued to, until it expires; the office page writes nothing anywhere to
-issue one. Its single use is enforced at the claim: the claim holds a keyed tag of the nonce,
-and the database takes one ballot per voter and office.
+issue one. A token may be sent again (the retry page does): the claim holds a keyed tag of its
+nonce so the same form passes its own claim, and the database's dedup record takes one ballot
+per voter and office, whatever the token.
 """
 
 import base64
@@ -32,7 +33,9 @@ def nonce_of(secret: bytes, token: str, round_id: int, office_id: int, identity:
     if not (expires.isascii() and expires.isdecimal() and len(expires) <= 12 and nonce and mac):
         return None
     body = f"{expires}.{nonce}"
-    if not hmac.compare_digest(mac, _mac(secret, body, round_id, office_id, identity)) or int(expires) <= now:
+    if not mac.isascii() or int(expires) <= now:  # compare_digest refuses non-ASCII str
+        return None
+    if not hmac.compare_digest(mac, _mac(secret, body, round_id, office_id, identity)):
         return None
     return nonce
 

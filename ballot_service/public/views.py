@@ -41,13 +41,25 @@ def office(code: str):
     return flow.office_page(cached, identity)
 
 
+def _limit_secret() -> bytes:
+    """What keys the ballot's rate-limit counters: the round's secret, so that the counters in
+    Redis (and its AOF) cannot be tested against an identity or an address once the tally has
+    destroyed it. Outside a round, when no ballot is taken, the app's secret key."""
+    environ = request.environ
+    if "sanliang.limit_secret" not in environ:
+        cached = page_cache.get(request.view_args.get("code", "")) if request.view_args else None
+        snap = cached.snapshot if cached is not None else None
+        environ["sanliang.limit_secret"] = snap.secret if snap is not None else current_app.secret_key.encode()
+    return environ["sanliang.limit_secret"]
+
+
 def _voter_limit_key() -> str:
-    return "voter:" + voters.limit_key(_identity() or request.remote_addr or "-")
+    return "voter:" + voters.limit_key(_limit_secret(), _identity() or request.remote_addr or "-")
 
 
 def _address_limit_key() -> str:
     """Rate-limit counters in Redis carry a keyed hash of the address, never the address."""
-    return "addr:" + voters.limit_key(request.remote_addr or "-")
+    return "addr:" + voters.limit_key(_limit_secret(), request.remote_addr or "-")
 
 
 @bp.post("/o/<code>/ballot")

@@ -148,23 +148,26 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
     claim, tag = _claim_key(snap.round_id, key), form_tokens.claim_tag(snap.secret, nonce)
     try:
         if _CLAIM([claim], [tag, _expire_at(snap.closes_at)], client=redis_ext.client) != b"claimed":
-            return Submission(Outcome.ALREADY_VOTED)
+            # Another form's claim is a hint only: that attempt may have failed without knowing
+            # whether it committed. The database says; a claim with no record is taken over.
+            recorded = _recorded(snap.round_id, key)
+            if recorded is not False:
+                return Submission(Outcome.ALREADY_VOTED if recorded else Outcome.FAILED, checked)
+            redis_ext.client.set(claim, tag, exat=_expire_at(snap.closes_at))
     except RedisError:
         return Submission(Outcome.FAILED, checked)
     try:
         seal_key_id, seal_key = _seal_key(snap.round_id, snap.public_key)
-    except SQLAlchemyError:
-        db.session.rollback()
-        _release(claim, tag)
-        return Submission(Outcome.FAILED, checked)
-    box = sealing.seal(seal_key, snap.round_id, seal_key_id, snap.sealed_size,
-                       sealing.encode(snap.office_id, "online", checked.ratings))
-    try:
+        box = sealing.seal(seal_key, snap.round_id, seal_key_id, snap.sealed_size,
+                           sealing.encode(snap.office_id, "online", checked.ratings))
         stored = insert_sealed(snap.round_id, seal_key_id, box, key)
     except IntegrityError:
         db.session.rollback()
-        if _recorded(snap.round_id, key) is not False:
+        recorded = _recorded(snap.round_id, key)
+        if recorded:
             return Submission(Outcome.ALREADY_VOTED)  # this form's first attempt, or another form
+        if recorded is None:
+            return Submission(Outcome.FAILED, checked)  # the claim stays; the form sent again settles it
         # Not the dedup record: the seal key's row is gone (a database restored from an older
         # backup); the form sent again seals under a new one.
         _seal_keys.pop((snap.round_id, snap.public_key), None)
@@ -176,6 +179,14 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
         _release(claim, tag)
         log.warning("ballot write failed for round %s; claim released", snap.round_id)
         return Submission(Outcome.FAILED, checked)
+    except BaseException:
+        db.session.rollback()
+        _release(claim, tag)
+        raise
+    if not stored:  # the round closed meanwhile: nothing was written
+        db.session.rollback()
+        _release(claim, tag)
+        return Submission(Outcome.CLOSED)
     try:
         db.session.commit()
     except SQLAlchemyError:
@@ -188,9 +199,6 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
         # Unknown: the claim stays, bound to this form; sending the form again settles it.
         log.warning("ballot write failed for round %s", snap.round_id)
         return Submission(Outcome.FAILED, checked)
-    if not stored:
-        _release(claim, tag)
-        return Submission(Outcome.CLOSED)
     return Submission(Outcome.RECORDED, checked)
 
 
@@ -304,23 +312,25 @@ def store(round_: Round, office_id: int, ratings, channel: str) -> bool:
                                                       seal_key_id=seal_key_id, box=box)).first() is not None
 
 
-def wait_for_writers() -> None:
-    """Return once every transaction that may still add a sealed ballot has ended; later ones
-    see the round's new status. PostgreSQL: SHARE on the table waits for in-flight INSERTs
-    (taken and released in its own transaction). SQLite: taking the write lock does."""
+def lock_box() -> None:
+    """Keep every other writer of sealed ballots out until the caller's transaction ends, once
+    those already writing have finished: the unsealing reads, writes and empties the box in one
+    transaction, and no ballot (a paper form counted at the close) may slip in between, nor a
+    second tally. PostgreSQL: SHARE ROW EXCLUSIVE conflicts with INSERT and DELETE and with
+    itself; a writer that waited then sees the committed `unsealed` and writes nothing. SQLite:
+    the write lock, taken by a write."""
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
-        connection.execute(text("LOCK TABLE sealed_ballot IN SHARE MODE"))
+        connection.execute(text("LOCK TABLE sealed_ballot IN SHARE ROW EXCLUSIVE MODE"))
     else:
         connection.execute(text("UPDATE round SET unsealed = unsealed WHERE 0"))
-    db.session.commit()
 
 
 def unseal(round_: Round) -> list[tuple[int, str, list]]:
     """Open every sealed ballot of the round, in random order: (office id, channel, ratings),
-    each rating as [person id, level, tags, note] (domain.sealing.encode). Read in batches, so
-    the boxes are never all in memory. The caller writes them as plaintext and empties the box
-    in one transaction."""
+    each rating as [person id, level, tags, note] (domain.sealing.encode). The boxes are read
+    in batches (only the opened ballots, far smaller, are all held, to be shuffled). The caller
+    writes them as plaintext and empties the box in one transaction."""
     private = keys.private_key(round_.key_id)
     seal_keys = {seal_key_id: sealing.AESGCM(sealing.unwrap_seal_key(private, round_.id, seal_key_id, wrapped))
                  for seal_key_id, wrapped in db.session.execute(
@@ -346,11 +356,13 @@ def _boxes(round_id: int):
         yield from cursor
 
 
-def empty_box(round_id: int) -> None:
-    """After unsealing: the sealed ballots, their seal keys and the dedup records of the round go."""
-    db.session.execute(delete(SealedBallot).where(SealedBallot.round_id == round_id))
+def empty_box(round_id: int) -> int:
+    """After unsealing: the sealed ballots, their seal keys and the dedup records of the round
+    go. Returns how many sealed ballots went (the caller checks it is every one it opened)."""
+    emptied = db.session.execute(delete(SealedBallot).where(SealedBallot.round_id == round_id)).rowcount
     db.session.execute(delete(SealKey).where(SealKey.round_id == round_id))
     db.session.execute(delete(DedupRecord).where(DedupRecord.round_id == round_id))
+    return emptied
 
 
 def turnout(round_id: int) -> int:

@@ -190,10 +190,13 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
 
 def _unseal(round_: Round) -> None:
     """Open the round's sealed ballots into plaintext rows, empty the box, then destroy the
-    round's keys (A1, A2). Waits first for any ballot still being written, and from the commit
-    on the round takes none (`unsealed`)."""
+    round's keys (A1, A2). Holds every other writer of the box out (waiting for those already
+    writing) until its commit, from which on the round takes no ballot (`unsealed`); a second
+    tally waits, then finds the round unsealed."""
     if not round_.unsealed:
-        ballot_box.wait_for_writers()
+        ballot_box.lock_box()
+        db.session.refresh(round_)
+    if not round_.unsealed:
         round_id = round_.id
         rosters = defaultdict(set)
         for office_id, person_id in db.session.execute(
@@ -213,7 +216,8 @@ def _unseal(round_: Round) -> None:
         _copy_rows(Ballot.__table__, ("id", "round_id", "office_id", "channel"), ballots)
         _copy_rows(Rating.__table__, ("ballot_id", "round_id", "office_id", "person_id", "level", "note"), ratings)
         _copy_rows(RatingTag.__table__, ("ballot_id", "person_id", "tag"), tags)
-        ballot_box.empty_box(round_.id)
+        if ballot_box.empty_box(round_id) != len(ballots):
+            raise RoundError("密封票箱在统计过程中发生变化，请重新统计")
         round_.unsealed = True
         db.session.commit()
     if round_.key_id:

@@ -55,8 +55,8 @@ def cookie(identity: str) -> dict:
     }
 
 
-def limit_key(value: str) -> str:
+def limit_key(secret: bytes, value: str) -> str:
     """A short keyed hash for rate-limit counters, so Redis never holds an identity or address.
     The key changes every day, so counters cannot be matched across days either."""
-    day_key = f"{current_app.secret_key}:{dt.date.today().isoformat()}".encode()
+    day_key = secret + dt.date.today().isoformat().encode()
     return hmac.digest(day_key, value.encode(), "sha256").hex()[:24]

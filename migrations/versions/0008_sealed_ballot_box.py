@@ -79,6 +79,8 @@ def downgrade():
     # Sealed ballots and typings cannot be turned back into rows here (the key store holds the
     # keys): a downgrade with any left would lose them, so it refuses.
     bind = op.get_bind()
+    if bind.execute(sa.text("SELECT count(*) FROM round WHERE status IN ('open', 'closed')")).scalar():
+        raise RuntimeError("降级前请先完成进行中和已结束未统计的评价轮次 (their keys are in the key store, not the database)")
     if bind.execute(sa.text("SELECT (SELECT count(*) FROM sealed_ballot) + (SELECT count(*) FROM paper_entry)")).scalar():
         raise RuntimeError("还有未统计的密封选票或纸质选票录入，不能降级 (sealed ballots or typings are waiting for their tally)")
     with op.batch_alter_table('ballot', schema=None) as batch_op:

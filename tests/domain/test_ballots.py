@@ -1,7 +1,9 @@
 """Checking a submitted ballot against the frozen roster (附件3 rules, no app)."""
 
+import secrets
+
 from ballot_service.domain.ballots import DEFAULT_BALLOT_CONFIG, BallotConfig, Rating, check_ballot, fill_unknown
-from ballot_service.domain.dedup import dedup_key, new_round_secret
+from ballot_service.domain.dedup import dedup_key
 from ballot_service.domain.roles import Role
 
 CONFIG = BallotConfig.from_snapshot(DEFAULT_BALLOT_CONFIG)
@@ -65,7 +67,7 @@ def test_fill_unknown_only_fills_the_unrated():
 
 
 def test_dedup_keys_are_keyed_per_round_and_office():
-    a, b = new_round_secret(), new_round_secret()
+    a, b = secrets.token_bytes(32), secrets.token_bytes(32)
     key = dedup_key(a, "w:openid-1", 7)
     assert key == dedup_key(a, "w:openid-1", 7) and len(key) == 64
     assert key != dedup_key(b, "w:openid-1", 7)  # another round
