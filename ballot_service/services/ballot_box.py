@@ -150,11 +150,13 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
         if _CLAIM([claim], [tag, _expire_at(snap.closes_at)], client=redis_ext.client) != b"claimed":
             # Another form's claim is a hint only: that attempt may have failed without knowing
             # whether it committed. The database says; a claim with no record is taken over.
-            recorded = _recorded(snap.round_id, key)
-            if recorded is not False:
-                return Submission(Outcome.ALREADY_VOTED if recorded else Outcome.FAILED, checked)
+            if _record_exists(snap.round_id, key):
+                return Submission(Outcome.ALREADY_VOTED)
             redis_ext.client.set(claim, tag, exat=_expire_at(snap.closes_at))
     except RedisError:
+        return Submission(Outcome.FAILED, checked)
+    except SQLAlchemyError:
+        db.session.rollback()
         return Submission(Outcome.FAILED, checked)
     try:
         seal_key_id, seal_key = _seal_key(snap.round_id, snap.public_key)
@@ -205,9 +207,13 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
 def has_voted(snap: BallotSnapshot, identity: str) -> bool:
     """Whether this voter's ballot for the office is recorded (asked once, at WeChat sign-in, so a
     second phone of the same WeChat user shows "已评价" before the form is filled in)."""
-    key = dedup_key(snap.secret, identity, snap.office_id)
+    return _record_exists(snap.round_id, dedup_key(snap.secret, identity, snap.office_id))
+
+
+def _record_exists(round_id: int, key: str) -> bool:
+    """Whether the voter's dedup record exists, asked on the session's own connection."""
     return db.session.scalar(select(DedupRecord.key).where(
-        DedupRecord.round_id == snap.round_id, DedupRecord.key == key)) is not None
+        DedupRecord.round_id == round_id, DedupRecord.key == key)) is not None
 
 
 def _expire_at(closes_at: dt.datetime) -> int:
@@ -254,11 +260,13 @@ _seal_keys: dict[tuple[int, bytes], tuple[str, object, float]] = {}
 
 def _seal_key(round_id: int, public_key: bytes):
     """This process's seal key for the round (id, AESGCM), made when there is none or it is an
-    hour old, and committed in a transaction of its own before any ballot refers to it."""
+    hour old, and committed before any ballot refers to it."""
     found = _seal_keys.get((round_id, public_key))
     if found is None or time.monotonic() - found[2] >= SEAL_KEY_SECONDS:
-        with db.engine.begin() as connection:
-            found = (*_new_seal_key(connection, round_id, public_key), time.monotonic())
+        # The session has written nothing yet for this ballot: commit the key on its connection
+        # (a second connection per request could run the pool dry under a burst).
+        found = (*_new_seal_key(db.session.connection(), round_id, public_key), time.monotonic())
+        db.session.commit()
         _seal_keys[(round_id, public_key)] = found
     return found[0], found[1]
 
