@@ -52,16 +52,16 @@ def wechat_redirect(office_code: str):
 
 
 def _send(page, token: str | None = None):
-    """A cached page (with the voter's token when it has a slot), gzip-compressed when the
-    browser takes it (Flask-Compress leaves responses that already carry a Content-Encoding
-    alone). Only the form sent is made."""
+    """A cached page (with the voter's token when it has a slot), never stored by caches,
+    gzip-compressed when the browser takes it (Flask-Compress leaves responses that already
+    carry a Content-Encoding alone). Only the form sent is made."""
     gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
-    response = make_response(page.body(gzipped, token))
+    headers = [("Vary", "Accept-Encoding"), ("Cache-Control", "no-store")]
     if gzipped:
-        response.headers["Content-Encoding"] = "gzip"
-    response.headers["Content-Type"] = "text/html; charset=utf-8"
-    response.headers["Vary"] = "Accept-Encoding"
-    return response
+        headers.append(("Content-Encoding", "gzip"))
+    # Built whole: one Headers list instead of a set per header (bench/ballot_instructions.py).
+    return current_app.response_class(page.body(gzipped, token), headers=headers,
+                                      content_type="text/html; charset=utf-8")
 
 
 def _done(snap) -> str:
@@ -76,8 +76,7 @@ def office_page(cached: CachedOffice, identity: str | None):
     """
     snap = cached.snapshot
     if snap is None:
-        page = cached.pages.get("plain") or cached.pages["unavailable"]
-        return _no_store(_send(page))
+        return _send(cached.pages.get("plain") or cached.pages["unavailable"])
     new_identity = None
     if identity is None:
         identity = new_identity = voters.new_browser_identity()
@@ -90,7 +89,6 @@ def office_page(cached: CachedOffice, identity: str | None):
     else:
         token = ballot_box.new_token(snap, identity)
         response = _send(cached.form, token)
-    response = _no_store(response)
     if new_identity:
         response.set_cookie(**voters.cookie(new_identity))
     return response

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from redis.commands.core import Script
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, delete, func, insert, literal, select, text
+from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..domain import form_tokens, sealing
@@ -279,19 +279,17 @@ def _new_seal_key(connection, round_id: int, public_key: bytes):
     return seal_key_id, sealing.AESGCM(raw)
 
 
-def _insert_sealed_if(*conditions):
-    """INSERT … SELECT of one sealed ballot that writes it only while the round, not yet
-    unsealed, meets `conditions`; RETURNING its id. Built once: only the values change."""
-    columns = ("id", "round_id", "seal_key_id", "box")
-    values = select(*(bindparam(name, type_=SealedBallot.__table__.c[name].type) for name in columns)).where(
-        select(literal(1)).where(Round.id == bindparam("round_id"), Round.unsealed.is_(False), *conditions).exists())
-    return insert(SealedBallot).from_select(list(columns), values).returning(SealedBallot.id)
-
-
-_INSERT_ONLINE = _insert_sealed_if(Round.status == "open",
-                                   Round.closes_at > bindparam("now", type_=Round.closes_at.type))
-_INSERT_UNTALLIED = _insert_sealed_if(Round.status.in_(("open", "closed")))
-_INSERT_DEDUP = insert(DedupRecord).values(round_id=bindparam("round_id"), key=bindparam("key"))
+# The sealed ballot, written only while the round (not yet unsealed) takes it, RETURNING its id;
+# then the voter's dedup record. Plain SQL both backends read alike: built once, no statement
+# construction or cache key per ballot (bench/ballot_instructions.py).
+_SEALED_SQL = ("INSERT INTO sealed_ballot (id, round_id, seal_key_id, box) "
+               "SELECT :id, :round_id, :seal_key_id, :box WHERE EXISTS "
+               "(SELECT 1 FROM round WHERE round.id = :round_id AND round.unsealed = false AND {}) RETURNING id")
+_TYPES = (bindparam("box", type_=SealedBallot.__table__.c.box.type),)
+_INSERT_ONLINE = text(_SEALED_SQL.format("round.status = 'open' AND round.closes_at > :now")).bindparams(
+    *_TYPES, bindparam("now", type_=Round.closes_at.type))
+_INSERT_UNTALLIED = text(_SEALED_SQL.format("round.status IN ('open', 'closed')")).bindparams(*_TYPES)
+_INSERT_DEDUP = text("INSERT INTO dedup_record (round_id, key) VALUES (:round_id, :key)")
 
 
 def insert_sealed(round_id: int, seal_key_id: str, box: bytes, key: str) -> bool:
