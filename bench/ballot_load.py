@@ -10,8 +10,9 @@ of these phases, `--seconds` long at `--concurrency` simulated clients (threads,
      stored (lost must be 0) and which were stored twice (double must be 0).
   4. with --floor, phases 2 and 3 again against bench/floor_app.py: the same required work
      (cookie, Redis scripts, INSERTs) in a bare route, without the service's own overhead.
-Prints requests/s, p50/p99 per phase, and the medians over the rounds of each round's ratios
-to its own baseline: the shared machine's speed drifts within a run.
+Prints requests/s, p50/p99 per phase, the Redis and PostgreSQL servers' CPU per request (from
+Redis' INFO and /proc: nothing else should use them meanwhile), and the medians over the
+rounds of each round's ratios to its own baseline: the shared machine's speed drifts within a run.
 
     .venv/bin/python bench/ballot_load.py [--seconds 15] [--concurrency 32] [--rounds 3] [--floor]
 
@@ -122,6 +123,32 @@ def run_phase(concurrency: int, seconds: float, work) -> tuple[list[float], int,
     return latencies, errors[0], time.perf_counter() - started
 
 
+def server_cpu() -> tuple[float, float]:
+    """CPU seconds used so far by the Redis server and by every PostgreSQL process (/proc):
+    the work a request moves into a Lua script or into SQL shows here, not in the app's."""
+    import redis
+
+    info = redis.Redis.from_url(os.environ["REDIS_URL"]).info("cpu")
+    redis_cpu = info["used_cpu_user"] + info["used_cpu_sys"]
+    ticks, postgres_cpu = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)
+            if fields[0].endswith("(postgres"):
+                utime, stime = fields[1].split()[11:13]
+                postgres_cpu += (int(utime) + int(stime)) / ticks
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended meanwhile
+    return redis_cpu, postgres_cpu
+
+
+def cpu_per_request(name: str, before: tuple[float, float], requests: int) -> None:
+    after = server_cpu()
+    per = [(a - b) / max(requests, 1) * 1e6 for a, b in zip(after, before, strict=True)]
+    print(f"{'':<22} server CPU per {name}: Redis {per[0]:6.0f} µs, PostgreSQL {per[1]:6.0f} µs")
+
+
 def summary(name: str, latencies: list[float], errors: int, elapsed: float) -> tuple[float, float]:
     """Print a phase's figures; returns its requests/s and p99 latency (s)."""
     rps = len(latencies) / elapsed
@@ -165,8 +192,10 @@ def voter_phases(port: int, path: str, args, label: str = "", marker: str = MARK
             forms[i].append((cookie.split(";", 1)[0], {"token": token.group(1), "people": people}))
         return latency, status == 200 and token is not None
 
+    cpu = server_cpu()
     lat, err, elapsed = run_phase(args.concurrency, args.seconds, get_page)
     get_rps, get_p99 = summary(label + "office page GET", lat, err, elapsed)
+    cpu_per_request("GET", cpu, len(lat))
 
     acknowledged: set[str] = set()
     ack_lock = threading.Lock()
@@ -189,8 +218,10 @@ def voter_phases(port: int, path: str, args, label: str = "", marker: str = MARK
                 acknowledged.add(note)
         return latency, ok
 
+    cpu = server_cpu()
     lat, err, elapsed = run_phase(args.concurrency, args.seconds, post_ballot)
     post_rps, post_p99 = summary(label + "ballot POST", lat, err, elapsed)
+    cpu_per_request("POST", cpu, len(lat))
     return VoterFigures(get_rps, post_rps, get_p99, post_p99, acknowledged)
 
 

@@ -92,11 +92,12 @@ def ballot(code: str):
     ballot_box._CLAIM([ballot_box._claim_key(SNAP.round_id, key)],
                       [form_tokens.claim_tag(SNAP.secret, nonce), EXPIRE_AT], client=REDIS)
     seal_key_id, seal_key = _sealing_key()
-    box = sealing.seal(seal_key, SNAP.round_id, seal_key_id, SNAP.sealed_size,
+    ballot_id = secrets.token_hex(16)
+    box = sealing.seal(seal_key, SNAP.round_id, seal_key_id, ballot_id, SNAP.sealed_size,
                        sealing.encode(SNAP.office_id, "online", checked.ratings))
     database = _database()
     with database.pipeline(), database.cursor() as cursor:
-        cursor.execute(SEALED_SQL, [secrets.token_hex(16), SNAP.round_id, seal_key_id, box])
+        cursor.execute(SEALED_SQL, [ballot_id, SNAP.round_id, seal_key_id, box])
         cursor.execute(DEDUP_SQL, [SNAP.round_id, key])
     database.commit()
     return "<!doctype html><title>评价已提交</title><h1>感谢您的评价！</h1><ul>" + "".join(

@@ -255,9 +255,10 @@ def seal(db, text, round_id: int, ballots: int) -> None:
             office_id = 1 + (b % 1500)
             seal_key_id, seal_key = seal_keys[b % len(seal_keys)]
             ratings = [Rating(person_id, random.choice(levels)) for person_id in roster[office_id]]
-            box = sealing.seal(seal_key, round_id, seal_key_id, size,
+            ballot_id = random_ids.token_hex(16)
+            box = sealing.seal(seal_key, round_id, seal_key_id, ballot_id, size,
                                sealing.encode(office_id, "online", ratings))
-            copy.write_row((random_ids.token_hex(16), round_id, seal_key_id, box))
+            copy.write_row((ballot_id, round_id, seal_key_id, box))
     db.session.commit()
 
 

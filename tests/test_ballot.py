@@ -582,3 +582,23 @@ def test_a_paper_ballot_counted_while_the_tally_unseals_waits_and_is_refused(app
     db.session.commit()
     thread.join(10)
     assert outcome == {"stored": False} and sealed_ballots() == 0
+
+
+def test_a_sealed_ballot_copied_into_a_second_row_stops_the_tally(database):
+    """A database administrator who copies a sealed row (a new id: the primary key) to count it
+    twice gets a box that no longer opens: the ballot is bound to its own row id."""
+    from ballot_service.services.tally import tally_round
+    from tests.ballot_helpers import cast
+
+    office, round_ = open_office()
+    people = [p for p, in db.session.execute(select(Person.id).where(Person.office_id == office.id))]
+    cast(round_.id, office.id, [RatingValue(p, "satisfied") for p in people])
+    db.session.commit()
+    row = db.session.scalar(select(SealedBallot))
+    db.session.add(SealedBallot(id="f" * 32, round_id=row.round_id, seal_key_id=row.seal_key_id, box=row.box))
+    db.session.commit()
+    rounds.close_round(round_.id)
+    with pytest.raises(ballot_box.BoxTampered, match="无法统计"):
+        tally_round(round_.id)
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Ballot)) == 0 and sealed_ballots() == 2

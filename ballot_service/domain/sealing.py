@@ -118,17 +118,19 @@ def unwrap_seal_key(private_key: x25519.X25519PrivateKey, round_id: int, seal_ke
     return SUITE.decrypt(wrapped, private_key, info=_key_info(round_id, seal_key_id))
 
 
-def _ballot_context(round_id: int, seal_key_id: str) -> bytes:
-    """Binds a sealed ballot to its round and seal key: it cannot be moved into another box."""
-    return f"sanliang-ballot\x1f{round_id}\x1f{seal_key_id}".encode()
+def _ballot_context(round_id: int, seal_key_id: str, ballot_id: str) -> bytes:
+    """Binds a sealed ballot to its round, its seal key and its own row id: it cannot be moved
+    into another box, nor copied into a second row (whose id must differ) to be counted twice."""
+    return f"sanliang-ballot\x1f{round_id}\x1f{seal_key_id}\x1f{ballot_id}".encode()
 
 
-def seal(seal_key: AESGCM, round_id: int, seal_key_id: str, size: int, plaintext: bytes) -> bytes:
-    return _aead_seal(seal_key, _ballot_context(round_id, seal_key_id), size, plaintext)
+def seal(seal_key: AESGCM, round_id: int, seal_key_id: str, ballot_id: str, size: int, plaintext: bytes) -> bytes:
+    return _aead_seal(seal_key, _ballot_context(round_id, seal_key_id, ballot_id), size, plaintext)
 
 
-def unseal(seal_key: AESGCM, round_id: int, seal_key_id: str, box: bytes) -> bytes:
-    return _aead_open(seal_key, _ballot_context(round_id, seal_key_id), box)
+def unseal(seal_key: AESGCM, round_id: int, seal_key_id: str, ballot_id: str, box: bytes) -> bytes:
+    """Raises cryptography.exceptions.InvalidTag for a box altered, moved or copied."""
+    return _aead_open(seal_key, _ballot_context(round_id, seal_key_id, ballot_id), box)
 
 
 def _typing_key(secret: bytes, round_id: int) -> AESGCM:

@@ -25,8 +25,17 @@ def _identity() -> str | None:
     return environ["sanliang.voter"]
 
 
+def _office_of_request(code: str) -> page_cache.CachedOffice | None:
+    """The request's office from the page cache, looked up once per request (the rate limits
+    ask for its round's secret too)."""
+    environ = request.environ
+    if "sanliang.office" not in environ:
+        environ["sanliang.office"] = page_cache.get(code)
+    return environ["sanliang.office"]
+
+
 def _cached_office(code: str) -> page_cache.CachedOffice:
-    cached = page_cache.get(code)
+    cached = _office_of_request(code)
     if cached is None:
         abort(404, description="没有找到这个科室，请核对二维码或科室编码。")
     return cached
@@ -45,12 +54,9 @@ def _limit_secret() -> bytes:
     """What keys the ballot's rate-limit counters: the round's secret, so that the counters in
     Redis (and its AOF) cannot be tested against an identity or an address once the tally has
     destroyed it. Outside a round, when no ballot is taken, the app's secret key."""
-    environ = request.environ
-    if "sanliang.limit_secret" not in environ:
-        cached = page_cache.get(request.view_args.get("code", "")) if request.view_args else None
-        snap = cached.snapshot if cached is not None else None
-        environ["sanliang.limit_secret"] = snap.secret if snap is not None else current_app.secret_key.encode()
-    return environ["sanliang.limit_secret"]
+    cached = _office_of_request(request.view_args.get("code", "")) if request.view_args else None
+    snap = cached.snapshot if cached is not None else None
+    return snap.secret if snap is not None else current_app.secret_key.encode()
 
 
 def _voter_limit_key() -> str:

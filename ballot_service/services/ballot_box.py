@@ -22,6 +22,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from cryptography.exceptions import InvalidTag
 from redis.commands.core import Script
 from redis.exceptions import RedisError
 from sqlalchemy import bindparam, delete, func, insert, select, text
@@ -43,6 +44,11 @@ SEAL_KEY_SECONDS = 3600  # a web process makes a new seal key for a round this o
 
 def _claim_key(round_id: int, key: str) -> str:
     return f"ballot:claim:{round_id}:{key}"
+
+
+class BoxTampered(rounds.RoundError):
+    """A sealed ballot does not open under its round, seal key and row id: altered in the
+    database, moved from another row or round, or copied. The message is for people."""
 
 
 class Outcome(enum.Enum):
@@ -160,9 +166,10 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
         return Submission(Outcome.FAILED, checked)
     try:
         seal_key_id, seal_key = _seal_key(snap.round_id, snap.public_key)
-        box = sealing.seal(seal_key, snap.round_id, seal_key_id, snap.sealed_size,
+        ballot_id = secrets.token_hex(16)
+        box = sealing.seal(seal_key, snap.round_id, seal_key_id, ballot_id, snap.sealed_size,
                            sealing.encode(snap.office_id, "online", checked.ratings))
-        stored = insert_sealed(snap.round_id, seal_key_id, box, key)
+        stored = insert_sealed(snap.round_id, ballot_id, seal_key_id, box, key)
     except IntegrityError:
         db.session.rollback()
         recorded = _recorded(snap.round_id, key)
@@ -292,12 +299,12 @@ _INSERT_UNTALLIED = text(_SEALED_SQL.format("round.status IN ('open', 'closed')"
 _INSERT_DEDUP = text("INSERT INTO dedup_record (round_id, key) VALUES (:round_id, :key)")
 
 
-def insert_sealed(round_id: int, seal_key_id: str, box: bytes, key: str) -> bool:
+def insert_sealed(round_id: int, ballot_id: str, seal_key_id: str, box: bytes, key: str) -> bool:
     """A voter's sealed ballot and its dedup record, in the caller's transaction, only while the
     round is open: False (nothing written) otherwise. The dedup record's primary key raises
     IntegrityError for a voter who has a ballot already."""
     connection = db.session.connection()
-    stored = connection.execute(_INSERT_ONLINE, dict(id=secrets.token_hex(16), round_id=round_id,
+    stored = connection.execute(_INSERT_ONLINE, dict(id=ballot_id, round_id=round_id,
                                                      seal_key_id=seal_key_id, box=box,
                                                      now=rounds.utcnow())).first() is not None
     if stored:
@@ -312,9 +319,10 @@ def store(round_: Round, office_id: int, ratings, channel: str) -> bool:
     its unsealing has begun."""
     connection = db.session.connection()
     seal_key_id, seal_key = _new_seal_key(connection, round_.id, round_.public_key)
-    box = sealing.seal(seal_key, round_.id, seal_key_id, round_.sealed_size,
+    ballot_id = secrets.token_hex(16)
+    box = sealing.seal(seal_key, round_.id, seal_key_id, ballot_id, round_.sealed_size,
                        sealing.encode(office_id, channel, ratings))
-    return connection.execute(_INSERT_UNTALLIED, dict(id=secrets.token_hex(16), round_id=round_.id,
+    return connection.execute(_INSERT_UNTALLIED, dict(id=ballot_id, round_id=round_.id,
                                                       seal_key_id=seal_key_id, box=box)).first() is not None
 
 
@@ -341,24 +349,27 @@ def unseal(round_: Round) -> list[tuple[int, str, list]]:
     seal_keys = {seal_key_id: sealing.AESGCM(sealing.unwrap_seal_key(private, round_.id, seal_key_id, wrapped))
                  for seal_key_id, wrapped in db.session.execute(
                      select(SealKey.id, SealKey.wrapped).where(SealKey.round_id == round_.id))}
-    opened = [sealing.decode_raw(sealing.unseal(seal_keys[seal_key_id], round_.id, seal_key_id, box))
-              for seal_key_id, box in _boxes(round_.id)]
+    try:
+        opened = [sealing.decode_raw(sealing.unseal(seal_keys[seal_key_id], round_.id, seal_key_id, ballot_id, box))
+                  for ballot_id, seal_key_id, box in _boxes(round_.id)]
+    except (InvalidTag, KeyError):
+        raise BoxTampered("有密封选票无法打开（可能被改动、移动或复制），无法统计，请联系系统管理员核查") from None
     secrets.SystemRandom().shuffle(opened)
     return opened
 
 
 def _boxes(round_id: int):
-    """(seal key id, box) of every sealed ballot of the round, 2,000 at a time, in the session's
+    """(id, seal key id, box) of every sealed ballot of the round, 2,000 at a time, in the session's
     transaction. PostgreSQL sends them in binary: half the bytes of bytea's hex text, and no
     hex decoding (a fifth of the unsealing's time in bench/tally.py)."""
     connection = db.session.connection()
     if connection.dialect.name != "postgresql":
-        yield from db.session.execute(select(SealedBallot.seal_key_id, SealedBallot.box)
+        yield from db.session.execute(select(SealedBallot.id, SealedBallot.seal_key_id, SealedBallot.box)
                                       .where(SealedBallot.round_id == round_id).execution_options(yield_per=2000))
         return
     with connection.connection.cursor(name="sealed_boxes", binary=True) as cursor:
         cursor.itersize = 2000
-        cursor.execute("SELECT seal_key_id, box FROM sealed_ballot WHERE round_id = %s", [round_id])
+        cursor.execute("SELECT id, seal_key_id, box FROM sealed_ballot WHERE round_id = %s", [round_id])
         yield from cursor
 
 
