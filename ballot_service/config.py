@@ -22,8 +22,9 @@ class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
     # None means "SQLite file in the instance folder", filled in by create_app.
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
-    # Never log statement parameters: they would carry ballot notes (A4).
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
+    # Never log statement parameters: they would carry ballot notes (A4). Idle connections are
+    # checked before use by extensions._ping_if_idle, not on every checkout.
+    SQLALCHEMY_ENGINE_OPTIONS = {"hide_parameters": True}
     REDIS_URL = os.environ.get("REDIS_URL")
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
     # None means "media/ in the instance folder".

@@ -1,5 +1,7 @@
 """Extensions, created unbound and bound to the app in create_app()."""
 
+import time
+
 import redis
 from flask import Flask, current_app, request
 from flask.sessions import SecureCookieSessionInterface
@@ -11,8 +13,10 @@ from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import Pool
 
 # Constraint names are fixed so Alembic migrations name them the same on every backend.
 NAMING_CONVENTION = {
@@ -67,6 +71,32 @@ def drop_app_wide_limit_hooks(app: Flask) -> None:
     app.before_request_funcs[None].remove(limiter._check_request_limit)
     app.after_request_funcs[None] = [f for f in app.after_request_funcs[None]
                                      if getattr(f, "args", None) != (limiter,)]
+
+
+# Pooled database connections are checked before use only when they have been idle a while:
+# those are the ones a database restart or an idle timeout leaves dead. SQLAlchemy's
+# pool_pre_ping checks on every checkout, a round trip per request that cost the ballot POST a
+# third of its floor's throughput (bench/ballot_load.py). A connection that dies while in use
+# fails its request once: the ballot then shows its retry page, with nothing stored.
+PING_AFTER_IDLE_SECONDS = 10
+
+
+@event.listens_for(Pool, "checkin")
+def _note_checkin(_dbapi_connection, record) -> None:
+    record.info["checked_in"] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+    if time.monotonic() - record.info.get("checked_in", time.monotonic()) < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+        dbapi_connection.rollback()
+    except Exception as exc:  # any failure: let the pool replace the connection
+        raise DisconnectionError() from exc
 
 
 def limiter_storage_uri(redis_url: str | None) -> str:
