@@ -79,6 +79,10 @@ def create_app(config: dict | None = None) -> Flask:
 
         with app.app_context():
             keys.check_at_start(("secret",))
+            # No pooled connection may outlive start-up: gunicorn --preload forks this process,
+            # and workers sharing one connection's socket would read each other's results.
+            db.session.remove()
+            db.engine.dispose()
     return app
 
 
