@@ -4,10 +4,10 @@ Order of a submission: check the form token and the form (pure) -> claim the vot
 in Redis (the fast path: a second form of the same voter stops here) -> seal the ballot under
 this process's seal key for the round (itself sealed to the round's public key) -> one
 transaction: the sealed ballot and its dedup record, only while the round is open -> commit ->
-the thank-you page. The dedup record's primary key, not Redis, holds
-one ballot per (round, office, voter) (B1); Redis may lose its data or come back from an old
-snapshot without a second ballot getting in. A write that fails before the commit releases the
-claim, so the voter can simply retry (C2).
+the thank-you page. The dedup record's primary key, not Redis, holds one ballot per (round,
+office, voter) (B1): a claim is only a hint, and Redis may lose its data or come back from an
+old snapshot without a second ballot getting in. A write that fails before the commit releases
+the claim, so the voter can simply retry (C2).
 
 Redis holds one kind of key per voter and office, expiring after the round:
   ballot:claim:<round>:<dedup key>   a keyed tag of the form's nonce (domain.form_tokens)
