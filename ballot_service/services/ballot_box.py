@@ -292,11 +292,16 @@ def _new_seal_key(connection, round_id: int, public_key: bytes):
 _SEALED_SQL = ("INSERT INTO sealed_ballot (id, round_id, seal_key_id, box) "
                "SELECT :id, :round_id, :seal_key_id, :box WHERE EXISTS "
                "(SELECT 1 FROM round WHERE round.id = :round_id AND round.unsealed = false AND {}) RETURNING id")
-_TYPES = (bindparam("box", type_=SealedBallot.__table__.c.box.type),)
-_INSERT_ONLINE = text(_SEALED_SQL.format("round.status = 'open' AND round.closes_at > :now")).bindparams(
-    *_TYPES, bindparam("now", type_=Round.closes_at.type))
-_INSERT_UNTALLIED = text(_SEALED_SQL.format("round.status IN ('open', 'closed')")).bindparams(*_TYPES)
+_OPEN = "round.status = 'open' AND round.closes_at > :now"
+_TYPES = (bindparam("box", type_=SealedBallot.__table__.c.box.type), bindparam("now", type_=Round.closes_at.type))
+_INSERT_ONLINE = text(_SEALED_SQL.format(_OPEN)).bindparams(*_TYPES)
+_INSERT_UNTALLIED = text(_SEALED_SQL.format("round.status IN ('open', 'closed')")).bindparams(_TYPES[0])
 _INSERT_DEDUP = text("INSERT INTO dedup_record (round_id, key) VALUES (:round_id, :key)")
+# PostgreSQL takes both in one statement, one round trip: the dedup record only if the sealed
+# row was written (SQLite has no INSERT inside WITH).
+_INSERT_ONLINE_WITH_DEDUP = text(
+    f"WITH sealed AS ({_SEALED_SQL.format(_OPEN)}) "
+    "INSERT INTO dedup_record (round_id, key) SELECT :round_id, :key FROM sealed RETURNING key").bindparams(*_TYPES)
 
 
 def insert_sealed(round_id: int, ballot_id: str, seal_key_id: str, box: bytes, key: str) -> bool:
@@ -304,11 +309,12 @@ def insert_sealed(round_id: int, ballot_id: str, seal_key_id: str, box: bytes, k
     round is open: False (nothing written) otherwise. The dedup record's primary key raises
     IntegrityError for a voter who has a ballot already."""
     connection = db.session.connection()
-    stored = connection.execute(_INSERT_ONLINE, dict(id=ballot_id, round_id=round_id,
-                                                     seal_key_id=seal_key_id, box=box,
-                                                     now=rounds.utcnow())).first() is not None
+    values = dict(id=ballot_id, round_id=round_id, seal_key_id=seal_key_id, box=box, now=rounds.utcnow(), key=key)
+    if connection.dialect.name == "postgresql":
+        return connection.execute(_INSERT_ONLINE_WITH_DEDUP, values).first() is not None
+    stored = connection.execute(_INSERT_ONLINE, values).first() is not None
     if stored:
-        connection.execute(_INSERT_DEDUP, dict(round_id=round_id, key=key))
+        connection.execute(_INSERT_DEDUP, values)
     return stored
 
 
