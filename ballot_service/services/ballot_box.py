@@ -217,10 +217,13 @@ def has_voted(snap: BallotSnapshot, identity: str) -> bool:
     return _record_exists(snap.round_id, dedup_key(snap.secret, identity, snap.office_id))
 
 
+def _record_query(round_id: int, key: str):
+    return select(DedupRecord.key).where(DedupRecord.round_id == round_id, DedupRecord.key == key)
+
+
 def _record_exists(round_id: int, key: str) -> bool:
     """Whether the voter's dedup record exists, asked on the session's own connection."""
-    return db.session.scalar(select(DedupRecord.key).where(
-        DedupRecord.round_id == round_id, DedupRecord.key == key)) is not None
+    return db.session.scalar(_record_query(round_id, key)) is not None
 
 
 def _expire_at(closes_at: dt.datetime) -> int:
@@ -254,8 +257,7 @@ def _recorded(round_id: int, key: str) -> bool | None:
     """Whether the voter's dedup record exists, on a fresh connection; None when unknown."""
     try:
         with db.engine.connect() as connection:
-            return connection.execute(select(DedupRecord.key).where(
-                DedupRecord.round_id == round_id, DedupRecord.key == key)).first() is not None
+            return connection.execute(_record_query(round_id, key)).first() is not None
     except SQLAlchemyError:
         return None
 
