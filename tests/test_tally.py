@@ -226,6 +226,32 @@ def test_a_tally_killed_half_way_leaves_the_round_closed_and_a_retry_matches_a_c
     assert tally_round(r) == retried
 
 
+def test_a_tally_empties_its_own_round_from_the_box_and_no_other(city):
+    """Round 2 takes ballots while round 1 is tallied: round 1's box, seal keys and dedup records
+    go; round 2's stay, and its own tally then counts its ballot."""
+    from sqlalchemy import func
+
+    from ballot_service.models import DedupRecord, SealedBallot, SealKey
+
+    c = city
+    r1 = first_round(c)
+    rounds.close_round(r1)
+    r2 = new_round(c, 2)
+    cast(r2, c["Z"], {c["P"]: "dissatisfied"})
+    db.session.add_all([DedupRecord(round_id=r1, key="v1"), DedupRecord(round_id=r2, key="v2")])
+    db.session.commit()
+    tally_round(r1)
+
+    def rows(model):
+        return dict(db.session.execute(select(model.round_id, func.count()).group_by(model.round_id)).all())
+
+    assert rows(SealedBallot) == {r2: 1} and rows(SealKey) == {r2: 1} and rows(DedupRecord) == {r2: 1}
+    assert results(r1)[("person", c["P"])].score == D("100.00")
+    close_and_tally(r2)
+    assert results(r2)[("person", c["P"])].score == D("30.00")
+    assert rows(SealedBallot) == {} and rows(DedupRecord) == {}
+
+
 def test_only_closed_rounds_are_tallied(city):
     from ballot_service.services.rounds import RoundError
 

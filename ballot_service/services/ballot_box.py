@@ -20,6 +20,7 @@ import enum
 import logging
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
@@ -162,31 +163,37 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
     except RedisError:
         return Submission(Outcome.FAILED, checked)
     except SQLAlchemyError:
-        db.session.rollback()
         return Submission(Outcome.FAILED, checked)
+    ballot_id = secrets.token_hex(16)
     try:
         seal_key_id, seal_key = _seal_key(snap.round_id, snap.public_key)
-        ballot_id = secrets.token_hex(16)
         box = sealing.seal(seal_key, snap.round_id, seal_key_id, ballot_id, snap.sealed_size,
                            sealing.encode(snap.office_id, "online", checked.ratings))
         stored = insert_sealed(snap.round_id, ballot_id, seal_key_id, box, key)
+        if stored:
+            db.session.commit()
     except IntegrityError:
         db.session.rollback()
         recorded = _recorded(snap.round_id, key)
         if recorded:
             return Submission(Outcome.ALREADY_VOTED)  # this form's first attempt, or another form
-        if recorded is None:
-            return Submission(Outcome.FAILED, checked)  # the claim stays; the form sent again settles it
-        # Not the dedup record: the seal key's row is gone (a database restored from an older
-        # backup); the form sent again seals under a new one.
-        _seal_keys.pop((snap.round_id, snap.public_key), None)
         _release(claim, tag)
-        log.error("sealed ballot refused for round %s: its seal key is not in the database", snap.round_id)
+        if recorded is False:
+            # Not the dedup record: the seal key's row is gone (a database restored from an older
+            # backup); the form sent again seals under a new one.
+            _seal_keys.pop((snap.round_id, snap.public_key), None)
+            log.error("sealed ballot refused for round %s: its seal key is not in the database", snap.round_id)
         return Submission(Outcome.FAILED, checked)
     except SQLAlchemyError:
-        db.session.rollback()  # before the commit: nothing was stored
+        # The write or its commit failed, and may still have happened: the database says, on a
+        # fresh connection. Unless it did, the claim goes, even when that is unknown (the dedup
+        # record, not the claim, refuses a second ballot): the voter can send the form again (C2),
+        # and it is stored once.
+        db.session.rollback()
+        if _asked_afresh(select(SealedBallot.id).where(SealedBallot.id == ballot_id)):
+            return Submission(Outcome.RECORDED, checked)  # this very ballot is in the box
         _release(claim, tag)
-        log.warning("ballot write failed for round %s; claim released", snap.round_id)
+        log.warning("ballot write failed for round %s", snap.round_id)
         return Submission(Outcome.FAILED, checked)
     except BaseException:
         db.session.rollback()
@@ -196,18 +203,6 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
         db.session.rollback()
         _release(claim, tag)
         return Submission(Outcome.CLOSED)
-    try:
-        db.session.commit()
-    except SQLAlchemyError:
-        db.session.rollback()
-        recorded = _recorded(snap.round_id, key)  # a commit that raised may still have happened
-        if recorded is False:
-            _release(claim, tag)
-        if recorded:  # the INSERTs went through, so the record is this one: the commit happened
-            return Submission(Outcome.RECORDED, checked)
-        # Unknown: the claim stays, bound to this form; sending the form again settles it.
-        log.warning("ballot write failed for round %s", snap.round_id)
-        return Submission(Outcome.FAILED, checked)
     return Submission(Outcome.RECORDED, checked)
 
 
@@ -222,8 +217,12 @@ def _record_query(round_id: int, key: str):
 
 
 def _record_exists(round_id: int, key: str) -> bool:
-    """Whether the voter's dedup record exists, asked on the session's own connection."""
-    return db.session.scalar(_record_query(round_id, key)) is not None
+    """Whether the voter's dedup record exists, asked on the session's own connection; the read
+    ends there (the ballot's write starts a transaction of its own)."""
+    try:
+        return db.session.scalar(_record_query(round_id, key)) is not None
+    finally:
+        db.session.rollback()
 
 
 def _expire_at(closes_at: dt.datetime) -> int:
@@ -255,9 +254,15 @@ def _release(claim: str, tag: str) -> None:
 
 def _recorded(round_id: int, key: str) -> bool | None:
     """Whether the voter's dedup record exists, on a fresh connection; None when unknown."""
+    return _asked_afresh(_record_query(round_id, key))
+
+
+def _asked_afresh(query) -> bool | None:
+    """Whether `query` finds a row, asked on a fresh connection (after the session's failed);
+    None when that fails too."""
     try:
         with db.engine.connect() as connection:
-            return connection.execute(_record_query(round_id, key)).first() is not None
+            return connection.execute(query).first() is not None
     except SQLAlchemyError:
         return None
 
@@ -306,14 +311,24 @@ _INSERT_ONLINE_WITH_DEDUP = text(
     "INSERT INTO dedup_record (round_id, key) SELECT :round_id, :key FROM sealed RETURNING key").bindparams(*_TYPES)
 
 
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
 def insert_sealed(round_id: int, ballot_id: str, seal_key_id: str, box: bytes, key: str) -> bool:
-    """A voter's sealed ballot and its dedup record, in the caller's transaction, only while the
-    round is open: False (nothing written) otherwise. The dedup record's primary key raises
+    """A voter's sealed ballot and its dedup record, only while the round is open: False (nothing
+    written) otherwise. Written and committed at once on PostgreSQL, in the session's new
+    transaction elsewhere (the caller commits). The dedup record's primary key raises
     IntegrityError for a voter who has a ballot already."""
-    connection = db.session.connection()
     values = dict(id=ballot_id, round_id=round_id, seal_key_id=seal_key_id, box=box, now=rounds.utcnow(), key=key)
-    if connection.dialect.name == "postgresql":
+    if db.session.get_bind().dialect.name == "postgresql":
+        # One statement is atomic by itself: in autocommit it is its own commit, one round trip
+        # instead of BEGIN, INSERT and COMMIT (bench/ballot_load.py). What the request read before
+        # (the office's page built on a cache miss) ends first, so that the option applies.
+        if db.session().in_transaction():
+            db.session.commit()
+        connection = db.session.connection(execution_options=_AUTOCOMMIT)
         return connection.execute(_INSERT_ONLINE_WITH_DEDUP, values).first() is not None
+    connection = db.session.connection()
     stored = connection.execute(_INSERT_ONLINE, values).first() is not None
     if stored:
         connection.execute(_INSERT_DEDUP, values)
@@ -334,36 +349,44 @@ def store(round_: Round, office_id: int, ratings, channel: str) -> bool:
                                                       seal_key_id=seal_key_id, box=box)).first() is not None
 
 
+_BOX_TABLES = "sealed_ballot, seal_key, dedup_record"
+
+
 def lock_box() -> None:
     """Keep every other writer of sealed ballots out until the caller's transaction ends, once
     those already writing have finished: the unsealing reads, writes and empties the box in one
     transaction, and no ballot (a paper form counted at the close) may slip in between, nor a
-    second tally. PostgreSQL: SHARE ROW EXCLUSIVE conflicts with INSERT and DELETE and with
-    itself; a writer that waited then sees the committed `unsealed` and writes nothing. SQLite:
-    the write lock, taken by a write."""
+    second tally. PostgreSQL: SHARE ROW EXCLUSIVE on the box's tables conflicts with INSERT and
+    DELETE and with itself, not with reads; a writer that waited then sees the committed
+    `unsealed` and writes nothing. SQLite: the write lock, taken by a write."""
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
-        connection.execute(text("LOCK TABLE sealed_ballot IN SHARE ROW EXCLUSIVE MODE"))
+        connection.execute(text(f"LOCK TABLE {_BOX_TABLES} IN SHARE ROW EXCLUSIVE MODE"))
     else:
         connection.execute(text("UPDATE round SET unsealed = unsealed WHERE 0"))
 
 
-def unseal(round_: Round) -> list[tuple[int, str, list]]:
-    """Open every sealed ballot of the round, in random order: (office id, channel, ratings),
+def unseal(round_: Round) -> Iterator[tuple[int, str, list]]:
+    """Every sealed ballot of the round opened, in random order: (office id, channel, ratings),
     each rating as [person id, level, tags, note] (domain.sealing.encode). The boxes are read
-    in batches (only the opened ballots, far smaller, are all held, to be shuffled). The caller
-    writes them as plaintext and empties the box in one transaction."""
+    here, at once, and shuffled; they open one by one as the caller takes them, so the caller
+    may write them as plaintext meanwhile (the connection is free by then), and empties the box
+    in the same transaction."""
     private = keys.private_key(round_.key_id)
     seal_keys = {seal_key_id: sealing.AESGCM(sealing.unwrap_seal_key(private, round_.id, seal_key_id, wrapped))
                  for seal_key_id, wrapped in db.session.execute(
                      select(SealKey.id, SealKey.wrapped).where(SealKey.round_id == round_.id))}
+    boxes = list(_boxes(round_.id))
+    secrets.SystemRandom().shuffle(boxes)
+    return _opened(round_.id, seal_keys, boxes)
+
+
+def _opened(round_id: int, seal_keys: dict, boxes: list):
     try:
-        opened = [sealing.decode_raw(sealing.unseal(seal_keys[seal_key_id], round_.id, seal_key_id, ballot_id, box))
-                  for ballot_id, seal_key_id, box in _boxes(round_.id)]
+        for ballot_id, seal_key_id, box in boxes:
+            yield sealing.decode_raw(sealing.unseal(seal_keys[seal_key_id], round_id, seal_key_id, ballot_id, box))
     except (InvalidTag, KeyError):
         raise BoxTampered("有密封选票无法打开（可能被改动、移动或复制），无法统计，请联系系统管理员核查") from None
-    secrets.SystemRandom().shuffle(opened)
-    return opened
 
 
 def _boxes(round_id: int):
@@ -381,9 +404,21 @@ def _boxes(round_id: int):
         yield from cursor
 
 
+_OTHER_ROUNDS = text("SELECT (SELECT count(*) FROM sealed_ballot WHERE round_id = :r), "
+                     + " OR ".join(f"EXISTS (SELECT 1 FROM {table} WHERE round_id <> :r)"
+                                   for table in _BOX_TABLES.split(", ")))
+
+
 def empty_box(round_id: int) -> int:
-    """After unsealing: the sealed ballots, their seal keys and the dedup records of the round
-    go. Returns how many sealed ballots went (the caller checks it is every one it opened)."""
+    """After unsealing, under lock_box: the sealed ballots, their seal keys and the dedup records
+    of the round go. Returns how many sealed ballots went (the caller checks it is every one it
+    opened). On PostgreSQL, when the box holds this round alone (one round at a time, the usual
+    case), TRUNCATE: no dead rows of ciphertext, and their files go at the commit."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        emptied, others = db.session.execute(_OTHER_ROUNDS, {"r": round_id}).one()
+        if not others:
+            db.session.execute(text(f"TRUNCATE {_BOX_TABLES}"))
+            return emptied
     emptied = db.session.execute(delete(SealedBallot).where(SealedBallot.round_id == round_id)).rowcount
     db.session.execute(delete(SealKey).where(SealKey.round_id == round_id))
     db.session.execute(delete(DedupRecord).where(DedupRecord.round_id == round_id))

@@ -18,7 +18,7 @@ import hashlib
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -202,19 +202,20 @@ def _unseal(round_: Round) -> None:
         for office_id, person_id in db.session.execute(
                 select(RoundRoster.office_id, RoundRoster.person_id).where(RoundRoster.round_id == round_id)):
             rosters[office_id].add(person_id)
-        opened_ballots = ballot_box.unseal(round_)
-        ids = secrets.token_hex(16 * len(opened_ballots))
-        ballots, ratings, tags = [], [], []
-        for n, (office_id, channel, opened) in enumerate(opened_ballots):
-            ballot_id, roster = ids[32 * n:32 * n + 32], rosters.get(office_id, ())
-            ballots.append((ballot_id, round_id, office_id, channel))
-            for person_id, level, person_tags, note in opened:
-                if person_id not in roster:
-                    raise RoundError("有密封选票的内容与本轮名单不符，无法统计")
-                ratings.append((ballot_id, round_id, office_id, person_id, level, note))
-                tags.extend((ballot_id, person_id, tag) for tag in person_tags)
+        ballots, tags, opened_ballots = [], [], ballot_box.unseal(round_)
+
+        def ratings():  # streamed into the COPY as each ballot opens, so the two overlap
+            for office_id, channel, opened in opened_ballots:
+                ballot_id, roster = secrets.token_hex(16), rosters.get(office_id, ())
+                ballots.append((ballot_id, round_id, office_id, channel))
+                for person_id, level, person_tags, note in opened:
+                    if person_id not in roster:
+                        raise RoundError("有密封选票的内容与本轮名单不符，无法统计")
+                    tags.extend((ballot_id, person_id, tag) for tag in person_tags)
+                    yield ballot_id, round_id, office_id, person_id, level, note
+
+        _copy_rows(Rating.__table__, ("ballot_id", "round_id", "office_id", "person_id", "level", "note"), ratings())
         _copy_rows(Ballot.__table__, ("id", "round_id", "office_id", "channel"), ballots)
-        _copy_rows(Rating.__table__, ("ballot_id", "round_id", "office_id", "person_id", "level", "note"), ratings)
         _copy_rows(RatingTag.__table__, ("ballot_id", "person_id", "tag"), tags)
         if ballot_box.empty_box(round_id) != len(ballots):
             raise RoundError("密封票箱在统计过程中发生变化，请重新统计")
@@ -264,14 +265,14 @@ def _insert_rows(table, rows: list[dict]) -> None:
                                 for row in rows])
 
 
-def _copy_rows(table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+def _copy_rows(table, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
     """Insert many rows at once: COPY on PostgreSQL (one stream instead of a statement per
-    row), executemany elsewhere."""
+    row, written as `rows` yields them), executemany elsewhere."""
     connection = db.session.connection()
-    if not rows:
-        return
     if connection.dialect.name != "postgresql":
-        connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+        rows = [dict(zip(columns, row, strict=True)) for row in rows]
+        if rows:
+            connection.execute(table.insert(), rows)
         return
     with connection.connection.cursor() as cursor, \
             cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
