@@ -1,8 +1,7 @@
 """Sanliang ballot service: the Flask application factory (wiring only)."""
 
-import logging
 import os
-import re
+import secrets
 
 from flask import Flask, g
 from sqlalchemy import event
@@ -31,6 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
     os.makedirs(app.instance_path, exist_ok=True)
+    app.secret_key = _secret_key(app)
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "ballot.sqlite3")
     if not app.config["MEDIA_ROOT"]:
@@ -93,19 +93,6 @@ def _forget_request_user(_exc) -> None:
         g.pop(name, None)
 
 
-class _NoVoterAccessLines(logging.Filter):
-    """The development server logs each request with the client's address; lines about office
-    pages and ballots would pair a voter's address with an office and a time (A4)."""
-
-    _voter_paths = re.compile(r'"(GET|POST) /o/')
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not self._voter_paths.search(record.getMessage())
-
-
-logging.getLogger("werkzeug").addFilter(_NoVoterAccessLines())
-
-
 @event.listens_for(Engine, "connect")
 def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
     """SQLite enforces foreign keys only when asked to, per connection."""
@@ -113,3 +100,29 @@ def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+class MissingSecretKey(RuntimeError):
+    pass
+
+
+def _secret_key(app: Flask) -> str:
+    """SECRET_KEY from the settings; else the one kept in SECRET_KEY_FILE, made there in
+    development (`make run`); tests get a fixed one. Anything else refuses to start (B2): with a
+    known key anyone could sign a voter's cookie, a WeChat one included."""
+    if app.config["SECRET_KEY"]:
+        return app.config["SECRET_KEY"]
+    path = app.config["SECRET_KEY_FILE"] or os.path.join(app.instance_path, "secret_key")
+    if app.config["APP_ENV"] == "development" and not os.path.exists(path):
+        try:
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+                file.write(secrets.token_urlsafe(32))
+        except FileExistsError:  # another process of `make run` made it first
+            pass
+    if os.path.exists(path):
+        with open(path) as file:
+            return file.read().strip()
+    if app.testing:
+        return "testing-only-not-secret"
+    raise MissingSecretKey("SECRET_KEY 未设置：生产环境必须设置 SECRET_KEY 才能启动（见 README 的 Settings）。"
+                           " SECRET_KEY is not set; the service does not start without it outside development.")

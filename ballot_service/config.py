@@ -19,7 +19,16 @@ def database_url(raw: str | None) -> str | None:
 
 
 class Config:
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    # "development" is what `make run` starts (ballot_service.embedded sets it): there a missing
+    # SECRET_KEY is made once and kept in instance/secret_key. Anywhere else the service refuses
+    # to start without one (create_app), unless that file (SECRET_KEY_FILE) is there.
+    APP_ENV = os.environ.get("APP_ENV", "production")
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    # None means "secret_key in the instance folder".
+    SECRET_KEY_FILE = os.environ.get("SECRET_KEY_FILE")
+    # Keys rotated out, newest first, comma-separated: cookies they signed still verify, so a
+    # key changed mid-round does not turn earlier voters into new ones. Keep them to the round's end.
+    SECRET_KEY_FALLBACKS = [key for key in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if key]
     # None means "SQLite file in the instance folder", filled in by create_app.
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
     # Never log statement parameters: they would carry ballot notes (A4). Idle connections are
@@ -46,6 +55,8 @@ class Config:
     # Ballot rate limits (Flask-Limiter syntax). A hall's visitors may share one public IP.
     BALLOT_LIMIT_PER_IP = os.environ.get("BALLOT_LIMIT_PER_IP", "600/minute")
     BALLOT_LIMIT_PER_VOTER = os.environ.get("BALLOT_LIMIT_PER_VOTER", "10/minute")
+    # Webhook receivers on loopback, private or link-local addresses are refused unless this is on.
+    WEBHOOK_ALLOW_PRIVATE = os.environ.get("WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes")
     # Backoff between webhook delivery attempts (seconds); its length is the number of retries.
     WEBHOOK_RETRY_INTERVALS = [
         int(x) for x in os.environ.get("WEBHOOK_RETRY_INTERVALS", "30,60,300,900,3600").split(",")

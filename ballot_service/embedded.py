@@ -35,6 +35,7 @@ def prepare(app) -> str | None:
 
 def main() -> int:
     port = os.environ.get("PORT", "5000")
+    os.environ["APP_ENV"] = "development"  # its SECRET_KEY, unless set, is made and kept under instance/
     os.environ.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")  # for the web and worker processes
     app = create_app({"PUBLIC_BASE_URL": os.environ["PUBLIC_BASE_URL"].rstrip("/")})
     office_code = prepare(app)

@@ -422,6 +422,8 @@ class User(db.Model):
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime]
+    # Raised by signing out: every session signed in before it ends, a copied cookie's included.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
     region: Mapped[Region] = relationship()
     department: Mapped[Department | None] = relationship()
@@ -441,13 +443,14 @@ class User(db.Model):
     is_anonymous = False
 
     def get_id(self) -> str:
-        """The session's user reference: the id, and a fingerprint of the password hash, so a
-        password change or reset ends every session signed in before it."""
+        """The session's user reference: the id, and a fingerprint of the password hash and the
+        session epoch, so a password change or reset, or signing out, ends every session signed
+        in before it (on the server: the session cookie itself cannot be taken back)."""
         return f"{self.id}.{self.session_fingerprint}"
 
     @property
     def session_fingerprint(self) -> str:
-        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+        return hashlib.sha256(f"{self.password_hash}\x1f{self.session_epoch}".encode()).hexdigest()[:16]
 
     @property
     def role_enum(self) -> UserRole:

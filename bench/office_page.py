@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-")
-    config = {"MEDIA_ROOT": os.path.join(tmp, "media"), "REDIS_URL": None}
+    config = {"MEDIA_ROOT": os.path.join(tmp, "media"), "REDIS_URL": None, "SECRET_KEY": "bench"}
     if not os.environ.get("DATABASE_URL"):
         config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp}/bench.sqlite3"
     app = create_app(config)

@@ -57,7 +57,8 @@ def main() -> None:
     from ballot_service.services.tally import tally_round
 
     key_dir = os.path.join(ROOT, "bench", "out", f"keys-{os.getpid()}")
-    app = create_app({"MEDIA_ROOT": os.path.join(ROOT, "bench", "out", "media"), "KEY_DIR": key_dir})
+    app = create_app({"MEDIA_ROOT": os.path.join(ROOT, "bench", "out", "media"), "KEY_DIR": key_dir,
+                      "SECRET_KEY": "bench"})
     try:
         with app.app_context():
             upgrade()

@@ -40,6 +40,7 @@ def app(tmp_path_factory, redis_url):
         "KEY_DIR": str(tmp / "keys"),
         "PUBLIC_BASE_URL": "http://testserver",
         "PAGE_CACHE_SECONDS": 0,  # tests change rows and look at the page at once
+        "WEBHOOK_ALLOW_PRIVATE": True,  # the receivers are local servers; tests/test_push.py turns it off
     }
     if not os.environ.get("DATABASE_URL"):
         config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp / 'test.sqlite3'}"

@@ -35,6 +35,31 @@ def test_sign_in_with_password_then_out(client, city):
     assert client.get("/admin/").status_code == 302
 
 
+def test_signing_out_ends_every_session_of_the_user_copied_cookies_too(app, client, city):
+    user = make_user("coordinator", region=city)
+    sign_in(client, user)
+    other_device = app.test_client()
+    sign_in(other_device, user)
+    copied = app.test_client()  # someone who copied the session cookie before the sign-out
+    copied.set_cookie("session", client.get_cookie("session").value)
+    assert copied.get("/admin/").status_code == 200
+    assert client.post("/admin/logout", data={"csrf_token": form_token(client, "/admin/")}).status_code == 302
+    for each in (copied, other_device):
+        assert each.get("/admin/").status_code == 302  # to the sign-in page
+    assert sign_in(client, user).status_code == 302 and client.get("/admin/").status_code == 200
+
+
+def test_a_password_change_ends_the_other_sessions(app, client, city):
+    user = make_user("coordinator", region=city)
+    sign_in(client, user)
+    other_device = app.test_client()
+    sign_in(other_device, user)
+    changed = client.post("/admin/account", data={"pw-current": PASSWORD, "pw-new": "another-horse-43",
+                                                  "csrf_token": form_token(client, "/admin/account")})
+    assert changed.status_code == 302
+    assert client.get("/admin/").status_code == 200 and other_device.get("/admin/").status_code == 302
+
+
 def test_wrong_password_is_refused_with_a_message(client, city):
     user = make_user("coordinator", region=city)
     response = sign_in(client, user, password="wrong-password-1")

@@ -366,7 +366,7 @@ def test_a_database_restored_from_before_the_seal_key_fails_once_then_takes_the_
     token, people = token_and_people(page(voter, office))
     form = all_satisfied(token, people)
     failed = voter.post(f"/o/{office.code}/ballot", data=form)
-    assert failed.status_code == 503 and "提交失败" in failed.get_data(as_text=True)
+    assert failed.status_code == 503 and "请重新提交" in failed.get_data(as_text=True)
     again = voter.post(f"/o/{office.code}/ballot", data=form)
     assert again.status_code == 200 and "感谢您的评价" in again.get_data(as_text=True)
     assert sealed_ballots() == 1 and len(opened(round_.id)) == 1
@@ -445,15 +445,6 @@ def test_cached_office_page_issues_a_token_per_view_and_the_database_refuses_an_
     closed = voter.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
     assert closed.status_code == 409 and sealed_ballots() == 1
     assert list(redis_client.scan_iter("ballot:claim:*")) == []  # the claim was released
-
-
-def test_development_server_access_lines_for_voter_pages_are_dropped(caplog):
-    caplog.set_level(logging.INFO, logger="werkzeug")
-    log = logging.getLogger("werkzeug")
-    log.info('127.0.0.1 - - [26/Nov/2026 15:00:00] "POST /o/ABC234/ballot HTTP/1.1" 200 -')
-    log.info('127.0.0.1 - - [26/Nov/2026 15:00:00] "GET /o/ABC234 HTTP/1.1" 200 -')
-    log.info('127.0.0.1 - - [26/Nov/2026 15:00:00] "GET /healthz HTTP/1.1" 200 -')
-    assert [r.getMessage() for r in caplog.records] == ['127.0.0.1 - - [26/Nov/2026 15:00:00] "GET /healthz HTTP/1.1" 200 -']
 
 
 def test_token_pages_are_valid_gzip_with_the_token_in_place():

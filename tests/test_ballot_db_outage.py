@@ -47,7 +47,7 @@ def test_database_down_gives_503_leaves_no_claim_and_the_voter_can_retry(outage_
     response = client.post(url, data=form)
     assert response.status_code == 503
     html = response.get_data(as_text=True)
-    assert "提交失败，请重试" in html and f'name="token" value="{token}"' in html
+    assert "未能确认您的评价是否已记录" in html and "只记录一次" in html and f'name="token" value="{token}"' in html
     assert list(redis.scan_iter(claims)) == []
 
     server.start()
@@ -80,7 +80,7 @@ def test_database_failing_during_the_write_releases_the_claim_and_keeps_the_toke
     finally:
         ballot_box.insert_sealed = original
     html = response.get_data(as_text=True)
-    assert response.status_code == 503 and "提交失败，请重试" in html
+    assert response.status_code == 503 and "未能确认您的评价是否已记录" in html and "只记录一次" in html
     assert f'name="token" value="{token}"' in html  # the answers come back, ready to resend
     assert f'name="r{people[0]}" value="satisfied"' in html
     assert list(redis.scan_iter(claims)) == []

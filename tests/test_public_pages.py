@@ -127,7 +127,7 @@ def test_readyz_reports_an_unreachable_database(app):
     from ballot_service import create_app
 
     broken = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:////nonexistent/dir/db.sqlite3",
-                         "REDIS_URL": app.config["REDIS_URL"]})
+                         "REDIS_URL": app.config["REDIS_URL"], "SECRET_KEY": "readyz"})
     response = broken.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["problems"] == ["database: OperationalError"]

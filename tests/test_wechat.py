@@ -4,6 +4,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from ballot_service.services import voters
 from tests.ballot_helpers import all_satisfied, open_office, sealed_ballots, token_and_people
 from tests.wechat_stub import WeChatStub
 
@@ -23,6 +24,15 @@ def wechat(app):
 
 def follow_wechat(client, office, stub) -> str:
     """Open the office page in WeChat and follow the authorisation round trip; return the page."""
+    back = wechat_callback(client, office, stub)
+    assert back.status_code == 302 and back.headers["Location"].endswith(f"/o/{office.code}")
+    page = client.get(f"/o/{office.code}", headers={"User-Agent": WECHAT_UA})
+    assert page.status_code == 200
+    return page.get_data(as_text=True)
+
+
+def wechat_callback(client, office, stub):
+    """Open the office page in WeChat, go through WeChat's authorize page: its callback's answer."""
     import urllib.request
 
     first = client.get(f"/o/{office.code}", headers={"User-Agent": WECHAT_UA})
@@ -41,12 +51,23 @@ def follow_wechat(client, office, stub) -> str:
         raise AssertionError("the authorize endpoint should redirect")
     except urllib.error.HTTPError as redirect:
         callback = redirect.headers["Location"]
-    callback_path = callback.replace("http://testserver", "")
-    back = client.get(callback_path, headers={"User-Agent": WECHAT_UA})
-    assert back.status_code == 302 and back.headers["Location"].endswith(f"/o/{office.code}")
-    page = client.get(f"/o/{office.code}", headers={"User-Agent": WECHAT_UA})
-    assert page.status_code == 200
-    return page.get_data(as_text=True)
+    return client.get(callback.replace("http://testserver", ""), headers={"User-Agent": WECHAT_UA})
+
+
+@pytest.mark.parametrize("require_wechat", [True, False])
+def test_a_snapshot_page_is_no_wechat_identity_and_is_told_to_open_wechat_proper(app, database, wechat,
+                                                                                require_wechat):
+    office, _ = open_office(require_wechat=require_wechat)
+    wechat.snapshot = True
+    phone = app.test_client()
+    back = wechat_callback(phone, office, wechat)
+    html = back.get_data(as_text=True)
+    assert back.status_code == 200 and "快照页面" in html and "使用完整服务" in html
+    assert 'name="token"' not in html
+    assert phone.get_cookie(voters.COOKIE) is None  # no identity at all, a WeChat one least
+    wechat.snapshot = False  # "使用完整服务": WeChat proper, the real openid
+    assert 'name="token"' in follow_wechat(phone, office, wechat)
+    assert voters.read(phone.get_cookie(voters.COOKIE).value) == voters.wechat_identity(wechat.openid)
 
 
 def test_wechat_voter_is_known_by_openid_across_browsers(app, database, wechat):

@@ -3,7 +3,8 @@
 GET /connect/oauth2/authorize?appid&redirect_uri&response_type=code&scope&state
     -> 302 to redirect_uri?code=<code>&state=<state> (silent: no consent page for snsapi_base)
 GET /sns/oauth2/access_token?appid&secret&code&grant_type=authorization_code
-    -> {"access_token", "expires_in", "refresh_token", "openid", "scope"}
+    -> {"access_token", "expires_in", "refresh_token", "openid", "scope"} (plus
+       "is_snapshotuser": 1 and a virtual openid, for a snapshot page)
        or {"errcode": 40029, "errmsg": "invalid code"}, 40163 "code been used",
        40013 "invalid appid", 40125 "invalid appsecret"
 """
@@ -21,6 +22,7 @@ class WeChatStub:
         self.codes: dict[str, bool] = {}  # code -> used
         self.requests: list[str] = []
         self.fail_with: int | None = None  # force an errcode on the token exchange
+        self.snapshot = False  # answer as for a snapshot page: is_snapshotuser 1, a virtual openid
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -70,6 +72,8 @@ class WeChatStub:
             self.codes[query["code"]] = True
             body = {"access_token": "ACCESS", "expires_in": 7200, "refresh_token": "REFRESH",
                     "openid": self.openid, "scope": "snsapi_base"}
+            if self.snapshot:
+                body.update(openid="o" + secrets.token_hex(14), is_snapshotuser=1)
         data = json.dumps(body).encode()
         handler.send_response(200)  # WeChat reports errors in the body, with HTTP 200
         handler.send_header("Content-Type", "application/json; encoding=utf-8")

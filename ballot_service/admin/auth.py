@@ -62,6 +62,8 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @access.guard(P.OWN_ACCOUNT)
 def logout():
+    users.end_sessions(g.user)
+    db.session.commit()
     logout_user()
     flash("您已退出登录。")
     return redirect(url_for("admin.login"))

@@ -194,13 +194,12 @@ class OneWebhook(MethodView):
     @webhooks_blp.response(200, WebhookSchema)
     def patch(self, args, webhook_id):
         """Rename, move or switch a subscriber on or off."""
-        for name in ("name", "url"):
-            if name in args:
-                setattr(g.obj, name, args[name].strip())
-        if "active" in args:
-            g.obj.active = args["active"]
-        db.session.commit()
-        return g.obj
+        try:
+            return push.update_subscriber(g.obj, name=args["name"].strip() if "name" in args else None,
+                                          url=args["url"].strip() if "url" in args else None,
+                                          active=args.get("active"))
+        except ValueError as error:
+            refuse("url", str(error))
 
 
 @webhooks_blp.route("/<int:webhook_id>/deliveries")

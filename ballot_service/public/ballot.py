@@ -24,6 +24,9 @@ MESSAGES = {
     Outcome.CLOSED: (409, "本轮评价已结束", "当前没有进行中的评价，感谢您的关注。"),
     Outcome.WECHAT_REQUIRED: (403, "请使用微信扫码评价", "本轮评价需在微信中扫描公示牌上的二维码进行。"),
 }
+SNAPSHOT_PAGE = (200, "请打开完整页面后评价",
+                 "您正在浏览微信的快照页面，无法确认评价身份，评价不会被记录。请点击屏幕下方的“使用完整服务”，"
+                 "或在微信中重新扫描公示牌上的二维码后评价。")
 UNAVAILABLE = (503, "评价服务暂时不可用", "评价服务暂时不可用，请稍后刷新页面重试。")
 INVALID_MESSAGE = "评价还未完成，请按红色提示修改后提交。"
 NO_COOKIE_MESSAGE = "无法确认您的评价身份：请允许浏览器保存 Cookie，刷新页面后重新评价。"
@@ -136,7 +139,8 @@ def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str
 
 
 def retry_page(office_code: str, form: dict[str, list[str]]):
-    """503 "提交失败，请重试" with the voter's answers kept in a form to send again.
+    """503 "请重新提交" with the voter's answers kept in a form to send again: what it says holds
+    whether or not the ballot was in fact stored (sending again counts once).
 
     Rendered from the request alone: it must work while the database is down.
     """

@@ -97,6 +97,8 @@ def wechat_callback(code: str):
         return target
     try:
         openid = wechat.exchange_code(request.args["code"])
+    except wechat.SnapshotPage:
+        return flow.message_page(*flow.SNAPSHOT_PAGE, office_code=office_code)
     except wechat.WeChatError as exc:
         current_app.logger.warning("WeChat sign-in failed: %s (errcode %s)", exc, exc.errcode)
         target.set_cookie(flow.WX_FAILED_COOKIE, "1", max_age=600, httponly=True, samesite="Lax")

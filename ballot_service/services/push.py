@@ -5,17 +5,27 @@ Request: POST <url>, JSON body (the round, every result, every consequence), hea
   X-Sanliang-Timestamp: Unix seconds of this attempt
   X-Sanliang-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>
 A 2xx answer delivers; anything else is logged as an attempt and retried with backoff.
+
+Receivers are on the public internet: a URL whose host is, or resolves to, a loopback,
+private, link-local (169.254.169.254) or otherwise non-public address is refused when it is
+registered and again at every delivery, which connects to the very address it checked (no
+second look-up for DNS to change under it) and follows no redirects. WEBHOOK_ALLOW_PRIVATE
+lifts this for a receiver on the city's own network (and for tests).
 """
 
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import secrets
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 import uuid
+from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import select
 
 from ..domain.access import Place, Scope
@@ -30,18 +40,108 @@ class DeliveryFailed(Exception):
     """The receiver did not accept the delivery; RQ will retry the job."""
 
 
+class TargetRefused(ValueError):
+    """The receiver's URL is not one results may be sent to; the message is for people."""
+
+
 def add_subscriber(name: str, url: str, secret: str | None = None, within: Scope | None = None) -> WebhookSubscriber:
     """Register a receiver of published results; without a secret, a random one is made (the
     caller shows `subscriber.secret` once). A subscriber gets every region's results, so only a
     scope that covers the whole city (`within`, the creator's) may add one."""
     if within is not None and not within.covers(Place(None)):
         raise ValueError("不在您的管理范围内")
-    if not url.lower().startswith(("http://", "https://")):
-        raise ValueError("地址必须以 http:// 或 https:// 开头")
-    subscriber = WebhookSubscriber(name=name, url=url, secret=secret or secrets.token_hex(32))
+    subscriber = WebhookSubscriber(name=name, url=checked_url(url), secret=secret or secrets.token_hex(32))
     db.session.add(subscriber)
     db.session.commit()
     return subscriber
+
+
+def update_subscriber(subscriber: WebhookSubscriber, name: str | None = None, url: str | None = None,
+                      active: bool | None = None) -> WebhookSubscriber:
+    if url is not None:
+        subscriber.url = checked_url(url)
+    if name is not None:
+        subscriber.name = name
+    if active is not None:
+        subscriber.active = active
+    db.session.commit()
+    return subscriber
+
+
+def checked_url(url: str) -> str:
+    """The URL, if results may be sent there: http(s), a host, no user name, and no address that
+    is not public. A host name that does not resolve (yet) passes; each delivery checks again."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise TargetRefused("地址必须以 http:// 或 https:// 开头")
+    try:
+        port = parts.port
+    except ValueError:
+        raise TargetRefused("地址中的端口号无效") from None
+    if not parts.hostname:
+        raise TargetRefused("地址缺少主机名")
+    if parts.username is not None or parts.password is not None:
+        raise TargetRefused("地址不能包含用户名或密码")
+    try:
+        _public_address(parts.hostname, port or 443)
+    except _Unresolved:
+        pass
+    return url
+
+
+class _Unresolved(TargetRefused):
+    pass
+
+
+def _public_address(host: str, port: int) -> str:
+    """The address to connect to for `host`: every address it resolves to must be public."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise _Unresolved("无法解析地址中的主机名") from None
+    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in found]
+    if not current_app.config["WEBHOOK_ALLOW_PRIVATE"] and not all(a.is_global for a in addresses):
+        raise TargetRefused("不能推送到本机、内网或链路本地地址（如 127.0.0.1、10.0.0.0/8、192.168.0.0/16、"
+                            "169.254.169.254）；如确需推送到本单位内网，请由系统管理员设置 WEBHOOK_ALLOW_PRIVATE")
+    return str(addresses[0])
+
+
+class _Pinned(http.client.HTTPConnection):
+    """HTTP to an address checked beforehand; the Host header still names the URL's host."""
+
+    def __init__(self, host: str, port: int, address: str):
+        super().__init__(host, port, timeout=TIMEOUT)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedTLS(http.client.HTTPSConnection):
+    """HTTPS to an address checked beforehand; the certificate is checked against the URL's host."""
+
+    def __init__(self, host: str, port: int, address: str):
+        self.tls = ssl.create_default_context()
+        super().__init__(host, port, timeout=TIMEOUT, context=self.tls)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = self.tls.wrap_socket(socket.create_connection((self.address, self.port), self.timeout),
+                                         server_hostname=self.host)
+
+
+def _post(url: str, body: bytes, headers: dict) -> int:
+    """POST to the receiver, connecting to the address checked; its HTTP status (redirects are
+    answers, not followed)."""
+    parts = urlsplit(checked_url(url))
+    tls = parts.scheme.lower() == "https"
+    port = parts.port or (443 if tls else 80)
+    connection = (_PinnedTLS if tls else _Pinned)(parts.hostname, port, _public_address(parts.hostname, port))
+    try:
+        connection.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body, headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 def payload(round_: Round) -> dict:
@@ -88,19 +188,20 @@ def deliver(subscriber_id: int, round_id: int) -> str:
         return delivery.id
     body = json.dumps(payload(round_), ensure_ascii=False, sort_keys=True).encode()
     timestamp = str(int(time.time()))
-    request = urllib.request.Request(subscriber.url, data=body, method="POST", headers={
+    headers = {
         "Content-Type": "application/json; charset=utf-8",
         "X-Sanliang-Delivery": delivery.id,
         "X-Sanliang-Timestamp": timestamp,
         "X-Sanliang-Signature": sign(subscriber.secret, timestamp, body),
-    })
+    }
     status, error = None, None
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        status, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        status = _post(subscriber.url, body, headers)
+        if not 200 <= status < 300:
+            error = f"HTTP {status}"
+    except TargetRefused as exc:  # nothing was sent
+        error = str(exc)
+    except (OSError, http.client.HTTPException) as exc:
         error = f"{type(exc).__name__}: {exc}"[:300]
     db.session.add(WebhookAttempt(delivery_id=delivery.id, attempted_at=utcnow(), status_code=status, error=error))
     if status is not None and 200 <= status < 300:

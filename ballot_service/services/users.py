@@ -122,6 +122,11 @@ def authenticate(username: str, password: str) -> User | None:
     return user
 
 
+def end_sessions(user: User) -> None:
+    """Signing out: every session of the user ends, on every device (the caller commits)."""
+    user.session_epoch += 1
+
+
 def change_password(user: User, current: str, new: str) -> None:
     if not check_password_hash(user.password_hash, current):
         raise UserError("当前密码不正确", "current")

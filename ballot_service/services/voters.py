@@ -21,7 +21,9 @@ def signer() -> Signer:
     URLSafeSerializer on the office page (bench/ballot_instructions.py)."""
     signer_ = current_app.extensions.get("voter_signer")
     if signer_ is None:  # one per app: building it costs more than signing
-        signer_ = current_app.extensions["voter_signer"] = Signer(current_app.secret_key, salt="voter-identity")
+        # itsdangerous signs with the last key and accepts any: the fallbacks, oldest first.
+        keys = [*reversed(current_app.config["SECRET_KEY_FALLBACKS"]), current_app.secret_key]
+        signer_ = current_app.extensions["voter_signer"] = Signer(keys, salt="voter-identity")
     return signer_
 
 

@@ -33,6 +33,12 @@ class WeChatError(Exception):
         self.errcode = errcode
 
 
+class SnapshotPage(WeChatError):
+    """WeChat opened the page as a "snapshot" (a preview from Moments or a chat, since 2022): its
+    answer carries `is_snapshotuser: 1` and a virtual openid, one person many openids. Not a
+    WeChat identity (B2)."""
+
+
 def enabled() -> bool:
     config = current_app.config
     return bool(config.get("WECHAT_APPID") and config.get("WECHAT_SECRET"))
@@ -54,7 +60,8 @@ def authorize_url(redirect_uri: str, state: str) -> str:
 
 
 def exchange_code(code: str) -> str:
-    """Return the openid for an authorisation code, or raise WeChatError."""
+    """Return the openid for an authorisation code, or raise WeChatError (SnapshotPage for a
+    snapshot page's virtual openid)."""
     config = current_app.config
     query = urllib.parse.urlencode({
         "appid": config["WECHAT_APPID"],
@@ -76,6 +83,8 @@ def exchange_code(code: str) -> str:
         except (TypeError, ValueError):
             raise WeChatError("微信授权失败") from None
         raise WeChatError(ERRORS.get(code_, "微信授权失败"), code_)
+    if body.get("is_snapshotuser") == 1:
+        raise SnapshotPage("微信快照页，无法确认身份")
     openid = body.get("openid")
     if not isinstance(openid, str) or not openid:
         raise WeChatError("微信返回的数据不完整")

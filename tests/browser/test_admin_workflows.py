@@ -35,7 +35,7 @@ def worker(app, live_server):
     """`python -m worker`, as production runs it, on the test database and Redis."""
     env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=app.config["REDIS_URL"],
                MEDIA_ROOT=app.config["MEDIA_ROOT"], KEY_DIR=app.config["KEY_DIR"],
-               PUBLIC_BASE_URL=app.config["PUBLIC_BASE_URL"])
+               PUBLIC_BASE_URL=app.config["PUBLIC_BASE_URL"], SECRET_KEY=app.secret_key)
     process = subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     yield process

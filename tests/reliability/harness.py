@@ -87,6 +87,7 @@ class Stack:
         port = free_port()
         env = dict(os.environ, DATABASE_URL=pg.url.replace("+psycopg", ""), REDIS_URL=rs.url,
                    MEDIA_ROOT=os.path.join(tmp, "media"), KEY_DIR=os.path.join(tmp, "keys"), SECRET_KEY="reliability",
+                   WEBHOOK_ALLOW_PRIVATE="1",  # the webhook receiver of scenario 6 is on loopback
                    PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", BALLOT_LIMIT_PER_IP="10000000/minute",
                    BALLOT_LIMIT_PER_VOTER="1000/minute",
                    WEBHOOK_RETRY_INTERVALS=",".join(["5"] * 30), PATH=f"{BIN}:{os.environ['PATH']}")
@@ -98,7 +99,8 @@ class Stack:
         return create_app({"SQLALCHEMY_DATABASE_URI": self.pg.url, "REDIS_URL": self.redis.url,
                            "MEDIA_ROOT": self.env["MEDIA_ROOT"], "KEY_DIR": self.env["KEY_DIR"],
                            "PAGE_CACHE_SECONDS": 0,
-                           "PUBLIC_BASE_URL": self.env["PUBLIC_BASE_URL"], "SECRET_KEY": "reliability"})
+                           "PUBLIC_BASE_URL": self.env["PUBLIC_BASE_URL"], "SECRET_KEY": "reliability",
+                           "WEBHOOK_ALLOW_PRIVATE": True})
 
     def start_web(self) -> None:
         self.processes["web"] = subprocess.Popen(
