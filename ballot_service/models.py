@@ -331,6 +331,8 @@ class Result(db.Model):
     uncertain: Mapped[bool]
     previous_grade: Mapped[str | None] = mapped_column(String(12))
     steps: Mapped[int | None]  # grade change vs the previous graded round
+    # The ballots behind the figure (domain.visibility): what the k rule counts. Not in the digest.
+    ballots: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("round_id", "subject_kind", "subject_id"),

@@ -271,11 +271,14 @@ def test_department_admin_sees_only_their_department_and_comments_under_k(app, c
     assert "2026年上半年" in text(client.get("/admin/results"))
     page = text(client.get(mine))
     assert re.search(r"部门得分： 80\.07 等次： 良好", page)
-    assert "88.95" in page and "张丽娜" in page and "45.00" in page
-    # X (5 ballots ≥ k) shows its notes and tags; Y (2 ballots) shows nothing.
-    assert "办事拖拉" in page and "等待时间长" in page and "故意刁难 1" in page and "工作效率低 1" in page
-    assert re.search(r"社保窗口 2张评价票 样本不足，不显示意见", page)
-    assert "态度一般" not in page and "服务意识差" not in page
+    # k = 5: Y (2 ballots) shows no score, nor X (88.95) whose score would rebuild Y's; 赵敏 (45.00,
+    # 2 ratings) neither.
+    assert "88.95" not in page and "45.00" not in page and page.count("样本不足") == 4 and "张丽娜" in page
+    # Comments pooled over the department's 7 ballots, without the 故意刁难 rating's note (办事拖拉).
+    assert re.search(r"市审批局 7张评价票 问题标签：工作效率低 1；服务意识差 1", page)
+    assert "等待时间长" in page and "态度一般" in page
+    assert "办事拖拉" not in page and "故意刁难" not in page.split("不在此显示。")[1]
+    assert "仅协调员和纪检监察可见" not in page
     assert "结果运用" not in page  # consequences are for coordinators and auditors
 
     # Another department's view, and the round pages, are not theirs.
@@ -298,6 +301,18 @@ def test_comments_of_an_office_appear_once_it_reaches_k_ballots(app, city):
     page = text(client.get(f"/admin/rounds/{round_id}/departments/{c['spj'].id}/results"))
     assert "态度一般" in page and "服务意识差 1" in page
     assert "亮黄牌提醒" in page  # coordinators see the consequences
+    # and the misconduct reports, which the department never sees
+    assert re.search(r"吃拿索要、故意刁难反映 .* 企业登记窗口 刘文博 .* 故意刁难 办事拖拉", page)
+
+
+def test_discipline_inspectors_see_misconduct_reports_and_no_other_comments(app, city):
+    c = city
+    round_id = tallied_round(app, c)
+    client = app.test_client()
+    sign_in(client, make_user("discipline", region=c["heze"]))
+    page = text(client.get(f"/admin/rounds/{round_id}/departments/{c['spj'].id}/results"))
+    assert re.search(r"企业登记窗口 刘文博 .* 故意刁难 办事拖拉", page) and "80.07" in page
+    assert "意见建议与问题标签" not in page and "等待时间长" not in page
 
 
 def test_auditor_reviews_but_cannot_act(app, city):

@@ -8,7 +8,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from ballot_service.extensions import db
-from ballot_service.models import AuditEntry, Round
+from ballot_service.models import AuditEntry, Person, Round
 from ballot_service.services import jobs, rounds
 
 from .admin_helpers import api_token
@@ -128,18 +128,38 @@ def test_scopes_in_the_api(app, city):  # noqa: F811
     rounds.publish_round(round_id)
     mine = client.get(f"/api/v1/rounds/{round_id}/results", headers=dept).json
     assert len(mine) == 8 and {r["department_id"] for r in mine} == {c["spj"].id}  # 5 people, 2 offices, 1
-    # Tag counts reach a department only through the comments, under the k rule (A3): 社保窗口 has
-    # a tag on 2 ballots, below k, and it must not show here.
+    # A department sees tag counts only pooled, through the comments (A3).
     assert all(r["tags"] == {} for r in mine)
+    # k = 5: 社保窗口 has 2 ballots, and 企业登记窗口 (5) goes with it (the department minus one is the
+    # other); 赵敏 has 2 scored ratings, and the first of the three people with 5 goes with them.
+    hidden = {(r["subject_kind"], r["subject_id"]) for r in mine if r["sample_too_small"]}
+    first_of_five = min(c[k] for k in "LHS")
+    assert hidden == {("office", c["X"].id), ("office", c["Y"].id), ("person", c["P"]), ("person", first_of_five)}
+    assert all(r["score"] is None and r["counts"] == {} and r["rank"] is None for r in mine if r["sample_too_small"])
+    # The shown are ranked among themselves: a gap at 李海燕's official rank 2 would place her score.
+    assert sorted((r["rank"], r["name"]) for r in mine if r["subject_kind"] == "person" and not r["sample_too_small"]) == [
+        (1, "王建国"), (2, "张丽娜"), (3, "刘文博")]
     coordinator = auth(make_user("coordinator", region=c["heze"]))
     everyone = client.get(f"/api/v1/rounds/{round_id}/results?subject_kind=office", headers=coordinator).json
     assert any(r["tags"] for r in everyone if r["name"] == "社保窗口")
-    comments = client.get(f"/api/v1/rounds/{round_id}/departments/{c['spj'].id}/comments", headers=dept).json
-    by_office = {x["office_name"]: x for x in comments}
-    assert sorted(by_office["企业登记窗口"]["notes"]) == sorted(["办事拖拉", "等待时间长"])
+    assert not any(r["sample_too_small"] for r in everyone)
+    [pooled] = client.get(f"/api/v1/rounds/{round_id}/departments/{c['spj'].id}/comments", headers=dept).json
+    # Pooled over the department's 7 ballots; 办事拖拉 sits on a 故意刁难 rating and is not shown.
+    assert sorted(pooled.pop("notes")) == sorted(["等待时间长", "态度一般"])
+    assert pooled == {"label": "市审批局", "office_id": None, "ballots": 7, "shown": True,
+                      "tags": {"low_efficiency": 1, "poor_attitude": 1}}
+    by_office = {x["label"]: x for x in client.get(
+        f"/api/v1/rounds/{round_id}/departments/{c['spj'].id}/comments", headers=coordinator).json}
     assert by_office["企业登记窗口"]["tags"] == {"obstruction": 1, "low_efficiency": 1}
-    assert by_office["社保窗口"] == {"office_id": c["Y"].id, "office_name": "社保窗口", "ballots": 2, "shown": False,
-                                 "notes": [], "tags": {}}
+    serious = f"/api/v1/rounds/{round_id}/departments/{c['spj'].id}/serious"
+    assert client.get(serious, headers=dept).status_code == 403
+    assert client.get(serious, headers=coordinator).json == [
+        {"office": "企业登记窗口", "person": "刘文博", "post": db.session.get(Person, c["S"]).post,
+         "tags": ["obstruction"], "note": "办事拖拉"}]
+    discipline = auth(make_user("discipline", region=c["heze"]))
+    assert client.get(serious, headers=discipline).json == client.get(serious, headers=coordinator).json
+    assert client.get(f"/api/v1/rounds/{round_id}/departments/{c['spj'].id}/comments",
+                      headers=discipline).status_code == 403
     other = f"/api/v1/rounds/{round_id}/departments/{c['other'].id}/comments"
     assert client.get(other, headers=dept).status_code == 404
     assert client.get(f"/api/v1/rounds/{round_id}/consequences", headers=dept).status_code == 403

@@ -1,11 +1,17 @@
-"""Published report cards, hall screen, and the k rule for comments."""
+"""Published report cards, hall screen, and who sees what (A3): small cells, comments, and
+reports of misconduct. The small-cell expectations are worked by hand from the ballots in
+tests/test_tally.py: offices X 3 ballots, Y 2, Z 2; people's scored ratings M 4, L 4, H1 3,
+S1 2, H2 2, P 2."""
 
 import random
 import re
 
 from ballot_service.domain.ballots import Rating
-from ballot_service.services import rounds
-from ballot_service.services.results import department_comments
+from ballot_service.domain.visibility import Audience
+from ballot_service.extensions import db
+from ballot_service.models import Round
+from ballot_service.services import results, rounds
+from ballot_service.services.results import department_comments, serious_reports
 from ballot_service.services.tally import tally_round
 from tests.ballot_helpers import cast
 from tests.test_tally import city, first_round  # noqa: F401  (fixture and round builder)
@@ -15,8 +21,15 @@ def text(response) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))
 
 
+def set_k(round_id: int, k: int) -> None:
+    round_ = db.session.get(Round, round_id)
+    round_.config = {**round_.config, "comment_threshold": k}
+    db.session.commit()
+
+
 def test_report_cards_appear_only_once_published(client, city):  # noqa: F811
     r = first_round(city)
+    set_k(r, 1)  # every figure of these few ballots shown: the numbers are the point here
     rounds.close_round(r)
     tally_round(r)
     assert client.get(f"/results/{r}").status_code == 404  # tallied, under review, not public
@@ -65,20 +78,124 @@ def test_hall_screen_shows_disclosure_and_latest_results(client, city):  # noqa:
     assert "76.83 合格" in after and "人员身份公示" in after
 
 
-def test_comments_only_for_offices_with_at_least_k_ballots_shuffled(city):  # noqa: F811
+def three_more_in_x(c, r) -> None:
+    for _ in range(3):
+        cast(r, c["X"], [Rating(c[p], "satisfied", (), None) for p in ("M", "L", "H1", "S1")])
+
+
+def test_below_k_the_public_sees_no_score_and_no_cell_that_a_total_would_rebuild(client, city):  # noqa: F811
+    """k = 5. With three more ballots in X: X 6, Y 2; A 8, B 2; people M 7, L 7, H1 6, S1 5, H2 2.
+    B (2) is hidden, and the round's line with it (round − A = B). Y (2) is hidden, and X with it
+    (A − X = Y), though X has 6. H2 (2) is hidden, and S1 (5, the smallest shown) with it."""
     c = city
-    r = first_round(c)  # office X has 3 ballots, Y 2, Z 2
+    r = first_round(c)
+    three_more_in_x(c, r)
+    rounds.close_round(r)
+    tally_round(r)
+    rounds.publish_round(r)
+    round_ = db.session.get(Round, r)
+    report = results.round_report(r)
+    assert report.region.hidden and {line.name: line.hidden for line in report.departments} == {
+        "市甲局": False, "市乙局": True}
+    department = results.department_report(r, _code(c["A"]))
+    assert not department.line.hidden
+    assert {line.name: line.hidden for line in department.offices} == {"X科": True, "Y科": True}
+    hidden_people = {line.result.subject_id for line in department.people if line.hidden}
+    assert hidden_people == {c["S1"], c["H2"]}
+    assert results.hidden_results(round_, Audience.COORDINATOR, c["A"]) == set()
+
+    page = client.get(f"/results/{r}/d/{_code(c['A'])}").get_data(as_text=True)
+    assert page.count("样本不足") == 4  # X, Y, S1, H2
+    assert page.count('class="dist"') == 1 + 3  # the department, M, L, H1
+    card = text(client.get(f"/results/{r}"))
+    assert "88.42" not in card and "100.00" not in card  # neither the round's line nor 市乙局's score
+
+
+def test_one_ballot_publishes_nothing_of_itself(client, city):  # noqa: F811
+    c = city
+    r = rounds.create_round("单票", "heze", rounds.utcnow(), rounds.utcnow()).id
+    rounds.open_round(r)
+    cast(r, c["Z"], [Rating(c["P"], "dissatisfied", (), None)])
+    rounds.close_round(r)
+    tally_round(r)
+    rounds.publish_round(r)
+    body = text(client.get(f"/results/{r}/d/{_code(c['B'])}"))
+    assert "30.00" not in body and "样本不足" in body
+    assert "30.00" not in text(client.get(f"/results/{r}"))
+
+
+def test_comments_by_audience_and_misconduct_reports_only_for_coordinators_and_discipline(city):  # noqa: F811
+    c = city
+    r = first_round(c)  # X 3 ballots, Y 2: b1 tags S1 故意刁难
     for note in ("窗口排队太久", "材料要求没有一次说清"):
         cast(r, c["X"], [Rating(c["S1"], "dissatisfied", ("low_efficiency",), note)])
+    cast(r, c["Y"], [Rating(c["H2"], "dissatisfied", ("bribery",), "办事要好处费")])
     rounds.close_round(r)
-    tally_round(r)  # comments exist once the ballots are unsealed
-    # X now has 5 ballots: shown at k=5; Y (2 ballots) is not.
-    shown = {oc.office.name: oc for oc in department_comments(r, c["A"], threshold=5, rng=random.Random(1))}
-    assert shown["X科"].shown and shown["X科"].ballots == 5
-    assert sorted(shown["X科"].notes) == ["材料要求没有一次说清", "窗口排队太久"]
-    assert shown["X科"].tags == {"obstruction": 1, "low_efficiency": 2}
-    assert not shown["Y科"].shown and shown["Y科"].notes == [] and shown["Y科"].tags == {}
-    # Shuffled, not in the order written: across seeds both orders occur.
-    orders = {tuple(department_comments(r, c["A"], threshold=5, rng=random.Random(seed))[0].notes)
-              for seed in range(20)}
-    assert len(orders) == 2
+    tally_round(r)  # comments exist once the ballots are unsealed: A has 5 + 3 = 8 ballots
+    round_ = db.session.get(Round, r)
+    assert department_comments(round_, c["A"], Audience.DEPARTMENT) == []  # not published yet
+
+    by_office = {g.label: g for g in department_comments(round_, c["A"], Audience.COORDINATOR, random.Random(1))}
+    assert sorted(by_office["X科"].notes) == ["材料要求没有一次说清", "窗口排队太久"]
+    assert by_office["X科"].tags == {"obstruction": 1, "low_efficiency": 2}
+    assert by_office["Y科"].notes == ["办事要好处费"] and by_office["Y科"].tags == {"bribery": 1}
+
+    rounds.publish_round(r)
+    [pooled] = department_comments(round_, c["A"], Audience.DEPARTMENT, random.Random(1))
+    assert (pooled.label, pooled.office_id, pooled.ballots, pooled.shown) == ("市甲局", None, 8, True)
+    assert sorted(pooled.notes) == ["材料要求没有一次说清", "窗口排队太久"]  # not the bribery report
+    assert pooled.tags == {"low_efficiency": 2}  # neither 故意刁难 nor 吃拿索要
+    assert department_comments(round_, c["A"], Audience.AUDITOR) == []
+
+    [report] = [s for s in serious_reports(round_, c["A"], Audience.DISCIPLINE) if "bribery" in s.tags]
+    assert (report.office, report.note) == ("Y科", "办事要好处费")
+    assert sorted(s.tags[0] for s in serious_reports(round_, c["A"], Audience.COORDINATOR)) == ["bribery",
+                                                                                                "obstruction"]
+    assert serious_reports(round_, c["A"], Audience.DEPARTMENT) is None
+
+
+def test_a_department_below_k_sees_no_pooled_comments(city):  # noqa: F811
+    c = city
+    r = first_round(c)  # B has 2 ballots
+    cast(r, c["Z"], [Rating(c["P"], "fairly_satisfied", ("low_efficiency",), "希望延长办公时间")])
+    rounds.close_round(r)
+    tally_round(r)
+    rounds.publish_round(r)
+    [pooled] = department_comments(db.session.get(Round, r), c["B"], Audience.DEPARTMENT)
+    assert (pooled.ballots, pooled.shown, pooled.notes, pooled.tags) == (3, False, [], {})
+
+
+def test_padding_to_k_shows_the_department_neither_a_bribery_report_nor_its_note(app, city):  # noqa: F811
+    """The issue's case: office Z has 1 real ballot (吃拿索要, with a note) and 4 cast by its own
+    staff. The department admin, in the admin pages and the API, sees neither the tag nor the note;
+    the coordinator and 纪检监察 see both."""
+    from ballot_service.models import Department
+    from tests.admin_helpers import api_token, make_user, sign_in
+
+    c = city
+    r = rounds.create_round("补票", "heze", rounds.utcnow(), rounds.utcnow()).id
+    rounds.open_round(r)
+    cast(r, c["Z"], [Rating(c["P"], "dissatisfied", ("bribery",), "收了好处费才给办")])
+    for _ in range(4):
+        cast(r, c["Z"], [Rating(c["P"], "satisfied", (), None)])
+    rounds.close_round(r)
+    tally_round(r)
+    rounds.publish_round(r)
+    department = db.session.get(Department, c["B"])
+    admin = make_user("department_admin", department=department)
+    browser = app.test_client()
+    sign_in(browser, admin)
+    page = browser.get(f"/admin/rounds/{r}/departments/{c['B']}/results").get_data(as_text=True)
+    api = {"Authorization": f"Bearer {api_token(admin)}"}
+    answers = [browser.get(f"/api/v1/rounds/{r}/results", headers=api).get_data(as_text=True),
+               browser.get(f"/api/v1/rounds/{r}/departments/{c['B']}/comments", headers=api).get_data(as_text=True)]
+    for seen in (page, *answers):
+        assert "收了好处费才给办" not in seen and "bribery" not in seen and "吃拿索要 1" not in seen
+    assert "5张评价票" in page  # the department's pooled comments are shown: it has k ballots
+    assert browser.get(f"/api/v1/rounds/{r}/departments/{c['B']}/serious", headers=api).status_code == 403
+
+    for role in ("coordinator", "discipline"):
+        user = make_user(role, region=db.session.get(Round, r).region)
+        reports = browser.get(f"/api/v1/rounds/{r}/departments/{c['B']}/serious",
+                              headers={"Authorization": f"Bearer {api_token(user)}"}).json
+        assert [(x["tags"], x["note"]) for x in reports] == [(["bribery"], "收了好处费才给办")]

@@ -37,16 +37,21 @@ def results_department(round_id: int, department_id: int):
     # The round must be one of the department's region (which the user's scope then covers).
     if round_ is None or round_.region_id != department.region_id:
         abort(404)
-    scope = access.scope()
-    visible = admin_rounds.results_visible(round_, scope)
+    visible = admin_rounds.results_visible(round_, access.scope())
+    audience = results.audience_of(g.user.role_enum)
     review = admin_rounds.review(round_, department.id) if visible else None
-    comments = None
-    if visible and access.can(P.COMMENTS_READ):
-        comments = results.department_comments(round_.id, department.id)
+    block = review.departments[0] if review and review.departments else None
+    if block:
+        hidden = results.hidden_results(round_, audience, department.id)
+        results.ordered([block.line], hidden)
+        if hidden:
+            block.line.rank = None if block.line.hidden else results.department_rank(round_, department.id, hidden)
+        block.offices, block.people = results.ordered(block.offices, hidden), results.ordered(block.people, hidden)
+    comments = results.department_comments(round_, department.id, audience) if visible else []
+    serious = results.serious_reports(round_, department.id, audience) if visible else None
     return render_template(
-        "admin/rounds/department.html", round=round_, department=department, review=review,
-        block=review.departments[0] if review and review.departments else None, comments=comments,
-        threshold=(round_.config or {}).get("comment_threshold", 5), tag_labels=admin_rounds.tag_labels(round_),
+        "admin/rounds/department.html", round=round_, department=department, review=review, block=block,
+        comments=comments, serious=serious, k=results.k_of(round_), tag_labels=admin_rounds.tag_labels(round_),
         can_consequences=access.can(P.CONSEQUENCES_READ),
     )
 

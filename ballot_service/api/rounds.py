@@ -116,6 +116,9 @@ class RoundResultSchema(ma.Schema):
     uncertain = ma.fields.Boolean()
     previous_grade = ma.fields.String(allow_none=True)
     steps = ma.fields.Integer(allow_none=True)
+    sample_too_small = ma.fields.Boolean(metadata={
+        "description": "true: fewer than k ballots behind it (or it would rebuild one that has), so no score, "
+                       "grade, rank or distribution is given (样本不足)"})
 
 
 class RoundConsequenceSchema(ma.Schema):
@@ -131,13 +134,21 @@ class RoundConsequenceSchema(ma.Schema):
     authority = ma.fields.String(allow_none=True)
 
 
-class OfficeCommentsSchema(ma.Schema):
-    office_id = ma.fields.Function(lambda c: c.office.id)
-    office_name = ma.fields.Function(lambda c: c.office.name)
+class CommentsSchema(ma.Schema):
+    label = ma.fields.String(metadata={"description": "科室名称；部门管理员看到的是整个部门的合并意见"})
+    office_id = ma.fields.Integer(allow_none=True, metadata={"description": "null: the department pooled"})
     ballots = ma.fields.Integer()
     shown = ma.fields.Boolean(metadata={"description": "false: fewer than k ballots, nothing shown"})
     notes = ma.fields.List(ma.fields.String())
     tags = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+
+
+class SeriousReportSchema(ma.Schema):
+    office = ma.fields.String()
+    person = ma.fields.String()
+    post = ma.fields.String()
+    tags = ma.fields.List(ma.fields.String(), metadata={"description": "bribery (吃拿索要), obstruction (故意刁难)"})
+    note = ma.fields.String(allow_none=True)
 
 
 class PosterRequestSchema(ma.Schema):
@@ -171,7 +182,13 @@ def _visible_round(round_: Round) -> None:
         abort(409, message="本轮结果尚未统计或尚未发布")
 
 
-def _named(rows: list[Result], with_tags: bool = True) -> list[dict]:
+HIDDEN_FIELDS = {"score": None, "grade": None, "rank": None, "counts": {}, "ci_low": None, "ci_high": None,
+                 "previous_grade": None, "steps": None}
+
+
+def _named(rows: list[Result], round_: Round, audience, hidden: set) -> list[dict]:
+    """The rows as the audience may see them (services.results, domain.visibility): tags by the
+    table, and below k ("sample_too_small") no score, grade, rank or distribution."""
     ids = {kind: [r.subject_id for r in rows if r.subject_kind == kind] for kind in SUBJECT_KINDS}
     names = {}
     for kind, model in (("person", Person), ("office", Office), ("department", Department), ("region", Region)):
@@ -183,9 +200,11 @@ def _named(rows: list[Result], with_tags: bool = True) -> list[dict]:
     for r in rows:
         item = {name: getattr(r, name) for name in schema_fields if hasattr(r, name)}
         item["name"] = names.get((r.subject_kind, r.subject_id), "")
-        item["grade_label"] = results.grade_label(r.grade)
-        if not with_tags:
-            item["tags"] = {}
+        item["tags"] = results.visible_tags(r.tags, audience, round_.status)
+        item["sample_too_small"] = (r.subject_kind, r.subject_id) in hidden
+        if item["sample_too_small"]:
+            item.update(HIDDEN_FIELDS)
+        item["grade_label"] = results.grade_label(item["grade"])
         out.append(item)
     return out
 
@@ -322,8 +341,15 @@ class RoundResults(MethodView):
         if query.get("subject_kind"):
             statement = statement.where(Result.subject_kind == query["subject_kind"])
         order = [Result.subject_kind, Result.department_id, Result.rank, Result.subject_id]
-        # A department sees tag counts only through the comments, under the k rule (A3).
-        return _named(page(statement.order_by(*order), pagination_parameters), with_tags=department_id is None)
+        audience = results.audience_of(g.user.role_enum)
+        hidden = results.hidden_results(g.obj, audience, department_id)
+        rows = _named(page(statement.order_by(*order), pagination_parameters), g.obj, audience, hidden)
+        if hidden:  # ranked among the shown results, as on the report cards
+            ranks = results.shown_ranks(g.obj, db.session.scalars(
+                select(Result).where(Result.round_id == round_id, Result.department_id == department_id)).all(), hidden)
+            for row in rows:
+                row["rank"] = ranks.get((row["subject_kind"], row["subject_id"]), row["rank"])
+        return rows
 
 
 @blp.route("/<int:round_id>/consequences")
@@ -344,14 +370,33 @@ class RoundConsequences(MethodView):
 class DepartmentComments(MethodView):
     @access.guard(P.COMMENTS_READ, "department", "department_id")
     @blp.doc(security=SECURITY)
-    @blp.response(200, OfficeCommentsSchema(many=True))
+    @blp.response(200, CommentsSchema(many=True))
     def get(self, round_id, department_id):
-        """Comments and tag counts per office, only for offices with at least k ballots (shuffled, undated)."""
-        round_ = db.session.get(Round, round_id)
-        if round_ is None or round_.region_id != g.obj.region_id:
-            abort(404, message="对象不存在，或不在您的管理范围内。")
-        _visible_round(round_)
-        return results.department_comments(round_id, department_id)
+        """Comments and tag counts: per office for coordinators; for the department's own admins the
+        department pooled, once published, with at least k ballots, without 吃拿索要 and 故意刁难
+        (shuffled, undated)."""
+        return results.department_comments(_department_round(round_id), department_id,
+                                           results.audience_of(g.user.role_enum))
+
+
+@blp.route("/<int:round_id>/departments/<int:department_id>/serious")
+class DepartmentSeriousReports(MethodView):
+    @access.guard(P.SERIOUS_READ, "department", "department_id")
+    @blp.doc(security=SECURITY)
+    @blp.response(200, SeriousReportSchema(many=True))
+    def get(self, round_id, department_id):
+        """Ratings tagged 吃拿索要 or 故意刁难, with their notes (coordinators and 纪检监察 only)."""
+        return results.serious_reports(_department_round(round_id), department_id,
+                                       results.audience_of(g.user.role_enum)) or []
+
+
+def _department_round(round_id: int) -> Round:
+    """The round of the department in g.obj, its results readable now by the caller."""
+    round_ = db.session.get(Round, round_id)
+    if round_ is None or round_.region_id != g.obj.region_id:
+        abort(404, message="对象不存在，或不在您的管理范围内。")
+    _visible_round(round_)
+    return round_
 
 
 @blp.route("/<int:round_id>/circular")

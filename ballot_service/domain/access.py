@@ -16,6 +16,7 @@ class UserRole(StrEnum):
     DEPARTMENT_ADMIN = "department_admin"
     HALL_MANAGER = "hall_manager"
     AUDITOR = "auditor"
+    DISCIPLINE = "discipline"  # 纪检监察: reports of misconduct, and the results they sit in
 
     @property
     def label(self) -> str:
@@ -27,6 +28,7 @@ USER_ROLE_LABELS = {
     UserRole.DEPARTMENT_ADMIN: "部门管理员",
     UserRole.HALL_MANAGER: "大厅管理员",
     UserRole.AUDITOR: "审计员",
+    UserRole.DISCIPLINE: "纪检监察",
 }
 
 
@@ -40,6 +42,7 @@ class Permission(StrEnum):
     PAPER_ENTER = "paper.enter"  # type in paper ballots (附件3)
     RESULTS_READ = "results.read"  # scores, grades and the circular
     COMMENTS_READ = "comments.read"  # comments and tags, under the k rule (A3)
+    SERIOUS_READ = "serious.read"  # ratings tagged 吃拿索要 or 故意刁难, with their notes (A3)
     CONSEQUENCES_READ = "consequences.read"
     WEBHOOKS_MANAGE = "webhooks.manage"
     USERS_MANAGE = "users.manage"
@@ -56,6 +59,9 @@ PERMISSIONS: dict[UserRole, frozenset[Permission]] = {
     UserRole.HALL_MANAGER: frozenset({P.ROSTER_READ, P.POSTERS_RENDER, P.OWN_ACCOUNT}),
     UserRole.AUDITOR: frozenset({
         P.ROUNDS_READ, P.RESULTS_READ, P.CONSEQUENCES_READ, P.AUDIT_READ, P.OWN_ACCOUNT,
+    }),
+    UserRole.DISCIPLINE: frozenset({
+        P.ROUNDS_READ, P.RESULTS_READ, P.SERIOUS_READ, P.CONSEQUENCES_READ, P.OWN_ACCOUNT,
     }),
 }
 

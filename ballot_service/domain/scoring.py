@@ -22,7 +22,7 @@ DEFAULT_SCORING_CONFIG = {
     # "ratings_weighted": the mean over all its people's scored ratings.
     "department_aggregation": "mean_of_people",
     "min_sample": 10,  # fewer scored ratings than this: flagged "low sample"
-    "comment_threshold": 5,  # comments shown to a department only for offices with ≥ k ballots
+    "comment_threshold": 5,  # k: ballots behind a figure for a department or the public to see it (A3)
 }
 
 

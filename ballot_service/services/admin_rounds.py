@@ -21,7 +21,7 @@ from ..extensions import db, redis_ext
 from ..models import ConsequenceRecord, Department, Office, Person, Region, Result, Round
 from . import audit, ballot_box, push, rounds
 from .access import condition
-from .results import Line
+from .results import Line, ordered
 from .rounds import RoundError
 
 REVIEWABLE = ("tallied", "published")
@@ -138,10 +138,6 @@ class Review:
     consequences: list[ConsequenceLine]
 
 
-def _by_rank(lines: list[Line]) -> list[Line]:
-    return sorted(lines, key=lambda line: (line.result.rank is None, line.result.rank or 0, line.name))
-
-
 def review(round_: Round, department_id: int | None = None) -> Review:
     """Every result of a tallied or published round with names (one department's only when
     `department_id` is given), and the consequences the tally computed."""
@@ -169,15 +165,15 @@ def review(round_: Round, department_id: int | None = None) -> Review:
             person = people[r.subject_id]
             blocks[r.department_id].people.append(Line(person.name, r, detail=person.post))
     for block in blocks.values():
-        block.offices, block.people = _by_rank(block.offices), _by_rank(block.people)
-    ordered = sorted(blocks.values(), key=lambda b: (b.line.result.rank is None, b.line.result.rank or 0,
-                                                     b.department.id))
+        block.offices, block.people = ordered(block.offices), ordered(block.people)
+    blocks_by_rank = sorted(blocks.values(), key=lambda b: (b.line.result.rank is None, b.line.result.rank or 0,
+                                                            b.department.id))
     region = None
     if department_id is None and by_kind.get("region"):
         r = by_kind["region"][0]
         region = Line(db.session.get(Region, r.subject_id).name, r)
     levels = [(code, label) for code, label, _ in (round_.config or {}).get("levels", [])]
-    return Review(round_, region, ordered, levels, consequences(round_.id, department_id))
+    return Review(round_, region, blocks_by_rank, levels, consequences(round_.id, department_id))
 
 
 def consequences(round_id: int, department_id: int | None = None) -> list[ConsequenceLine]:

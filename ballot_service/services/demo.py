@@ -161,6 +161,7 @@ DEMO_USERS = [
     ("fgw", "发改委管理员（演示）", "department_admin", None, "fgw"),
     ("hall", "大厅管理员（演示）", "hall_manager", None, "fgw"),
     ("audit", "审计员（演示）", "auditor", "heze", None),
+    ("jjjc", "纪检监察（演示）", "discipline", "heze", None),
 ]
 
 

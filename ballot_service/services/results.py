@@ -1,17 +1,21 @@
-"""Published report cards (亮评价结果) and what a department may see of its comments.
+"""Published report cards (亮评价结果) and what each audience may see of a round's results.
 
 Only published rounds are public. Individual ballots never leave this module: pages get
-aggregates, and comments only under the k rule (architecture A3).
+aggregates, hidden below k ballots (and their complements), and comments only as the table
+in domain.visibility allows (architecture A3).
 """
 
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
+from ..domain import scoring, visibility
+from ..domain.access import UserRole
 from ..domain.office_codes import is_valid_department_code
 from ..domain.scoring import GRADE_LABELS, NO_GRADE_LABEL
+from ..domain.visibility import Audience, Datum
 from ..extensions import db
 from ..models import Ballot, ConsequenceRecord, Department, Office, Person, Rating, RatingTag, Region, Result, Round
 
@@ -29,6 +33,11 @@ class Line:
     code: str | None = None
     detail: str | None = None
     yellow_cards: int = 0
+    hidden: bool = False  # 样本不足: below k ballots (or a complement), no score or distribution shown
+    rank: int | None = None  # as shown: the official rank, or among the shown lines (ordered)
+
+    def __post_init__(self) -> None:
+        self.rank = self.result.rank
 
     @property
     def grade_label(self) -> str:
@@ -54,6 +63,81 @@ class DepartmentReport:
     consequences: list[ConsequenceRecord] = field(default_factory=list)
 
 
+AUDIENCES = {UserRole.COORDINATOR: Audience.COORDINATOR, UserRole.DEPARTMENT_ADMIN: Audience.DEPARTMENT,
+             UserRole.HALL_MANAGER: Audience.PUBLIC, UserRole.AUDITOR: Audience.AUDITOR,
+             UserRole.DISCIPLINE: Audience.DISCIPLINE}
+
+
+def audience_of(role: UserRole) -> Audience:
+    return AUDIENCES[role]
+
+
+def k_of(round_: Round) -> int:
+    """k: the fewest ballots behind a figure for it to be shown where the k rule applies."""
+    return (round_.config or {}).get("comment_threshold", 5)
+
+
+def hidden_results(round_: Round, audience: Audience, department_id: int | None = None) -> set[tuple[str, int]]:
+    """The (kind, id) of the round's results this audience is shown no score or distribution
+    of: the region and its departments, and, for `department_id`, that department's offices
+    and people (domain.visibility: below k, and the complements that would rebuild them)."""
+    if not visibility.needs_k(audience, Datum.SCORES):
+        return set()
+    k = k_of(round_)
+    query = select(Result.subject_kind, Result.subject_id, Result.department_id, Result.ballots).where(
+        Result.round_id == round_.id)
+    if department_id is None:
+        query = query.where(Result.subject_kind.in_(("region", "department")))
+    else:
+        query = query.where(Result.subject_kind.in_(("region", "department")) | (Result.department_id == department_id))
+    groups: dict[str, dict[int, int]] = defaultdict(dict)
+    for kind, subject_id, _department, ballots in db.session.execute(query):
+        groups[kind][subject_id] = ballots
+    hidden = {("department", d) for d, n in groups["department"].items() if n < k}
+    hidden |= {("region", r) for r, n in groups["region"].items()
+               if visibility.total_hidden(n, groups["department"], k)}
+    for kind in ("office", "person"):
+        hidden |= {(kind, cell) for cell in visibility.hidden_cells(groups[kind], k)}
+    return hidden
+
+
+def ordered(lines: list[Line], hidden: set[tuple[str, int]] = frozenset()) -> list[Line]:
+    """One group's lines (departments, offices, people) for display, best first, each marked
+    hidden or not. In a group with hidden lines the shown ones are ranked among themselves and
+    the hidden ones go last, by name, with no rank: a gap in the official ranks, or a hidden
+    line's place in the order, would put its score between two shown ones."""
+    for line in lines:
+        line.hidden = (line.result.subject_kind, line.result.subject_id) in hidden
+    shown = [line for line in lines if not line.hidden]
+    if len(shown) < len(lines):
+        ranks = scoring.competition_ranks({n: line.result.score for n, line in enumerate(shown)})
+        for n, line in enumerate(shown):
+            line.rank = ranks.get(n)
+    for line in lines:
+        if line.hidden:
+            line.rank = None
+    return (sorted(shown, key=lambda line: (line.rank is None, line.rank or 0, line.name))
+            + sorted((line for line in lines if line.hidden), key=lambda line: line.name))
+
+
+def department_rank(round_: Round, department_id: int, hidden: set[tuple[str, int]]) -> int | None:
+    """The department's rank as `hidden` lets it be shown: among the departments shown."""
+    lines = ordered([Line("", r) for r in _results(round_.id, "department")], hidden)
+    return next((line.rank for line in lines if line.result.subject_id == department_id), None)
+
+
+def shown_ranks(round_: Round, rows: list[Result], hidden: set[tuple[str, int]]) -> dict[tuple[str, int], int | None]:
+    """The ranks of one department's results as `hidden` lets them be shown (see `ordered`)."""
+    ranks = {}
+    for kind in ("office", "person"):
+        lines = ordered([Line("", r) for r in rows if r.subject_kind == kind], hidden)
+        ranks.update({(kind, line.result.subject_id): line.rank for line in lines})
+    for r in rows:
+        if r.subject_kind == "department":
+            ranks[("department", r.subject_id)] = department_rank(round_, r.subject_id, hidden)
+    return ranks
+
+
 def published_rounds() -> list[Round]:
     return db.session.scalars(
         select(Round).where(Round.status == "published").order_by(Round.published_at.desc(), Round.id.desc())
@@ -76,10 +160,6 @@ def _results(round_id: int, kind: str, **where) -> list[Result]:
     return db.session.scalars(query).all()
 
 
-def _by_rank(lines: list[Line]) -> list[Line]:
-    return sorted(lines, key=lambda line: (line.result.rank is None, line.result.rank or 0, line.name))
-
-
 def round_report(round_id: int) -> RoundReport | None:
     round_ = _published(round_id)
     if round_ is None:
@@ -96,7 +176,10 @@ def round_report(round_id: int) -> RoundReport | None:
         lines.append(Line(dept.name, r, dept.code, yellow_cards=cards.get(r.subject_id, 0)))
     region_rows = _results(round_id, "region")
     region = Line(db.session.get(Region, region_rows[0].subject_id).name, region_rows[0]) if region_rows else None
-    return RoundReport(round_, region, _by_rank(lines), _levels(round_))
+    hidden = hidden_results(round_, Audience.PUBLIC)
+    if region:
+        ordered([region], hidden)
+    return RoundReport(round_, region, ordered(lines, hidden), _levels(round_))
 
 
 def department_report(round_id: int, code: str) -> DepartmentReport | None:
@@ -122,8 +205,13 @@ def department_report(round_id: int, code: str) -> DepartmentReport | None:
         ((ConsequenceRecord.subject_kind == "department") & (ConsequenceRecord.subject_id == department.id))
         | ((ConsequenceRecord.subject_kind == "office") & ConsequenceRecord.subject_id.in_(offices)),
     ).order_by(ConsequenceRecord.id)).all()
-    return DepartmentReport(round_, department, Line(department.name, rows[0], department.code),
-                            _by_rank(office_lines), _by_rank(person_lines), _levels(round_), consequences)
+    line = Line(department.name, rows[0], department.code)
+    hidden = hidden_results(round_, Audience.PUBLIC, department.id)
+    ordered([line], hidden)
+    if hidden:
+        line.rank = None if line.hidden else department_rank(round_, department.id, hidden)
+    return DepartmentReport(round_, department, line, ordered(office_lines, hidden), ordered(person_lines, hidden),
+                            _levels(round_), consequences)
 
 
 def latest_department_report(code: str) -> DepartmentReport | None:
@@ -135,43 +223,119 @@ def latest_department_report(code: str) -> DepartmentReport | None:
     return None
 
 
+def visible_tags(tags: dict[str, int], audience: Audience, state: str) -> dict[str, int]:
+    """A result's own tag counts as the audience may see them (a department's admins see tags
+    only pooled, through department_comments)."""
+    shown = {}
+    tag_rule = visibility.rule(audience, Datum.TAG_COUNTS)
+    if visibility.shown(audience, Datum.TAG_COUNTS, state) and not tag_rule.pooled:
+        shown |= visibility.without_serious(tags)
+    if visibility.shown(audience, Datum.SERIOUS, state):
+        shown |= {tag: n for tag, n in tags.items() if tag in visibility.SERIOUS_TAGS}
+    return dict(sorted(shown.items()))
+
+
 @dataclass
-class OfficeComments:
-    office: Office
+class Comments:
+    """Comments and tag counts of one group of ballots: an office (coordinators), or the whole
+    department pooled (its own admins)."""
+
+    label: str
+    office_id: int | None
     ballots: int
-    shown: bool  # False: fewer than k ballots, nothing is shown
+    shown: bool  # False: fewer than k ballots behind them, nothing is shown
     notes: list[str]
     tags: dict[str, int]
 
 
-def department_comments(round_id: int, department_id: int, threshold: int | None = None,
-                        rng: random.Random | None = None) -> list[OfficeComments]:
-    """Comments and tag counts of a department's offices for its own users (A3): only for an
-    office with at least k ballots in the round, notes shuffled, with no dates or ballot ids."""
-    round_ = db.session.get(Round, round_id)
-    k = threshold if threshold is not None else round_.config.get("comment_threshold", 5)
+def _serious_rating():
+    """Whether the rating carries a 吃拿索要 or 故意刁难 tag."""
+    return exists().where(RatingTag.ballot_id == Rating.ballot_id, RatingTag.person_id == Rating.person_id,
+                          RatingTag.tag.in_(visibility.SERIOUS_TAGS))
+
+
+def department_comments(round_: Round, department_id: int, audience: Audience,
+                        rng: random.Random | None = None) -> list[Comments]:
+    """A department's comments and tag counts as domain.visibility lets the audience see them:
+    coordinators every office's; the department's own admins the department's pooled, once
+    published and with at least k ballots behind them, without the serious tags or the notes of
+    ratings carrying one; others none. Notes shuffled, with no dates or ballot ids."""
+    if not visibility.shown(audience, Datum.COMMENTS, round_.status):
+        return []
+    rule = visibility.rule(audience, Datum.COMMENTS)
+    serious = visibility.shown(audience, Datum.SERIOUS, round_.status)
     rng = rng or random.SystemRandom()
     offices = db.session.scalars(select(Office).where(Office.department_id == department_id)
                                  .order_by(Office.sort_order, Office.id)).all()
-    counts = dict(db.session.execute(
-        select(Ballot.office_id, func.count()).where(Ballot.round_id == round_id).group_by(Ballot.office_id)).all())
+    ids = [o.id for o in offices]
+    counts = dict(db.session.execute(select(Ballot.office_id, func.count()).where(
+        Ballot.round_id == round_.id, Ballot.office_id.in_(ids)).group_by(Ballot.office_id)).all())
+    if rule.pooled:
+        department = db.session.get(Department, department_id)
+        groups = [(department.name, None, ids, sum(counts.values()))]
+    else:
+        groups = [(o.name, o.id, [o.id], counts.get(o.id, 0)) for o in offices]
+    shown_ids = [i for _, _, members, n in groups if not rule.k or n >= k_of(round_) for i in members]
     notes, tags = defaultdict(list), defaultdict(lambda: defaultdict(int))
-    shown_ids = [o.id for o in offices if counts.get(o.id, 0) >= k]
     if shown_ids:
-        for office_id, note in db.session.execute(
-                select(Ballot.office_id, Rating.note).join(Ballot, Ballot.id == Rating.ballot_id)
-                .where(Ballot.round_id == round_id, Ballot.office_id.in_(shown_ids), Rating.note.is_not(None))):
+        note_query = select(Rating.office_id, Rating.note).where(
+            Rating.round_id == round_.id, Rating.office_id.in_(shown_ids), Rating.note.is_not(None))
+        tag_query = (select(Ballot.office_id, RatingTag.tag, func.count())
+                     .join(Ballot, Ballot.id == RatingTag.ballot_id)
+                     .where(Ballot.round_id == round_.id, Ballot.office_id.in_(shown_ids))
+                     .group_by(Ballot.office_id, RatingTag.tag))
+        if not serious:
+            note_query = note_query.where(~_serious_rating())
+            tag_query = tag_query.where(RatingTag.tag.not_in(visibility.SERIOUS_TAGS))
+        for office_id, note in db.session.execute(note_query):
             notes[office_id].append(note)
-        for office_id, tag, n in db.session.execute(
-                select(Ballot.office_id, RatingTag.tag, func.count()).join(Ballot, Ballot.id == RatingTag.ballot_id)
-                .where(Ballot.round_id == round_id, Ballot.office_id.in_(shown_ids))
-                .group_by(Ballot.office_id, RatingTag.tag)):
+        for office_id, tag, n in db.session.execute(tag_query):
             tags[office_id][tag] = n
     result = []
-    for office in offices:
-        shown = office.id in shown_ids
-        office_notes = sorted(notes[office.id])  # drop the database's order first, then shuffle
-        rng.shuffle(office_notes)
-        result.append(OfficeComments(office, counts.get(office.id, 0), shown,
-                                     office_notes if shown else [], dict(tags[office.id]) if shown else {}))
+    for label, office_id, members, ballots in groups:
+        shown = all(i in shown_ids for i in members)
+        group_notes = sorted(note for i in members for note in notes[i])  # the database's order gone,
+        rng.shuffle(group_notes)  # then shuffled
+        group_tags = defaultdict(int)
+        for i in members:
+            for tag, n in tags[i].items():
+                group_tags[tag] += n
+        result.append(Comments(label, office_id, ballots, shown, group_notes if shown else [],
+                               dict(sorted(group_tags.items())) if shown else {}))
     return result
+
+
+@dataclass
+class SeriousReport:
+    """One rating tagged 吃拿索要 or 故意刁难: whom it names, where, and its note."""
+
+    office: str
+    person: str
+    post: str
+    tags: list[str]
+    note: str | None
+
+
+def serious_reports(round_: Round, department_id: int, audience: Audience,
+                    rng: random.Random | None = None) -> list[SeriousReport] | None:
+    """The department's ratings tagged 吃拿索要 or 故意刁难, for coordinators and discipline
+    inspectors only (None for anyone else): grouped by office and person, in random order
+    within them, with no ballot ids or dates."""
+    if not visibility.shown(audience, Datum.SERIOUS, round_.status):
+        return None
+    rows = db.session.execute(
+        select(Rating.ballot_id, Office.name, Person.name, Person.post, Rating.note, RatingTag.tag)
+        .join(RatingTag, (RatingTag.ballot_id == Rating.ballot_id) & (RatingTag.person_id == Rating.person_id))
+        .join(Office, Office.id == Rating.office_id).join(Person, Person.id == Rating.person_id)
+        .where(Rating.round_id == round_.id, Office.department_id == department_id,
+               RatingTag.tag.in_(visibility.SERIOUS_TAGS))).all()
+    ratings: dict[tuple, SeriousReport] = {}
+    for ballot_id, office, person, post, note, tag in rows:
+        key = (ballot_id, office, person)
+        ratings.setdefault(key, SeriousReport(office, person, post or "", [], note)).tags.append(tag)
+    reports = sorted(ratings.values(), key=lambda r: (r.office, r.person, r.note or "", r.tags))
+    (rng or random.SystemRandom()).shuffle(reports)
+    reports.sort(key=lambda r: (r.office, r.person))  # stable: random within each person
+    for report in reports:
+        report.tags.sort()
+    return reports

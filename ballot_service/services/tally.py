@@ -53,6 +53,7 @@ class _Subject:
     tags: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     score: Decimal | None = None
     stats: scoring.Stats | None = None
+    ballots: int = 0  # an office's, a department's or the round's (a person's: their scored ratings)
 
 
 def _add(target: dict, source: dict) -> None:
@@ -122,6 +123,12 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
     for dept in departments.values():
         _add(region.counts, dept.counts)
         _add(region.tags, dept.tags)
+    # The ballots behind each figure (domain.visibility): an office's, its department's, the round's.
+    for office_id, n in db.session.execute(select(Ballot.office_id, func.count()).where(Ballot.round_id == round_id)
+                                           .group_by(Ballot.office_id)):
+        if office_id in offices:
+            for subject in (offices[office_id], departments[office_dept[office_id]], region):
+                subject.ballots += n
 
     for subject in [*people.values(), *offices.values()]:
         subject.stats = scoring.stats_from_counts(subject.counts, points)
@@ -171,6 +178,7 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
             uncertain=s.score is not None and scoring.is_uncertain(s.stats, bands),
             previous_grade=prev[0] if prev else None,
             steps=scoring.grade_steps(prev[0], grade) if prev else None,
+            ballots=s.stats.scored if s.kind == "person" else s.ballots,
         ))
     _insert_rows(Result.__table__, rows)
     canonical = [_canonical_result(row) for row in rows]

@@ -79,7 +79,7 @@ def build_user(username: str, display_name: str, password: str, role: str, regio
     try:
         role_enum = UserRole(role)
     except ValueError:
-        raise UserError("角色无效：可选 coordinator、department_admin、hall_manager、auditor", "role") from None
+        raise UserError("角色无效：可选 " + "、".join(UserRole), "role") from None
     check_password_rules(password)
     user = User(username=username, display_name=display_name.strip() or username, role=role_enum.value,
                 password_hash=generate_password_hash(password), created_at=_now())
@@ -102,7 +102,7 @@ def build_user(username: str, display_name: str, password: str, role: str, regio
     else:
         region = db.session.scalar(select(Region).where(Region.code == (region_code or "")))
         if region is None:
-            raise UserError("协调员和审计员须指定一个存在的区域编码", "region")
+            raise UserError("协调员、审计员和纪检监察须指定一个存在的区域编码", "region")
         user.region, user.region_id = region, region.id
     # Only the role, home region and (for the city) region kind count here: set above, unflushed.
     if within is not None and not within.covers_scope(scope_of(user)):

@@ -1,4 +1,4 @@
-"""trust hardening: signing out ends every session of the user
+"""trust hardening: signing out ends every session; results know the ballots behind them; 纪检监察
 
 Revision ID: 0009
 Revises: 0008
@@ -15,12 +15,38 @@ down_revision = '0008'
 branch_labels = None
 depends_on = None
 
+ROLES_BEFORE = "'coordinator', 'department_admin', 'hall_manager', 'auditor'"
+ROLES_AFTER = ROLES_BEFORE + ", 'discipline'"
+
+# The ballots behind each result already tallied (domain.visibility): a person's scored
+# ratings, an office's ballots, a department's offices' ballots, the round's ballots.
+BALLOTS_BEHIND = """
+UPDATE result SET ballots = CASE subject_kind
+  WHEN 'person' THEN scored
+  WHEN 'office' THEN (SELECT count(*) FROM ballot
+                      WHERE ballot.round_id = result.round_id AND ballot.office_id = result.subject_id)
+  WHEN 'department' THEN (SELECT count(*) FROM ballot JOIN office ON office.id = ballot.office_id
+                          WHERE ballot.round_id = result.round_id AND office.department_id = result.subject_id)
+  ELSE (SELECT count(*) FROM ballot WHERE ballot.round_id = result.round_id) END
+"""
+
 
 def upgrade():
     with op.batch_alter_table('user', schema=None) as batch_op:
         batch_op.add_column(sa.Column('session_epoch', sa.Integer(), server_default='0', nullable=False))
+        batch_op.drop_constraint(op.f('ck_user_role_valid'), type_='check')
+        batch_op.create_check_constraint(op.f('ck_user_role_valid'), f"role IN ({ROLES_AFTER})")
+    with op.batch_alter_table('result', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('ballots', sa.Integer(), server_default='0', nullable=False))
+    op.execute(BALLOTS_BEHIND)
 
 
 def downgrade():
+    if op.get_bind().execute(sa.text("SELECT count(*) FROM \"user\" WHERE role = 'discipline'")).scalar():
+        raise RuntimeError("请先停用并删除纪检监察账号再降级 (remove the discipline users first)")
+    with op.batch_alter_table('result', schema=None) as batch_op:
+        batch_op.drop_column('ballots')
     with op.batch_alter_table('user', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_user_role_valid'), type_='check')
+        batch_op.create_check_constraint(op.f('ck_user_role_valid'), f"role IN ({ROLES_BEFORE})")
         batch_op.drop_column('session_epoch')

@@ -102,12 +102,16 @@ class Stack:
                            "PUBLIC_BASE_URL": self.env["PUBLIC_BASE_URL"], "SECRET_KEY": "reliability",
                            "WEBHOOK_ALLOW_PRIVATE": True})
 
-    def start_web(self) -> None:
+    def start_web(self, *options: str) -> None:
         self.processes["web"] = subprocess.Popen(
             [f"{BIN}/gunicorn", "ballot_service:create_app()", "--bind", f"127.0.0.1:{self.web_port}",
              "--workers", "2", "--worker-class", "gthread", "--threads", "8", "--log-level", "warning",
-             "--graceful-timeout", "2"], cwd=ROOT, env=self.env)
+             "--graceful-timeout", "2", *options], cwd=ROOT, env=self.env)
         wait_for(lambda: http_get(self.base, "/healthz")[0] == 200, 30)
+
+    def stop_web(self) -> None:
+        self.processes["web"].terminate()
+        self.processes["web"].wait(30)
 
     def start_worker(self) -> None:
         log = open(os.path.join(os.path.dirname(self.env["MEDIA_ROOT"]), "worker.log"), "ab")

@@ -17,7 +17,18 @@ from sqlalchemy import func, select
 
 from tests import private_postgres
 
-from .harness import ALREADY, Report, Stack, check, children, free_port, request, run_voters, wait_for
+from .harness import (
+    ALREADY,
+    Report,
+    Stack,
+    check,
+    children,
+    free_port,
+    request,
+    run_voters,
+    stored_markers,
+    wait_for,
+)
 
 pytestmark = pytest.mark.reliability
 REPORTS: list[Report] = []
@@ -342,3 +353,74 @@ def test_7_hostile_input_at_volume(stack):
     voter.open_page(stack.base)
     page = request(stack.base, "POST", f"/o/{office}/ballot", voter.cookie, voter.form)[1]
     assert ALREADY in page and "<script>alert('s7')" not in page
+
+
+def _send_again(stack, voters) -> list:
+    """Each voter opens the page afresh and sends a new form: those accepted (must be none)."""
+    accepted = []
+    for voter in voters:
+        voter.form, acknowledged = None, voter.acknowledged
+        voter.acknowledged = False
+        voter.open_page(stack.base)
+        voter.submit(stack.base)
+        if voter.acknowledged:
+            accepted.append(voter)
+        voter.acknowledged = acknowledged
+    return accepted
+
+
+def test_8_redis_restored_from_an_older_snapshot(stack):
+    """Redis comes back from a copy taken mid-load (DUMP of every key, then RESTORE after a
+    FLUSHALL, as a restore of an older RDB or AOF would leave it): every voter acknowledged
+    after the copy sends a new form, and none is taken — the dedup records decide, not Redis."""
+    import redis
+
+    client = redis.Redis(port=stack.redis.port)
+    marks = {}
+
+    def snapshot():
+        time.sleep(4)
+        marks["copy"] = {key: (client.pttl(key), client.dump(key)) for key in client.scan_iter()}
+        marks["at"] = time.monotonic()
+
+    copier = in_background(snapshot)
+    voters = run_voters(stack.base, stack.offices, 10, 32, "s8")
+    copier.join()
+    client.flushall()
+    for key, (ttl, value) in marks["copy"].items():
+        if value is not None:
+            client.restore(key, max(ttl, 0), value, replace=True)
+    after = [v for v in voters if v.acked_at and v.acked_at > marks["at"]]
+    again = _send_again(stack, after)
+    report = check(stack.app_, voters, "s8", "8 Redis restored from an older snapshot")
+    report.notes = (f"{len(marks['copy'])} keys copied mid-load and restored; {len(after)} voters acknowledged "
+                    f"after the copy sent a new form: {len(again)} accepted")
+    REPORTS.append(report)
+    assert report.lost == 0 and report.double == 0
+    assert after and again == []
+
+
+def test_9_a_worker_killed_right_after_the_commit(stack):
+    """A web worker SIGKILLs itself after a ballot's commit, before the thank-you page
+    (tests/reliability/kill_after_commit.py, every seventh voter); the voter's retry of the same
+    form is told "已记录". Then Redis loses everything, and every killed voter sends a new form:
+    none is taken. Each of their ballots is stored once."""
+    stack.stop_web()
+    stack.start_web("--config", os.path.join(os.path.dirname(__file__), "kill_after_commit.py"))
+    try:
+        voters = run_voters(stack.base, stack.offices, 10, 16, "s9")
+    finally:
+        stack.stop_web()
+        stack.start_web()
+    killed = [v for v in voters if int(v.marker.rsplit("-", 1)[1]) % 7 == 0]
+    stack.redis.kill()
+    stack.redis.start()
+    again = _send_again(stack, killed)
+    stored = stored_markers(stack.app_, "s9")
+    report = check(stack.app_, voters, "s9", "9 web worker SIGKILLed after the commit")
+    report.notes = (f"{len(killed)} ballots whose worker died after the commit: {sum(v.refused for v in killed)} "
+                    f"retries told 已记录; after a Redis loss, {len(again)} new forms accepted")
+    REPORTS.append(report)
+    assert report.lost == 0 and report.double == 0
+    assert killed and again == [] and all(stored.get(v.marker) == 1 for v in killed)
+    assert not any(v.acknowledged for v in killed)  # the worker died before any thank-you page
