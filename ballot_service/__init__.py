@@ -106,7 +106,20 @@ class MissingSecretKey(RuntimeError):
     pass
 
 
+# The fallback key of earlier releases, public in their source: never accepted, not even as a
+# SECRET_KEY_FALLBACKS entry kept from before (anyone could sign a voter's cookie with it).
+PUBLIC_KEYS = frozenset({"dev-only-not-secret"})
+
+
 def _secret_key(app: Flask) -> str:
+    key = _configured_key(app)
+    if {key, *app.config["SECRET_KEY_FALLBACKS"]} & PUBLIC_KEYS:
+        raise MissingSecretKey("SECRET_KEY 或 SECRET_KEY_FALLBACKS 含有公开的旧默认密钥 dev-only-not-secret，"
+                               "请换成新的随机密钥后再启动。 A public key is configured; replace it.")
+    return key
+
+
+def _configured_key(app: Flask) -> str:
     """SECRET_KEY from the settings; else the one kept in SECRET_KEY_FILE, made there in
     development (`make run`); tests get a fixed one. Anything else refuses to start (B2): with a
     known key anyone could sign a voter's cookie, a WeChat one included."""
@@ -120,6 +133,8 @@ def _secret_key(app: Flask) -> str:
         except FileExistsError:  # another process of `make run` made it first
             pass
     if os.path.exists(path):
+        if app.config["APP_ENV"] != "development":
+            app.logger.warning("SECRET_KEY is read from %s, which `make run` made; set SECRET_KEY in production", path)
         with open(path) as file:
             return file.read().strip()
     if app.testing:

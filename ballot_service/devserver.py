@@ -1,8 +1,9 @@
 """The development web process of `make run` (Procfile.dev): werkzeug's server, whose request
 handler never logs a request for a voter's page or ballot (A4).
 
-Werkzeug logs every request with the client's address and the time; a line for /o/<code>
-would pair a voter's address with an office and a moment. The handler decides on the request's
+Werkzeug logs every request with the client's address and the time; a line for /o/<code>, or
+for the photos that page loads from /media/, would pair a voter's address with an office and a
+moment. The handler decides on the request's
 own path, before any line is written, so no status, colouring or error line lets one through.
 """
 
@@ -10,7 +11,8 @@ import os
 
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
-VOTER_PATHS = ("/o/",)
+# The office page and its ballot, and the photos the page loads (a person's photo names the office).
+VOTER_PATHS = ("/o/", "/media/")
 
 
 class QuietVoterRequestHandler(WSGIRequestHandler):

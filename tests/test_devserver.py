@@ -55,6 +55,7 @@ def test_voter_requests_are_never_logged_at_any_status(server, caplog):
         for status in STATUSES:
             fetch(server, f"/o/ABC234/{status}")
             fetch(server, f"/o/ABC234/ballot/{status}")
+            fetch(server, f"/media/photos/ABC234-{status}_t.jpg/{status}")
             fetch(server, f"/healthz/{status}")
     finally:
         urllib.request.install_opener(None)

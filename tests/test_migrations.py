@@ -93,3 +93,37 @@ def test_the_sealed_box_waits_for_rounds_under_the_old_rules(database, status):
         db.session.execute(text("DELETE FROM region"))
         db.session.commit()
         upgrade()
+
+
+def test_results_tallied_before_0009_get_the_ballots_behind_them(database):
+    """0008 -> 0009: a person's scored ratings; an office's ballots; a department's, its offices'
+    (under the department they were tallied in); the round's, its departments'."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    db.session.commit()
+    downgrade(revision="0008")
+    try:
+        result = ("INSERT INTO result (round_id, subject_kind, subject_id, department_id, counts, tags, scored, "
+                  "unknown, low_sample, uncertain) VALUES (3, '{}', {}, {}, '{{}}', '{{}}', {}, 0, false, false)")
+        for statement in (
+            "INSERT INTO region (id, code, name, kind, sort_order) VALUES (1, 'c', '市', 'city', 0)",
+            "INSERT INTO department (id, code, name, region_id, is_stationed, active, sort_order) "
+            "VALUES (1, 'd', '部门', 1, false, true, 0)",
+            *(f"INSERT INTO office (id, department_id, code, name, active, sort_order) "
+              f"VALUES ({i}, 1, 'ABC23{i}', '科室{i}', true, 0)" for i in (7, 8)),
+            "INSERT INTO round (id, name, region_id, opens_at, closes_at, status, require_wechat, config, unsealed) "
+            "VALUES (3, '轮', 1, '2026-01-01', '2026-02-01', 'tallied', false, '{}', true)",
+            *(f"INSERT INTO ballot (id, round_id, office_id, channel) VALUES ('b{n}', 3, {office}, 'online')"
+              for n, office in enumerate([7, 7, 7, 8])),
+            result.format("person", 5, 1, 2), result.format("office", 7, 1, 3), result.format("office", 8, 1, 1),
+            result.format("department", 1, 1, 4), result.format("region", 1, "NULL", 4),
+        ):
+            db.session.execute(text(statement))
+        db.session.commit()
+    finally:
+        db.session.rollback()
+        upgrade()
+    rows = db.session.execute(text("SELECT subject_kind, subject_id, ballots FROM result")).all()
+    assert sorted(tuple(row) for row in rows) == [("department", 1, 4), ("office", 7, 3), ("office", 8, 1),
+                                                  ("person", 5, 2), ("region", 1, 4)]

@@ -107,7 +107,9 @@ def private_refused(app):
 
 PRIVATE = ["http://127.0.0.1:8080/hook", "http://localhost/hook", "http://169.254.169.254/latest/meta-data/",
            "http://10.1.2.3/", "http://192.168.1.1/", "http://172.16.0.9/", "http://[::1]/", "http://[fe80::1]/",
-           "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "https://100.64.0.1/"]
+           "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "https://100.64.0.1/",
+           "http://[64:ff9b::a9fe:a9fe]/", "http://[2002:a9fe:a9fe::1]/", "http://[::a9fe:a9fe]/",
+           "http://[fec0::1]/", "http://[2001:0:4136:e378:8000:63bf:f5fe:fffe]/"]
 
 
 def test_receivers_on_loopback_private_or_link_local_addresses_are_refused(published, private_refused):

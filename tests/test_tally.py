@@ -258,3 +258,23 @@ def test_only_closed_rounds_are_tallied(city):
     r = new_round(city, 1)
     with pytest.raises(RoundError, match="只有已结束的评价轮次可以统计"):
         tally_round(r)
+
+
+def test_a_reader_holding_the_box_makes_the_tally_delete_instead_of_truncate(app, city):
+    """PostgreSQL: TRUNCATE would wait for a long reader (a pg_dump) and stall every reader
+    queued behind it; after lock_timeout the box is emptied by DELETE, and the tally completes."""
+    from sqlalchemy import func, text
+
+    from ballot_service.models import SealedBallot
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("TRUNCATE is PostgreSQL's")
+    r = first_round(city)
+    rounds.close_round(r)
+    with db.engine.connect() as reader:
+        reader.execute(text("BEGIN"))
+        reader.execute(text("SELECT count(*) FROM sealed_ballot"))  # holds ACCESS SHARE until it ends
+        digest = tally_round(r)
+        reader.execute(text("ROLLBACK"))
+    assert db.session.scalar(select(func.count()).select_from(SealedBallot)) == 0
+    assert digest == db.session.get(Round, r).digest and results(r)[("person", city["P"])].score == D("100.00")

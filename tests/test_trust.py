@@ -53,3 +53,11 @@ def test_a_key_rotated_mid_round_keeps_earlier_voters_as_they_were(app, database
     without_fallback = create_app(settings(app, SECRET_KEY="a-new-key-for-the-rest-of-the-round"))
     with without_fallback.app_context():  # what the fallback prevents: the voter would be new
         assert voters.read(cookie) is None
+
+
+@pytest.mark.parametrize("keys", [{"SECRET_KEY": "dev-only-not-secret"},
+                                  {"SECRET_KEY": "a-new-key-for-the-rest-of-the-round",
+                                   "SECRET_KEY_FALLBACKS": ["dev-only-not-secret"]}])
+def test_the_old_public_default_key_is_refused_even_as_a_fallback(app, keys):
+    with pytest.raises(MissingSecretKey, match="公开的旧默认密钥"):
+        create_app(settings(app, **keys))

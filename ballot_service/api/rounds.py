@@ -106,14 +106,14 @@ class RoundResultSchema(ma.Schema):
     grade = ma.fields.String(allow_none=True)
     grade_label = ma.fields.String()
     rank = ma.fields.Integer(allow_none=True)
-    scored = ma.fields.Integer()
-    unknown = ma.fields.Integer()
+    scored = ma.fields.Integer(allow_none=True)
+    unknown = ma.fields.Integer(allow_none=True)
     counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     tags = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     ci_low = ma.fields.Decimal(as_string=True, allow_none=True)
     ci_high = ma.fields.Decimal(as_string=True, allow_none=True)
-    low_sample = ma.fields.Boolean()
-    uncertain = ma.fields.Boolean()
+    low_sample = ma.fields.Boolean(allow_none=True)
+    uncertain = ma.fields.Boolean(allow_none=True)
     previous_grade = ma.fields.String(allow_none=True)
     steps = ma.fields.Integer(allow_none=True)
     sample_too_small = ma.fields.Boolean(metadata={
@@ -183,7 +183,8 @@ def _visible_round(round_: Round) -> None:
 
 
 HIDDEN_FIELDS = {"score": None, "grade": None, "rank": None, "counts": {}, "ci_low": None, "ci_high": None,
-                 "previous_grade": None, "steps": None}
+                 "previous_grade": None, "steps": None, "scored": None, "unknown": None, "low_sample": None,
+                 "uncertain": None}
 
 
 def _named(rows: list[Result], round_: Round, audience, hidden: set) -> list[dict]:
@@ -340,9 +341,10 @@ class RoundResults(MethodView):
             statement = statement.where(Result.department_id == department_id)
         if query.get("subject_kind"):
             statement = statement.where(Result.subject_kind == query["subject_kind"])
-        order = [Result.subject_kind, Result.department_id, Result.rank, Result.subject_id]
         audience = results.audience_of(g.user.role_enum)
         hidden = results.hidden_results(g.obj, audience, department_id)
+        # Where anything is hidden, the official order would place it among the shown: by id then.
+        order = [Result.subject_kind, Result.department_id, *([] if hidden else [Result.rank]), Result.subject_id]
         rows = _named(page(statement.order_by(*order), pagination_parameters), g.obj, audience, hidden)
         if hidden:  # ranked among the shown results, as on the report cards
             ranks = results.shown_ranks(g.obj, db.session.scalars(

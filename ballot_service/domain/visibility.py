@@ -103,17 +103,46 @@ def needs_k(audience: Audience, datum: Datum) -> bool:
     return found is not None and found.k
 
 
-def hidden_cells(ballots: dict, k: int) -> set:
+def hidden_cells(ballots: dict, k: int, also: frozenset | set = frozenset()) -> set:
     """Of a group of cells whose figures add up to a total that is shown (the offices of a
-    department, its people), those to hide: every cell with fewer than k ballots behind it, and
-    then, while the hidden cells that have any ballots hold fewer than k together (the total
-    minus the shown cells would rebuild them), the smallest shown cell as well. Ties go by the
-    cell's key, so the choice is the same every time."""
-    hidden = {cell for cell, n in ballots.items() if n < k}
+    department, its people), those to hide: every cell with fewer than k ballots behind it (and
+    those in `also`), and then, while the hidden cells that have any ballots hold fewer than k
+    together (the total minus the shown cells would rebuild them), the smallest shown cell as
+    well. Ties go by the cell's key, so the choice is the same every time."""
+    hidden = {cell for cell, n in ballots.items() if n < k} | set(also)
     shown_by_size = sorted((n, cell) for cell, n in ballots.items() if cell not in hidden)
     while 0 < sum(ballots[cell] for cell in hidden) < k and shown_by_size:
         hidden.add(shown_by_size.pop(0)[1])
     return hidden
+
+
+def hidden_in_department(offices: dict, people: dict, under: dict, k: int) -> tuple[set, set]:
+    """(offices, people) of one department to hide. Offices and people are each a group under the
+    department's total (hidden_cells); and an office's figures are its people's ratings from its
+    ballots, so for `under` — the people rated on one office's ballots only, per office — a shown
+    office whose hidden people hold between 1 and k-1 ratings is hidden too (the office minus its
+    shown people would rebuild them); and while the hidden offices' hidden people hold between 1
+    and k-1 together (the department minus the shown offices, minus the shown people under the
+    hidden ones, would rebuild them), the smallest shown person under them is hidden too, or,
+    when none is left, the smallest shown office."""
+    hidden_people, hidden_offices = hidden_cells(people, k), hidden_cells(offices, k)
+    while True:
+        before = (len(hidden_people), len(hidden_offices))
+        for office, members in under.items():
+            if office not in hidden_offices and 0 < sum(people.get(p, 0) for p in members & hidden_people) < k:
+                hidden_offices.add(office)
+        hidden_offices = hidden_cells(offices, k, hidden_offices)
+        members = set().union(*(under.get(office, set()) for office in hidden_offices))
+        if 0 < sum(people.get(p, 0) for p in members & hidden_people) < k:
+            shown_people = sorted((people.get(p, 0), p) for p in members - hidden_people)
+            shown_offices = sorted((n, office) for office, n in offices.items() if office not in hidden_offices)
+            if shown_people:
+                hidden_people.add(shown_people[0][1])
+            elif shown_offices:
+                hidden_offices.add(shown_offices[0][1])
+        hidden_people = hidden_cells(people, k, hidden_people)
+        if (len(hidden_people), len(hidden_offices)) == before:
+            return hidden_offices, hidden_people
 
 
 def total_hidden(total: int, ballots: dict, k: int) -> bool:

@@ -100,10 +100,28 @@ def _public_address(host: str, port: int) -> str:
     except (OSError, UnicodeError):
         raise _Unresolved("无法解析地址中的主机名") from None
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in found]
-    if not current_app.config["WEBHOOK_ALLOW_PRIVATE"] and not all(a.is_global for a in addresses):
+    if not current_app.config["WEBHOOK_ALLOW_PRIVATE"] and not all(_is_public(a) for a in addresses):
         raise TargetRefused("不能推送到本机、内网或链路本地地址（如 127.0.0.1、10.0.0.0/8、192.168.0.0/16、"
                             "169.254.169.254）；如确需推送到本单位内网，请由系统管理员设置 WEBHOOK_ALLOW_PRIVATE")
     return str(addresses[0])
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NOT_PUBLIC_V6 = (ipaddress.ip_network("::/96"), ipaddress.ip_network("fec0::/10"))  # IPv4-compatible, site-local
+
+
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Public, and so is any IPv4 address it carries (mapped, 6to4, Teredo, NAT64): a NAT64
+    gateway turns 64:ff9b::a9fe:a9fe into 169.254.169.254."""
+    if address.version == 6:
+        if any(address in network for network in _NOT_PUBLIC_V6):
+            return False
+        carried = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+        if address in _NAT64:
+            carried.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if any(v4 is not None and not v4.is_global for v4 in carried):
+            return False
+    return address.is_global
 
 
 class _Pinned(http.client.HTTPConnection):

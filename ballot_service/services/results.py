@@ -17,7 +17,19 @@ from ..domain.office_codes import is_valid_department_code
 from ..domain.scoring import GRADE_LABELS, NO_GRADE_LABEL
 from ..domain.visibility import Audience, Datum
 from ..extensions import db
-from ..models import Ballot, ConsequenceRecord, Department, Office, Person, Rating, RatingTag, Region, Result, Round
+from ..models import (
+    Ballot,
+    ConsequenceRecord,
+    Department,
+    Office,
+    Person,
+    Rating,
+    RatingTag,
+    Region,
+    Result,
+    Round,
+    RoundRoster,
+)
 
 
 def grade_label(grade: str | None) -> str:
@@ -96,8 +108,18 @@ def hidden_results(round_: Round, audience: Audience, department_id: int | None 
     hidden = {("department", d) for d, n in groups["department"].items() if n < k}
     hidden |= {("region", r) for r, n in groups["region"].items()
                if visibility.total_hidden(n, groups["department"], k)}
-    for kind in ("office", "person"):
-        hidden |= {(kind, cell) for cell in visibility.hidden_cells(groups[kind], k)}
+    if department_id is not None:
+        offices_of = defaultdict(set)  # the offices each person is rated in, from the frozen roster
+        for office_id, person_id in db.session.execute(
+                select(RoundRoster.office_id, RoundRoster.person_id).where(
+                    RoundRoster.round_id == round_.id, RoundRoster.office_id.in_(groups["office"]))):
+            offices_of[person_id].add(office_id)
+        under = defaultdict(set)
+        for person_id, offices in offices_of.items():
+            if len(offices) == 1:
+                under[next(iter(offices))].add(person_id)
+        hidden_offices, hidden_people = visibility.hidden_in_department(groups["office"], groups["person"], under, k)
+        hidden |= {("office", o) for o in hidden_offices} | {("person", p) for p in hidden_people}
     return hidden
 
 
@@ -179,7 +201,11 @@ def round_report(round_id: int) -> RoundReport | None:
     hidden = hidden_results(round_, Audience.PUBLIC)
     if region:
         ordered([region], hidden)
-    return RoundReport(round_, region, ordered(lines, hidden), _levels(round_))
+    lines = ordered(lines, hidden)
+    for line in lines:
+        if line.hidden:
+            line.yellow_cards = 0  # a yellow card tells the grade (一般) that 样本不足 hides
+    return RoundReport(round_, region, lines, _levels(round_))
 
 
 def department_report(round_id: int, code: str) -> DepartmentReport | None:
@@ -207,6 +233,8 @@ def department_report(round_id: int, code: str) -> DepartmentReport | None:
     ).order_by(ConsequenceRecord.id)).all()
     line = Line(department.name, rows[0], department.code)
     hidden = hidden_results(round_, Audience.PUBLIC, department.id)
+    # What follows from a hidden grade would tell it: those consequences stay with the coordinators.
+    consequences = [c for c in consequences if (c.subject_kind, c.subject_id) not in hidden]
     ordered([line], hidden)
     if hidden:
         line.rank = None if line.hidden else department_rank(round_, department.id, hidden)

@@ -18,17 +18,18 @@ depends_on = None
 ROLES_BEFORE = "'coordinator', 'department_admin', 'hall_manager', 'auditor'"
 ROLES_AFTER = ROLES_BEFORE + ", 'discipline'"
 
-# The ballots behind each result already tallied (domain.visibility): a person's scored
-# ratings, an office's ballots, a department's offices' ballots, the round's ballots.
-BALLOTS_BEHIND = """
-UPDATE result SET ballots = CASE subject_kind
-  WHEN 'person' THEN scored
-  WHEN 'office' THEN (SELECT count(*) FROM ballot
-                      WHERE ballot.round_id = result.round_id AND ballot.office_id = result.subject_id)
-  WHEN 'department' THEN (SELECT count(*) FROM ballot JOIN office ON office.id = ballot.office_id
-                          WHERE ballot.round_id = result.round_id AND office.department_id = result.subject_id)
-  ELSE (SELECT count(*) FROM ballot WHERE ballot.round_id = result.round_id) END
-"""
+# The ballots behind each result already tallied (domain.visibility), as the tally counts them:
+# a person's scored ratings; an office's ballots; a department's, its offices' results' ballots
+# (the department they were tallied under); the round's, its departments'.
+BALLOTS_BEHIND = [
+    "UPDATE result SET ballots = scored WHERE subject_kind = 'person'",
+    "UPDATE result SET ballots = (SELECT count(*) FROM ballot WHERE ballot.round_id = result.round_id "
+    "AND ballot.office_id = result.subject_id) WHERE subject_kind = 'office'",
+    "UPDATE result SET ballots = (SELECT coalesce(sum(o.ballots), 0) FROM result o WHERE o.round_id = result.round_id "
+    "AND o.subject_kind = 'office' AND o.department_id = result.subject_id) WHERE subject_kind = 'department'",
+    "UPDATE result SET ballots = (SELECT coalesce(sum(d.ballots), 0) FROM result d WHERE d.round_id = result.round_id "
+    "AND d.subject_kind = 'department') WHERE subject_kind = 'region'",
+]
 
 
 def upgrade():
@@ -38,7 +39,8 @@ def upgrade():
         batch_op.create_check_constraint(op.f('ck_user_role_valid'), f"role IN ({ROLES_AFTER})")
     with op.batch_alter_table('result', schema=None) as batch_op:
         batch_op.add_column(sa.Column('ballots', sa.Integer(), server_default='0', nullable=False))
-    op.execute(BALLOTS_BEHIND)
+    for statement in BALLOTS_BEHIND:
+        op.execute(statement)
 
 
 def downgrade():

@@ -5,6 +5,7 @@ from ballot_service.domain.visibility import (
     Audience,
     Datum,
     hidden_cells,
+    hidden_in_department,
     needs_k,
     shown,
     total_hidden,
@@ -49,3 +50,24 @@ def test_the_table():
     assert not shown(Audience.DEPARTMENT, Datum.COMMENTS, "tallied")
     assert not shown(Audience.PUBLIC, Datum.COMMENTS, "published")
     assert without_serious({"bribery": 1, "obstruction": 2, "low_efficiency": 3}) == {"low_efficiency": 3}
+
+
+def test_an_office_is_hidden_when_minus_its_shown_people_it_would_rebuild_a_hidden_one():
+    # The reviewer's case, k = 5: O1 = {A (3), B (20)}, O2 = {C (6)}; A is hidden, and O1 − B = A.
+    offices, people = {"O1": 23, "O2": 6}, {"A": 3, "B": 20, "C": 6}
+    under = {"O1": {"A", "B"}, "O2": {"C"}}
+    assert hidden_cells(people, 5) == {"A", "C"}  # the people's own complement
+    hidden_offices, hidden_people = hidden_in_department(offices, people, under, 5)
+    # O1 goes (A alone under it); then, since the department minus O2 is O1, B under it too:
+    # what can be rebuilt is A + B, 23 ratings.
+    assert (hidden_offices, hidden_people) == ({"O1"}, {"A", "B", "C"})
+
+
+def test_a_one_person_office_with_mostly_unknown_ballots_does_not_show_its_person():
+    # 10 ballots, 7 of them 不了解情况: the office's figure is its one person's 3 ratings.
+    offices, people = {"O": 10, "P": 12}, {"X": 3, "Y": 12, "Z": 9}
+    under = {"O": {"X"}, "P": {"Y", "Z"}}
+    hidden_offices, hidden_people = hidden_in_department(offices, people, under, 5)
+    assert "O" in hidden_offices and "X" in hidden_people
+    # O hidden drags P (the department minus P is O); under both, X alone (3) is too few: Z goes too.
+    assert hidden_offices == {"O", "P"} and hidden_people == {"X", "Z"}
