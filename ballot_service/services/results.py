@@ -112,7 +112,7 @@ def hidden_results(round_: Round, audience: Audience, department_id: int | None 
         offices_of = defaultdict(set)  # the offices each person is rated in, from the frozen roster
         for office_id, person_id in db.session.execute(
                 select(RoundRoster.office_id, RoundRoster.person_id).where(
-                    RoundRoster.round_id == round_.id, RoundRoster.office_id.in_(groups["office"]))):
+                    RoundRoster.round_id == round_.id, RoundRoster.office_id.in_(list(groups["office"])))):
             offices_of[person_id].add(office_id)
         under = defaultdict(set)
         for person_id, offices in offices_of.items():
