@@ -71,22 +71,28 @@ def update_subscriber(subscriber: WebhookSubscriber, name: str | None = None, ur
 def checked_url(url: str) -> str:
     """The URL, if results may be sent there: http(s), a host, no user name, and no address that
     is not public. A host name that does not resolve (yet) passes; each delivery checks again."""
+    parts, port = _parts(url)
+    try:
+        _public_address(parts.hostname, port)
+    except _Unresolved:
+        pass
+    return url
+
+
+def _parts(url: str):
+    """The URL split, and its port: http(s), a host, no user name (else TargetRefused)."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
         raise TargetRefused("地址必须以 http:// 或 https:// 开头")
     try:
-        port = parts.port
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
     except ValueError:
         raise TargetRefused("地址中的端口号无效") from None
     if not parts.hostname:
         raise TargetRefused("地址缺少主机名")
     if parts.username is not None or parts.password is not None:
         raise TargetRefused("地址不能包含用户名或密码")
-    try:
-        _public_address(parts.hostname, port or 443)
-    except _Unresolved:
-        pass
-    return url
+    return parts, port
 
 
 class _Unresolved(TargetRefused):
@@ -151,10 +157,9 @@ class _PinnedTLS(http.client.HTTPSConnection):
 def _post(url: str, body: bytes, headers: dict) -> int:
     """POST to the receiver, connecting to the address checked; its HTTP status (redirects are
     answers, not followed)."""
-    parts = urlsplit(checked_url(url))
-    tls = parts.scheme.lower() == "https"
-    port = parts.port or (443 if tls else 80)
-    connection = (_PinnedTLS if tls else _Pinned)(parts.hostname, port, _public_address(parts.hostname, port))
+    parts, port = _parts(url)
+    pinned = _PinnedTLS if parts.scheme.lower() == "https" else _Pinned
+    connection = pinned(parts.hostname, port, _public_address(parts.hostname, port))  # one look-up
     try:
         connection.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body, headers)
         return connection.getresponse().status
