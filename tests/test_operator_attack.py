@@ -7,9 +7,10 @@ with their own tools: system columns (xmin, ctid) and raw heap and WAL files of 
 PostgreSQL, dead tuples through pageinspect, Redis's AOF and RDB files and claim idle times.
 
 Chance bounds, so that the test is not flaky: with n ballots in uniformly random order, the
-number of ballots that land at their cast position is about Poisson(1): P(≥ 6) ≈ 6·10⁻⁴;
-Spearman's ρ between storage and cast order has a standard deviation of 1/√(n−1): for n = 60,
-P(|ρ| ≥ 0.5) ≈ 10⁻⁴. A join that works (as before the sealed box: 200/200) fails both at once.
+number of ballots that land at their cast position is about Poisson(1): P(≥ 11) ≈ 10⁻⁸ (a bound
+of 5, P(≥ 6) ≈ 6·10⁻⁴, failed once in CI); Spearman's ρ between storage and cast order has a
+standard deviation of 1/√(n−1): for n = 60, P(|ρ| ≥ 0.65) ≈ 6·10⁻⁷. A join that works (as before
+the sealed box: 200/200) puts all 60 in place with ρ = 1, far past both.
 """
 
 import base64
@@ -34,8 +35,8 @@ from tests.ballot_helpers import open_office, token_and_people
 from tests.reliability.harness import free_port, wait_for
 
 VOTERS = 60
-MAX_FIXED_POINTS = 5
-MAX_RHO = 0.5
+MAX_FIXED_POINTS = 10
+MAX_RHO = 0.65
 
 
 def spearman(order: list[int]) -> float:
