@@ -7,8 +7,11 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from .domain.access import UserRole
+from .domain.review import Decision
+from .domain.round_states import RoundStatus
 from .extensions import db
 from .services import audit, ballot_box, demo, push, roster_io, rounds, users
+from .services.jobs import QueueUnavailable
 from .services.photos import PhotoImportRejected, import_photos
 
 import_group = AppGroup("import", help="导入名单、岗位职责、服务事项和照片。")
@@ -72,16 +75,24 @@ def _china_time(value: str) -> dt.datetime:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"“{value}”不是有效时间，格式如 2026-12-01 08:00") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=rounds.CHINA)
-    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+    from .services.admin_rounds import from_china
+
+    return from_china(moment)
+
+
+def _shown(moment: dt.datetime) -> str:
+    return f"{rounds.to_china(moment):%Y-%m-%d %H:%M}"
 
 
 def _round_command(action):
+    """Run one round use case and commit it whole; on refusal nothing is changed."""
     try:
-        return action()
-    except rounds.RoundError as exc:
+        outcome = action()
+        db.session.commit()
+    except (rounds.RoundError, QueueUnavailable) as exc:
+        db.session.rollback()
         raise click.ClickException(str(exc)) from None
+    return outcome
 
 
 @rounds_group.command("create")
@@ -93,24 +104,48 @@ def _round_command(action):
 def rounds_create(name, region_code, opens, closes, require_wechat):
     round_ = _round_command(lambda: rounds.create_round(name, region_code, _china_time(opens), _china_time(closes),
                                                         require_wechat))
-    click.echo(f"已创建评价轮次 {round_.id}：{round_.name}")
+    click.echo(f"已创建评价轮次 {round_.id}：{round_.name}（草稿）")
+
+
+@rounds_group.command("edit")
+@click.argument("round_id", type=int)
+@click.option("--name", help="新名称")
+@click.option("--region", "region_code", help="区域编码")
+@click.option("--opens", help="开始时间（北京时间）")
+@click.option("--closes", help="结束时间（北京时间）")
+@click.option("--require-wechat/--any-browser", default=None, help="是否只接受微信扫码评价")
+def rounds_edit(round_id, name, region_code, opens, closes, require_wechat):
+    """Change a draft round (only what is given)."""
+    round_ = _round_command(lambda: rounds.edit_round(
+        round_id, name=name, region_code=region_code, opens_at=_china_time(opens) if opens else None,
+        closes_at=_china_time(closes) if closes else None, require_wechat=require_wechat))
+    click.echo(f"评价轮次 {round_.id} 已修改：{round_.name}，{_shown(round_.opens_at)} 至 {_shown(round_.closes_at)}")
+
+
+@rounds_group.command("cancel")
+@click.argument("round_id", type=int)
+def rounds_cancel(round_id):
+    """Cancel a draft round (kept as 已取消)."""
+    round_ = _round_command(lambda: rounds.cancel_round(round_id))
+    click.echo(f"评价轮次 {round_.id} 已取消。")
 
 
 @rounds_group.command("open")
 @click.argument("round_id", type=int)
 def rounds_open(round_id):
+    """Open a round now (before its scheduled start, it takes ballots at once)."""
     round_ = _round_command(lambda: rounds.open_round(round_id))
-    click.echo(f"评价轮次 {round_.id} 已开启，名单已冻结。")
+    click.echo(f"评价轮次 {round_.id} 已开启，即刻起接受评价，名单已冻结。")
 
 
 @rounds_group.command("close")
 @click.argument("round_id", type=int)
 def rounds_close(round_id):
-    round_ = _round_command(lambda: rounds.close_round(round_id))
-    click.echo(f"评价轮次 {round_.id} 已结束（状态：{round_.status}）。")
-    if round_.status == "closed":
-        job = rounds.enqueue_tally(round_.id)
-        click.echo(f"已提交统计任务 {job.id}。")
+    """Close a round and queue its tally."""
+    round_, job = _round_command(lambda: rounds.close_round(round_id))
+    click.echo(f"评价轮次 {round_.id} 已结束（状态：{RoundStatus(round_.status).label}）。")
+    if job is not None:
+        click.echo(f"已提交统计任务 {job.id}，可用 rounds show {round_.id} 查看进度。")
 
 
 @rounds_group.command("tally")
@@ -121,10 +156,10 @@ def rounds_tally(round_id, sync):
     if sync:
         from .services.tally import tally_round
 
-        digest = _round_command(lambda: tally_round(round_id, lambda step: click.echo(f"  {step}")))
+        digest = _round_command(lambda: tally_round(round_id, lambda step: click.echo(f"  {step.label}")))
         click.echo(f"统计完成，结果摘要 {digest}")
     else:
-        job = rounds.enqueue_tally(round_id)
+        job = _round_command(lambda: rounds.request_tally(round_id))
         status = job.get_status()
         click.echo(f"已提交统计任务 {job.id}（状态：{getattr(status, 'value', status)}）。")
 
@@ -132,9 +167,32 @@ def rounds_tally(round_id, sync):
 @rounds_group.command("publish")
 @click.argument("round_id", type=int)
 def rounds_publish(round_id):
-    round_ = _round_command(lambda: rounds.publish_round(round_id))
-    jobs = push.enqueue_push(round_.id, current_app.config["WEBHOOK_RETRY_INTERVALS"])
+    """Publish a tallied round whose consequences are all reviewed."""
+    round_, jobs = _round_command(lambda: rounds.publish_round(round_id))
     click.echo(f"评价轮次 {round_.id} 已发布，已提交{len(jobs)}个推送任务。")
+
+
+@rounds_group.command("review")
+@click.argument("round_id", type=int)
+@click.argument("consequence_id", type=int, required=False)
+@click.option("--confirm", "decision", flag_value="confirmed", help="确认该项")
+@click.option("--strike", "decision", flag_value="struck", help="撤销该项（须 --reason）")
+@click.option("--reason", default="", help="审核意见")
+@click.option("--low-sample-ok", is_flag=True, help="已知样本不足，仍予确认")
+@click.option("--confirm-rest", is_flag=True, help="确认其余待审核各项（样本不足的除外）")
+def rounds_review(round_id, consequence_id, decision, reason, low_sample_ok, confirm_rest):
+    """Confirm or strike a consequence before publishing (see `results review` for the list)."""
+    from .services import admin_rounds
+
+    if confirm_rest:
+        n = _round_command(lambda: admin_rounds.confirm_remaining(round_id))
+        click.echo(f"已确认{n}项。")
+        return
+    if consequence_id is None or decision is None:
+        raise click.UsageError("请给出结果运用编号和 --confirm 或 --strike，或用 --confirm-rest")
+    record = _round_command(lambda: admin_rounds.decide_consequence(round_id, consequence_id, decision, reason,
+                                                                     low_sample_ok))
+    click.echo(f"第{record.id}项：{Decision(record.decision).label}")
 
 
 results_group = AppGroup("results", help="评价结果：导出通报。")
@@ -162,8 +220,7 @@ def results_review(round_id):
     """Departments ranked and every consequence, for the coordinator before publishing."""
     from sqlalchemy import select
 
-    from .domain.consequences import KIND_LABELS
-    from .models import ConsequenceRecord, Department, Result
+    from .models import Department, Result
     from .services.results import grade_label
 
     departments = {d.id: d.name for d in db.session.scalars(select(Department))}
@@ -176,10 +233,14 @@ def results_review(round_id):
         click.echo(f"{r.rank or '—':>3} {departments[r.subject_id]:<20} {r.score or '—':>6} {grade_label(r.grade)}"
                    f"  有效{r.scored}票{change}")
     click.echo("结果运用：")
-    for c in db.session.scalars(select(ConsequenceRecord).where(ConsequenceRecord.round_id == round_id)
-                                .order_by(ConsequenceRecord.id)):
-        click.echo(f"  {KIND_LABELS[c.kind]}：{c.subject_kind} {c.subject_id}，涉及{len(c.people)}人"
-                   f"{'，含单位' if c.includes_department else ''}{'，通报' + c.authority if c.authority else ''}")
+    from .services.admin_rounds import consequences
+
+    for line in consequences(round_id):
+        c = line.record
+        flags = f"{'，含单位' if c.includes_department else ''}{'，通报' + c.authority if c.authority else ''}" \
+                f"{'，样本不足' if c.low_sample else ''}"
+        click.echo(f"  [{c.id}] {Decision(c.decision).label} {line.label}：{line.subject}，涉及{len(c.people)}人{flags}"
+                   f"{'（' + c.reason + '）' if c.reason else ''}")
 
 
 posters_group = AppGroup("posters", help="公示牌、台卡和纸质测评表。")
@@ -259,29 +320,20 @@ def webhooks_add(name, url, secret):
 @rounds_group.command("show")
 @click.argument("round_id", type=int)
 def rounds_show(round_id):
-    """Status, times, digest and the tally job's state (failures included)."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
-
-    from .extensions import redis_ext
+    """Status, times, digest and the tally's progress (failures included)."""
     from .models import Round
+    from .services.admin_rounds import tally_job
 
     round_ = db.session.get(Round, round_id)
     if round_ is None:
         raise click.ClickException(f"没有编号为{round_id}的评价轮次")
-    click.echo(f"{round_.id} {round_.name} · {round_.region.name} · 状态 {round_.status}")
-    opens, closes = rounds.to_china(round_.opens_at), rounds.to_china(round_.closes_at)
-    click.echo(f"  {opens:%Y-%m-%d %H:%M} 至 {closes:%Y-%m-%d %H:%M}")
+    click.echo(f"{round_.id} {round_.name} · {round_.region.name} · {RoundStatus(round_.status).label}")
+    click.echo(f"  {_shown(round_.opens_at)} 至 {_shown(round_.closes_at)}（北京时间）")
     if round_.digest:
         click.echo(f"  结果摘要 {round_.digest}")
-    try:
-        job = Job.fetch(f"tally-{round_id}", connection=redis_ext.client)
-    except NoSuchJobError:
-        return
-    status = job.get_status()
-    click.echo(f"  统计任务 {job.id}：{getattr(status, 'value', status)} {job.meta.get('step', '')}")
-    if job.is_failed:
-        click.echo(f"  失败原因：{(job.latest_result().exc_string or '').strip().splitlines()[-1]}")
+    progress = tally_job(round_id)
+    if progress is not None:
+        click.echo(f"  统计：{progress.label}（{progress.percent}%）")
 
 
 @rounds_group.command("turnout")

@@ -21,17 +21,18 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import (
+    false as sa_false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .domain.access import UserRole
+from .domain.review import Decision
 from .domain.roles import Role
+from .domain.round_states import RoundStatus
 from .extensions import db
 
 REGION_KINDS = ("city", "county", "zone")
-ROUND_STATUSES = ("draft", "open", "closed", "tallied", "published")
-ROUND_STATUS_LABELS = {
-    "draft": "草稿", "open": "进行中", "closed": "已结束", "tallied": "已统计", "published": "已发布",
-}
 BALLOT_CHANNELS = ("online", "paper")
 DUTY_CATEGORIES = ("main_leader", "leader_in_charge", "office")
 DUTY_CATEGORY_LABELS = {"main_leader": "主要领导", "leader_in_charge": "分管领导", "office": "业务科室"}
@@ -209,7 +210,7 @@ class Round(db.Model):
     region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), index=True)
     opens_at: Mapped[dt.datetime]
     closes_at: Mapped[dt.datetime]
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    status: Mapped[str] = mapped_column(String(16), default=RoundStatus.DRAFT)  # domain.round_states
     require_wechat: Mapped[bool] = mapped_column(default=False)
     key_id: Mapped[str | None] = mapped_column(String(32))
     public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
@@ -222,7 +223,7 @@ class Round(db.Model):
 
     region: Mapped[Region] = relationship()
 
-    __table_args__ = (_one_of("status", ROUND_STATUSES),)
+    __table_args__ = (_one_of("status", [s.value for s in RoundStatus]),)
 
 
 class RoundRoster(db.Model):
@@ -341,7 +342,10 @@ class Result(db.Model):
 
 
 class ConsequenceRecord(db.Model):
-    """A consequence the tally derived from a grade, for the coordinator to review."""
+    """A consequence the tally derived from a grade, for the coordinator to review (domain.review):
+    confirmed or struck, with the reason and who decided. `low_sample`: the grade it rests on has
+    fewer scored ratings than the round's minimum. Only confirmed ones are published, and only
+    their ledger entries count."""
 
     __tablename__ = "consequence"
 
@@ -355,6 +359,13 @@ class ConsequenceRecord(db.Model):
     deduction_each: Mapped[int]
     actions: Mapped[list] = mapped_column(JSON)
     authority: Mapped[str | None] = mapped_column(String(100))
+    low_sample: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    decision: Mapped[str] = mapped_column(String(12), default=Decision.PENDING, server_default=Decision.PENDING.value)
+    reason: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(80))
+    decided_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (_one_of("decision", [d.value for d in Decision]),)
 
 
 class LedgerEntry(db.Model):

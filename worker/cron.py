@@ -5,8 +5,7 @@ from rq.cron import create_cron
 
 from ballot_service import create_app
 from ballot_service.extensions import redis_ext
-
-from .jobs import advance_rounds
+from ballot_service.jobs import advance_rounds
 
 SCHEDULE_EVERY = 60  # rounds open and close within a minute of their times
 

@@ -7,13 +7,13 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 from ..domain.access import Permission as P
+from ..domain.round_states import STATUS_LABELS
 from ..extensions import db
-from ..models import ROUND_STATUS_LABELS
 from ..request_checks import fields_with_nul
 from ..services import access
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-bp.add_app_template_filter(lambda status: ROUND_STATUS_LABELS.get(status, status), "round_status")
+bp.add_app_template_filter(lambda status: STATUS_LABELS.get(status, status), "round_status")
 
 # The navigation: (endpoint, label, permission). Links show only to users who may follow them.
 NAV = [

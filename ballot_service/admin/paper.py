@@ -10,6 +10,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from ..domain.access import Permission as P
+from ..domain.round_states import RoundStatus
 from ..services import access, paper_ballots
 from ..services.paper_ballots import PaperError
 from . import bp, paginate
@@ -68,7 +69,7 @@ def _render(choose: ChooseForm, ballot=None, entry: EntryForm | None = None, val
 def _choose_form(formdata) -> ChooseForm:
     choose = ChooseForm(formdata=formdata)
     choose.round_id.choices = [
-        SelectChoice(r.id, f"{r.name}（{r.region.name}，{'进行中' if r.status == 'open' else '已结束'}）")
+        SelectChoice(r.id, f"{r.name}（{r.region.name}，{RoundStatus(r.status).label}）")
         for r in paper_ballots.rounds_for_entry(g.user)]
     return choose
 

@@ -14,10 +14,13 @@ from sqlalchemy import select
 from ..domain.access import Permission as P
 from ..domain.access import Place
 from ..domain.consequences import KIND_LABELS
+from ..domain.review import Decision
+from ..domain.round_states import RoundStatus
 from ..extensions import db
 from ..models import SUBJECT_KINDS, ConsequenceRecord, Department, Office, Person, Region, Result, Round
 from ..services import access, admin_rounds, posters, results, rounds
 from ..services.circular import export_circular
+from ..services.jobs import QueueUnavailable
 from . import SECURITY, blueprint, page, refuse
 
 blp = blueprint("rounds", "评价轮次：创建、开启、结束、统计、发布；参评情况、结果、结果运用、意见和通报。")
@@ -31,6 +34,20 @@ MIMETYPES = {"pdf": "application/pdf", "zip": "application/zip"}
 def _conflict(exc: Exception):
     db.session.rollback()
     abort(409, message=str(exc))
+
+
+def _committed(action):
+    """Run one round use case and commit it whole; 409 (refused now) or 503 (Redis away) with
+    nothing changed."""
+    try:
+        outcome = action()
+        db.session.commit()
+    except rounds.RoundError as exc:
+        _conflict(exc)
+    except QueueUnavailable as exc:
+        db.session.rollback()
+        abort(503, message=str(exc))
+    return outcome
 
 
 # ---------------------------------------------------------------- schemas
@@ -50,7 +67,8 @@ class RoundSchema(ma.Schema):
     name = ma.fields.String()
     region_id = ma.fields.Integer()
     region_name = ma.fields.Function(lambda r: r.region.name)
-    status = ma.fields.String(metadata={"description": "draft | open | closed | tallied | published"})
+    status = ma.fields.String(metadata={"description": " | ".join(RoundStatus)})
+    status_label = ma.fields.Function(lambda r: RoundStatus(r.status).label)
     opens_at = UtcDateTime()
     closes_at = UtcDateTime()
     require_wechat = ma.fields.Boolean()
@@ -82,9 +100,32 @@ class RoundCreateSchema(ma.Schema):
             raise ma.ValidationError("结束时间必须晚于开始时间", "closes_at")
 
 
+class RoundEditSchema(RoundCreateSchema):
+    """Every field optional (loaded with partial=True): what is given changes (a draft only)."""
+
+    @ma.validates_schema
+    def _something(self, data, **_kwargs):
+        if not data:
+            raise ma.ValidationError("请至少给出一项要修改的内容")
+
+
 class TallyJobSchema(ma.Schema):
     job_id = ma.fields.String()
     state = ma.fields.String()
+
+
+class TallyStatusSchema(ma.Schema):
+    state = ma.fields.String(metadata={"description": "RQ's: queued | started | finished | failed | ..."})
+    label = ma.fields.String(metadata={"description": "what it is doing, in Chinese"})
+    percent = ma.fields.Integer()
+
+
+class DecisionSchema(ma.Schema):
+    decision = ma.fields.String(required=True, validate=ma.validate.OneOf(
+        [Decision.CONFIRMED, Decision.STRUCK], error="应为 confirmed（确认）或 struck（撤销）"))
+    reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=500, error="审核意见最多500字"))
+    sample_acknowledged = ma.fields.Boolean(load_default=False, metadata={
+        "description": "needed to confirm a consequence whose grade rests on a low sample"})
 
 
 class TurnoutSchema(ma.Schema):
@@ -132,6 +173,11 @@ class RoundConsequenceSchema(ma.Schema):
     deduction_each = ma.fields.Integer()
     actions = ma.fields.List(ma.fields.String())
     authority = ma.fields.String(allow_none=True)
+    low_sample = ma.fields.Boolean()
+    decision = ma.fields.String(metadata={"description": "pending | confirmed | struck"})
+    reason = ma.fields.String(allow_none=True)
+    decided_by = ma.fields.String(allow_none=True)
+    decided_at = UtcDateTime(allow_none=True)
 
 
 class CommentsSchema(ma.Schema):
@@ -242,10 +288,12 @@ class Rounds(MethodView):
         if region is None or not access.covers(Place(region.id)):
             refuse("region_id", "不在您的管理范围内")
         try:
-            return rounds.create_round(data["name"].strip(), region.code, admin_rounds.from_china(data["opens_at"]),
-                                       admin_rounds.from_china(data["closes_at"]), data["require_wechat"])
+            round_ = rounds.create_round(data["name"].strip(), region.code, admin_rounds.from_china(data["opens_at"]),
+                                         admin_rounds.from_china(data["closes_at"]), data["require_wechat"])
         except rounds.RoundError as exc:
             refuse("closes_at", str(exc))
+        db.session.commit()
+        return round_
 
 
 @blp.route("/<int:round_id>")
@@ -257,6 +305,33 @@ class RoundItem(MethodView):
         """One round."""
         return g.obj
 
+    @access.guard(P.ROUNDS_MANAGE, "round", "round_id")
+    @blp.doc(security=SECURITY)
+    @blp.arguments(RoundEditSchema(partial=True))
+    @blp.response(200, RoundSchema)
+    def patch(self, data, round_id):
+        """Change a draft round (name, region, times, WeChat requirement); 409 once opened."""
+        region_code = None
+        if "region_id" in data:
+            region = db.session.get(Region, data["region_id"])
+            if region is None or not access.covers(Place(region.id)):
+                refuse("region_id", "不在您的管理范围内")
+            region_code = region.code
+        times = {k: admin_rounds.from_china(data[k]) for k in ("opens_at", "closes_at") if k in data}
+        return _committed(lambda: rounds.edit_round(
+            round_id, name=data["name"].strip() if "name" in data else None, region_code=region_code,
+            require_wechat=data.get("require_wechat"), **times))
+
+
+@blp.route("/<int:round_id>/cancel")
+class RoundCancel(MethodView):
+    @access.guard(P.ROUNDS_MANAGE, "round", "round_id")
+    @blp.doc(security=SECURITY)
+    @blp.response(200, RoundSchema)
+    def post(self, round_id):
+        """Cancel a draft round (kept, status cancelled); an opened round cannot be cancelled or deleted."""
+        return _committed(lambda: rounds.cancel_round(round_id))
+
 
 @blp.route("/<int:round_id>/open")
 class RoundOpen(MethodView):
@@ -264,11 +339,9 @@ class RoundOpen(MethodView):
     @blp.doc(security=SECURITY)
     @blp.response(200, RoundSchema)
     def post(self, round_id):
-        """Open a draft round: freeze the roster, snapshot the configuration."""
-        try:
-            return rounds.open_round(round_id)
-        except rounds.RoundError as exc:
-            _conflict(exc)
+        """Open a draft round now (before its scheduled start, it takes ballots at once): freeze
+        the roster, snapshot the configuration."""
+        return _committed(lambda: rounds.open_round(round_id))
 
 
 @blp.route("/<int:round_id>/close")
@@ -277,13 +350,8 @@ class RoundClose(MethodView):
     @blp.doc(security=SECURITY)
     @blp.response(200, RoundSchema)
     def post(self, round_id):
-        """Stop accepting ballots (the tally is a separate call)."""
-        try:
-            round_ = admin_rounds.close(round_id)
-        except rounds.RoundError as exc:
-            _conflict(exc)
-        db.session.commit()
-        return round_
+        """Stop accepting ballots and queue the tally (as the cron does at the scheduled end)."""
+        return _committed(lambda: rounds.close_round(round_id))[0]
 
 
 @blp.route("/<int:round_id>/tally")
@@ -292,13 +360,20 @@ class RoundTally(MethodView):
     @blp.doc(security=SECURITY)
     @blp.response(202, TallyJobSchema)
     def post(self, round_id):
-        """Queue the tally of a closed round in the worker (job id tally-<round_id>)."""
-        try:
-            job = admin_rounds.request_tally(g.obj)
-        except rounds.RoundError as exc:
-            _conflict(exc)
-        db.session.commit()
+        """Queue the tally (or, before publishing, a re-tally) in the worker (job id tally-<round_id>);
+        a re-tally makes the consequences to be reviewed again."""
+        job = _committed(lambda: rounds.request_tally(round_id))
         return {"job_id": job.id, "state": admin_rounds.job_state(job)}
+
+    @access.guard(P.ROUNDS_READ, "round", "round_id")
+    @blp.doc(security=SECURITY)
+    @blp.response(200, TallyStatusSchema)
+    def get(self, round_id):
+        """How the round's tally job is doing (404: no tally job known)."""
+        progress = admin_rounds.tally_job(round_id)
+        if progress is None:
+            abort(404, message="该轮次没有统计任务")
+        return progress
 
 
 @blp.route("/<int:round_id>/publish")
@@ -307,12 +382,9 @@ class RoundPublish(MethodView):
     @blp.doc(security=SECURITY)
     @blp.response(200, RoundSchema)
     def post(self, round_id):
-        """Publish a tallied round's results and queue the pushes to subscribers."""
-        try:
-            round_, _jobs = admin_rounds.publish(round_id, current_app.config["WEBHOOK_RETRY_INTERVALS"])
-        except rounds.RoundError as exc:
-            _conflict(exc)
-        return round_
+        """Publish a tallied round's results and queue the pushes to subscribers; 409 while any
+        consequence is still pending review."""
+        return _committed(lambda: rounds.publish_round(round_id))[0]
 
 
 @blp.route("/<int:round_id>/turnout")
@@ -366,6 +438,18 @@ class RoundConsequences(MethodView):
         statement = select(ConsequenceRecord).where(ConsequenceRecord.round_id == round_id).order_by(
             ConsequenceRecord.id)
         return page(statement, pagination_parameters)
+
+
+@blp.route("/<int:round_id>/consequences/<int:consequence_id>")
+class RoundConsequence(MethodView):
+    @access.guard(P.ROUNDS_MANAGE, "round", "round_id")
+    @blp.doc(security=SECURITY)
+    @blp.arguments(DecisionSchema)
+    @blp.response(200, RoundConsequenceSchema)
+    def post(self, data, round_id, consequence_id):
+        """Confirm or strike one consequence of a tallied round (striking needs a reason)."""
+        return _committed(lambda: admin_rounds.decide_consequence(
+            round_id, consequence_id, data["decision"], data["reason"], data["sample_acknowledged"]))
 
 
 @blp.route("/<int:round_id>/departments/<int:department_id>/comments")

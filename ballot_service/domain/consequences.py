@@ -1,8 +1,10 @@
 """What the policy attaches to grades (section 五 of the policy; architecture section 2).
 
-Subjects are departments and offices (an office's ballot people: the department's main
-leader, the office's leaders-in-charge, the office's head and staff). People are given as
-plain ids with their role on the round's frozen roster.
+Subjects are departments, offices (an office's ballot people: the department's main leader,
+the office's leaders-in-charge, the office's head and staff) and people, by their own grades
+(architecture section 2: 不合格 or a fall of a grade makes that person's review reference with
+the recommended actions; 一般 gives that person the yellow-card reminder and its ledger entry).
+People are given as plain ids with their role on the round's frozen roster.
 """
 
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ KIND_LABELS = {
 
 @dataclass(frozen=True)
 class Subject:
-    kind: str  # "department" | "office"
+    kind: str  # "department" | "office" | "person"
     id: int
     department_id: int
     grade: str | None
@@ -58,6 +60,13 @@ def consequences(subject: Subject, roster: list[tuple[int, Role]]) -> list[Conse
 
     def add(kind, recipients, **fields):
         found.append(Consequence(kind, subject.kind, subject.id, recipients, **fields))
+
+    if subject.kind == "person":
+        if subject.grade == "average":
+            add("yellow_card", (subject.id,), deduction_each=YELLOW_CARD_POINTS)
+        if subject.grade == "fail" or (subject.steps or 0) <= -1:
+            add("review_reference", (subject.id,), actions=ACTIONS)
+        return found
 
     if subject.grade == "excellent" or (subject.steps or 0) >= 1:
         add("priority_excellent", everyone)

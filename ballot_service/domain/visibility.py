@@ -18,6 +18,8 @@ The README's table "Who sees what" is this table in words; tests hold the code t
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .round_states import REVIEWABLE, UNTALLIED, RoundStatus
+
 
 class Audience(StrEnum):
     PUBLIC = "public"  # report cards, hall screens; hall managers see no more
@@ -38,7 +40,6 @@ class Datum(StrEnum):
 
 
 SERIOUS_TAGS = frozenset({"bribery", "obstruction"})  # 吃拿索要, 故意刁难
-REVIEWABLE = ("tallied", "published")
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class Rule:
     pooled: bool = False  # pooled over the department, never per office or person
 
 
-PUBLISHED = ("published",)
-ALL_STATES = ("open", "closed", "tallied", "published")
+PUBLISHED = (RoundStatus.PUBLISHED,)
+ALL_STATES = (*UNTALLIED, *REVIEWABLE)
 
 RULES: dict[Audience, dict[Datum, Rule]] = {
     Audience.PUBLIC: {

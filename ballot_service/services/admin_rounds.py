@@ -15,16 +15,18 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sqlalchemy import ColumnElement, false, select
 
+from .. import jobs
+from ..domain import review as review_rules
 from ..domain.access import Level, Place, Scope
 from ..domain.consequences import KIND_LABELS
+from ..domain.review import Decision
+from ..domain.round_states import REVIEWABLE, RoundStatus
 from ..extensions import db, redis_ext
 from ..models import ConsequenceRecord, Department, Office, Person, Region, Result, Round
-from . import audit, ballot_box, push, rounds
+from . import audit, ballot_box, rounds
 from .access import condition
 from .results import Line, ordered
 from .rounds import RoundError
-
-REVIEWABLE = ("tallied", "published")
 
 
 def from_china(moment: dt.datetime) -> dt.datetime:
@@ -49,14 +51,14 @@ def result_rounds_condition(scope: Scope) -> ColumnElement[bool]:
     when city-wide) tallied or published rounds; department admins their region's published ones."""
     if scope.level is Level.OFFICES:
         return false()
-    statuses = ("published",) if scope.level is Level.DEPARTMENT else REVIEWABLE
+    statuses = (RoundStatus.PUBLISHED,) if scope.level is Level.DEPARTMENT else REVIEWABLE
     return condition("round", scope) & Round.status.in_(statuses)
 
 
 def results_visible(round_: Round, scope: Scope) -> bool:
     """Whether this scope may read the round's results now (department admins: once published)."""
     if scope.level is Level.DEPARTMENT:
-        return round_.status == "published"
+        return round_.status == RoundStatus.PUBLISHED
     return round_.status in REVIEWABLE
 
 
@@ -68,34 +70,26 @@ def department_filter(scope: Scope) -> int | None:
 # ---------------------------------------------------------------- round actions
 
 
-def close(round_id: int) -> Round:
-    """Close the round (as `rounds close`)."""
-    return rounds.close_round(round_id)
+@dataclass
+class TallyProgress:
+    state: str  # RQ's: queued | started | finished | failed | ...
+    label: str  # in Chinese, what it is doing (or where it stopped)
+    percent: int
 
 
-def request_tally(round_: Round) -> Job:
-    """Queue the tally of a closed round (or a re-tally of a tallied one, before publishing), and
-    note who asked in the audit trail."""
-    if round_.status not in ("closed", "tallied"):
-        raise RoundError("只有已结束、尚未发布的评价轮次可以统计" if round_.status == "published"
-                         else "只有已结束的评价轮次可以统计，请先结束本轮")
-    job = rounds.enqueue_tally(round_.id)
-    audit.note("round.tally", f"round:{round_.id}", {"job": job.id})  # the caller commits
-    return job
+JOB_STATE_LABELS = {"queued": "排队等待统计", "started": "正在统计", "deferred": "等待中", "scheduled": "等待重试",
+                    "finished": "统计完成", "failed": "统计失败，请查看任务进程日志后重新统计",
+                    "stopped": "已停止", "canceled": "已取消"}
 
 
-def publish(round_id: int, retry_intervals: list[int]) -> tuple[Round, list]:
-    round_ = rounds.publish_round(round_id)
-    return round_, push.enqueue_push(round_.id, retry_intervals)
-
-
-def tally_job(round_id: int) -> dict | None:
-    """The state of the round's tally job, if one is known to RQ."""
-    try:
-        job = Job.fetch(f"tally-{round_id}", connection=redis_ext.client)
-    except NoSuchJobError:
+def tally_job(round_id: int) -> TallyProgress | None:
+    """How the round's tally job is doing, if RQ knows one."""
+    job = jobs.tally.fetch(round_id)
+    if job is None:
         return None
-    return {"state": job_state(job), "step": job.get_meta(refresh=True).get("step")}
+    state, meta = job_state(job), job.get_meta(refresh=True)
+    label = meta.get("label") if state == "started" and meta.get("label") else JOB_STATE_LABELS.get(state, state)
+    return TallyProgress(state, label, 100 if state == "finished" else meta.get("percent", 0))
 
 
 def job_state(job: Job) -> str:
@@ -176,20 +170,63 @@ def review(round_: Round, department_id: int | None = None) -> Review:
     return Review(round_, region, blocks_by_rank, levels, consequences(round_.id, department_id))
 
 
-def consequences(round_id: int, department_id: int | None = None) -> list[ConsequenceLine]:
-    records = db.session.scalars(select(ConsequenceRecord).where(ConsequenceRecord.round_id == round_id)
-                                 .order_by(ConsequenceRecord.id)).all()
+def decide_consequence(round_id: int, consequence_id: int, decision: str, reason: str,
+                       sample_acknowledged: bool = False) -> ConsequenceRecord:
+    """The coordinator confirms or strikes one consequence of a tallied, unpublished round
+    (domain.review); the decision and its reason go into the audit trail."""
+    round_ = db.session.get(Round, round_id)
+    record = db.session.get(ConsequenceRecord, consequence_id)
+    if round_ is None or record is None or record.round_id != round_id:
+        raise RoundError("没有这一项结果运用")
+    if round_.status != RoundStatus.TALLIED:
+        raise RoundError("只有已统计、尚未发布的轮次可以审核结果运用")
+    try:
+        record.decision, record.reason = review_rules.decide(decision, reason, record.low_sample, sample_acknowledged)
+    except review_rules.ReviewRefused as refused:
+        raise RoundError(str(refused)) from None
+    actor = audit.actor_name()
+    record.decided_by, record.decided_at = actor, rounds.utcnow()
+    audit.note("consequence.review", f"consequence:{record.id}",
+               {"round": round_id, "kind": record.kind, "decision": record.decision, "reason": record.reason})
+    db.session.flush()
+    return record
+
+
+def confirm_remaining(round_id: int) -> int:
+    """Confirm every consequence still pending except those resting on a low-sample grade (each of
+    those needs its own decision); returns how many were confirmed."""
+    pending = db.session.scalars(select(ConsequenceRecord.id).where(
+        ConsequenceRecord.round_id == round_id, ConsequenceRecord.decision == Decision.PENDING,
+        ConsequenceRecord.low_sample.is_(False)).order_by(ConsequenceRecord.id)).all()
+    for consequence_id in pending:
+        decide_consequence(round_id, consequence_id, Decision.CONFIRMED, "")
+    return len(pending)
+
+
+def consequences(round_id: int, department_id: int | None = None,
+                 confirmed_only: bool = False) -> list[ConsequenceLine]:
+    """The round's consequences with names (one department's only when `department_id` is
+    given); `confirmed_only`: what the review kept, as published and in the circular."""
+    query = select(ConsequenceRecord).where(ConsequenceRecord.round_id == round_id)
+    if confirmed_only:
+        query = query.where(ConsequenceRecord.decision == Decision.CONFIRMED)
+    records = db.session.scalars(query.order_by(ConsequenceRecord.id)).all()
     office_ids = {c.subject_id for c in records if c.subject_kind == "office"}
     offices = {o.id: o for o in db.session.scalars(select(Office).where(Office.id.in_(office_ids)))}
     departments = {d.id: d for d in db.session.scalars(select(Department))}
     person_ids = {p for c in records for p in c.people}
-    names = dict(db.session.execute(select(Person.id, Person.name).where(Person.id.in_(person_ids))).all())
+    people = {p.id: p for p in db.session.scalars(select(Person).where(Person.id.in_(person_ids)))}
+    names = {p.id: p.name for p in people.values()}
     lines = []
     for c in records:
         if c.subject_kind == "office":
             office = offices.get(c.subject_id)
             dept_id = office.department_id if office else None
             subject = f"{departments[dept_id].name}{office.name}" if office else f"科室{c.subject_id}"
+        elif c.subject_kind == "person":
+            person = people.get(c.subject_id)
+            dept_id = person.department_id if person else None
+            subject = f"{departments[dept_id].name}{person.name}（个人）" if person else f"人员{c.subject_id}"
         else:
             dept_id = c.subject_id
             subject = departments[dept_id].name if dept_id in departments else f"部门{dept_id}"
@@ -284,7 +321,7 @@ def poster_job(job_id: str) -> Job | None:
         job = Job.fetch(job_id, connection=redis_ext.client)
     except NoSuchJobError:
         return None
-    if job.func_name != "worker.jobs.render_posters" or len(job.args) != 4:
+    if job.func_name != jobs.render_posters.path or len(job.args) != 4:
         return None
     return job
 

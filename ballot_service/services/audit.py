@@ -64,6 +64,12 @@ def _actor() -> tuple[int | None, str] | None:
     return g.get("audit_actor") if has_app_context() else None
 
 
+def actor_name() -> str:
+    """Who is acting, for a record's "decided by": the signed-in user, else the command line."""
+    actor = _actor()
+    return actor[1] if actor else "命令行"
+
+
 def _plain(value):
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()

@@ -33,6 +33,7 @@ from ..domain import form_tokens, sealing
 from ..domain.ballots import BallotConfig, Checked, check_ballot
 from ..domain.dedup import dedup_key
 from ..domain.roles import Role
+from ..domain.round_states import UNTALLIED, RoundStatus
 from ..extensions import db, redis_ext
 from ..models import DedupRecord, Office, Round, RoundRoster, SealedBallot, SealKey
 from . import keys, rounds
@@ -299,10 +300,11 @@ def _new_seal_key(connection, round_id: int, public_key: bytes):
 _SEALED_SQL = ("INSERT INTO sealed_ballot (id, round_id, seal_key_id, box) "
                "SELECT :id, :round_id, :seal_key_id, :box WHERE EXISTS "
                "(SELECT 1 FROM round WHERE round.id = :round_id AND round.unsealed = false AND {}) RETURNING id")
-_OPEN = "round.status = 'open' AND round.closes_at > :now"
+_OPEN = f"round.status = '{RoundStatus.OPEN}' AND round.closes_at > :now"
 _TYPES = (bindparam("box", type_=SealedBallot.__table__.c.box.type), bindparam("now", type_=Round.closes_at.type))
 _INSERT_ONLINE = text(_SEALED_SQL.format(_OPEN)).bindparams(*_TYPES)
-_INSERT_UNTALLIED = text(_SEALED_SQL.format("round.status IN ('open', 'closed')")).bindparams(_TYPES[0])
+_UNTALLIED = f"round.status IN {tuple(s.value for s in UNTALLIED)}"
+_INSERT_UNTALLIED = text(_SEALED_SQL.format(_UNTALLIED)).bindparams(_TYPES[0])
 _INSERT_DEDUP = text("INSERT INTO dedup_record (round_id, key) VALUES (:round_id, :key)")
 # PostgreSQL takes both in one statement, one round trip: the dedup record only if the sealed
 # row was written (SQLite has no INSERT inside WITH).

@@ -9,10 +9,10 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 
-from ..domain.consequences import KIND_LABELS
+from ..domain import round_states
 from ..extensions import db
-from ..models import ConsequenceRecord, Department, Office, Person, Region, Result, Round
-from . import audit
+from ..models import Department, Office, Person, Region, Result, Round
+from . import admin_rounds, audit
 from .results import grade_label
 from .rounds import RoundError
 
@@ -54,7 +54,7 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
     """Write the round's circular; in an admin or API request, who downloaded it is noted in the
     audit trail (the caller commits)."""
     round_ = db.session.get(Round, round_id)
-    if round_ is None or round_.status not in ("tallied", "published"):
+    if round_ is None or round_.status not in round_states.REVIEWABLE:
         raise RoundError("只有已统计的评价轮次可以导出通报")
     audit.note("results.export", f"round:{round_id}", {"format": "xlsx"})
     results = db.session.scalars(select(Result).where(Result.round_id == round_id)).all()
@@ -62,10 +62,10 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
     for r in results:
         by_kind.setdefault(r.subject_kind, []).append(r)
     departments = {d.id: d for d in db.session.scalars(select(Department))}
-    consequences = db.session.scalars(select(ConsequenceRecord).where(ConsequenceRecord.round_id == round_id)
-                                      .order_by(ConsequenceRecord.id)).all()
+    consequences = admin_rounds.consequences(round_id, confirmed_only=True)
     cards = {}
-    for c in consequences:
+    for line in consequences:
+        c = line.record
         if c.kind == "yellow_card" and c.subject_kind == "department":
             cards[c.subject_id] = cards.get(c.subject_id, 0) + 1
 
@@ -110,13 +110,10 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
                        r.unknown])
 
     ws = _sheet(workbook, "结果运用", f"{round_.name} · 结果运用", ["类型", "对象", "涉及人员", "扣分（每人/单位）",
-                                                             "建议措施", "通报单位"], [26, 28, 40, 14, 28, 20])
-    for c in consequences:
-        subject = departments[c.subject_id].name if c.subject_kind == "department" else \
-            f"{departments[offices[c.subject_id].department_id].name}{offices[c.subject_id].name}"
-        names = [people[p].name if p in people else str(p) for p in c.people]
-        if c.includes_department:
-            names.insert(0, f"{departments[c.subject_id].name}（单位）")
-        ws.append([KIND_LABELS[c.kind], subject, "、".join(names), c.deduction_each or "", "、".join(c.actions),
-                   c.authority or ""])
+                                                             "建议措施", "通报单位", "审核意见"],
+                [26, 28, 40, 14, 28, 20, 30])
+    for line in consequences:
+        c = line.record
+        ws.append([line.label, line.subject, "、".join(line.people), c.deduction_each or "", "、".join(c.actions),
+                   c.authority or "", c.reason or ""])
     workbook.save(stream)

@@ -145,12 +145,16 @@ def seed_demo(media_root: str, max_pixels: int) -> bool:
     return True
 
 
+DEMO_ROUND_NAME = "2026年下半年（演示）"
+
+
 def open_demo_round(now: dt.datetime | None = None) -> Round:
     """An open city round for the demo, so the ballot shows on every city office page."""
     now = now or rounds.utcnow()
     opens, closes = now - dt.timedelta(hours=1), now + dt.timedelta(days=60)
-    round_ = rounds.create_round("2026年下半年（演示）", "heze", opens, closes)
-    return rounds.open_round(round_.id)
+    round_ = rounds.open_round(rounds.create_round(DEMO_ROUND_NAME, "heze", opens, closes).id)
+    db.session.commit()
+    return round_
 
 
 DEMO_PASSWORD = "sanliang-demo-2026"

@@ -22,6 +22,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..domain import sealing
+from ..domain.round_states import UNTALLIED
 from ..extensions import db
 from ..models import Round
 
@@ -102,7 +103,7 @@ def missing_keys(kinds: tuple[str, ...] = ("secret", "private")) -> list[str]:
     """Rounds taking or holding sealed ballots whose key files are not here, as messages."""
     problems = []
     rows = db.session.execute(select(Round.id, Round.name, Round.key_id)
-                              .where(Round.status.in_(("open", "closed")), Round.key_id.is_not(None),
+                              .where(Round.status.in_(UNTALLIED), Round.key_id.is_not(None),
                                      Round.unsealed.is_(False))).all()
     for round_id, name, key_id in rows:
         absent = [kind for kind in kinds if not os.path.exists(_path(key_id, kind))]

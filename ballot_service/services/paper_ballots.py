@@ -23,6 +23,7 @@ from ..domain import sealing
 from ..domain.access import Place
 from ..domain.ballots import BallotConfig, Rating, check_ballot
 from ..domain.roles import Role
+from ..domain.round_states import UNTALLIED
 from ..extensions import db, redis_ext
 from ..models import Office, PaperEntry, PaperForm, Round, RoundRoster, User
 from . import audit, ballot_box, keys, rounds
@@ -31,7 +32,7 @@ from .users import scope_of
 
 SERIAL = re.compile(r"[A-Za-z0-9-]{1,32}")
 TALLIED = "该评价轮次已统计，不能再录入纸质选票"
-ENTRY_STATUSES = ("open", "closed")  # not yet tallied
+ENTRY_STATUSES = UNTALLIED
 LOCK_SECONDS = 30
 ALREADY_COUNTED = "该编号的选票已计入，不能重复录入"
 KEY_MISSING = "本轮次的密钥缺失，暂时不能录入纸质选票，请联系系统管理员"

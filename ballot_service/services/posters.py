@@ -505,13 +505,10 @@ def render_batch(scope: str, value: str | None, template_name: str, fmt: str, co
 def enqueue_render(scope: str, value: str | None, template_name: str, fmt: str):
     """Queue a batch in the worker; one job per (scope, template, format) at a time. In an admin or
     API request, who asked is noted in the audit trail."""
-    from rq import Retry
-
-    from .jobs import enqueue_once
+    from .. import jobs
 
     load_template(template_name)  # refuse an unknown layout now, not in the worker
-    job = enqueue_once("worker.jobs.render_posters", f"posters-{scope}-{value or 'all'}-{template_name}-{fmt}",
-                       scope, value, template_name, fmt, timeout=3600, retry=Retry(max=2, interval=[30, 120]))
+    job = jobs.render_posters.enqueue(scope, value, template_name, fmt)
     audit.note("posters.render", f"posters:{scope}:{value or 'all'}",  # the caller commits
                {"template": template_name, "format": fmt, "job": job.id})
     return job

@@ -29,9 +29,10 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..domain.access import Place, Scope
+from ..domain.review import Decision
 from ..extensions import db
 from ..models import ConsequenceRecord, Result, Round, WebhookAttempt, WebhookDelivery, WebhookSubscriber
-from .rounds import utcnow
+from . import rounds
 
 TIMEOUT = 10
 
@@ -173,8 +174,9 @@ def payload(round_: Round) -> dict:
 
     results = db.session.scalars(select(Result).where(Result.round_id == round_.id)
                                  .order_by(Result.subject_kind, Result.subject_id))
-    consequences = db.session.scalars(select(ConsequenceRecord).where(ConsequenceRecord.round_id == round_.id)
-                                      .order_by(ConsequenceRecord.id))
+    consequences = db.session.scalars(select(ConsequenceRecord).where(
+        ConsequenceRecord.round_id == round_.id, ConsequenceRecord.decision == Decision.CONFIRMED)
+        .order_by(ConsequenceRecord.id))
     return {
         "round": {"id": round_.id, "name": round_.name, "region_id": round_.region_id, "digest": round_.digest},
         "results": [{"subject": r.subject_kind, "id": r.subject_id, "department_id": r.department_id,
@@ -226,7 +228,8 @@ def deliver(subscriber_id: int, round_id: int) -> str:
         error = str(exc)
     except (OSError, http.client.HTTPException) as exc:
         error = f"{type(exc).__name__}: {exc}"[:300]
-    db.session.add(WebhookAttempt(delivery_id=delivery.id, attempted_at=utcnow(), status_code=status, error=error))
+    db.session.add(WebhookAttempt(delivery_id=delivery.id, attempted_at=rounds.utcnow(), status_code=status,
+                                  error=error))
     if status is not None and 200 <= status < 300:
         delivery.status = "delivered"
     db.session.commit()
@@ -235,13 +238,9 @@ def deliver(subscriber_id: int, round_id: int) -> str:
     return delivery.id
 
 
-def enqueue_push(round_id: int, retry_intervals: list[int]) -> list:
+def enqueue_push(round_id: int) -> list:
     """One job per active subscriber, job id push-<round>-<subscriber> (never queued twice)."""
-    from rq import Retry
-
-    from .jobs import enqueue_once
+    from .. import jobs
 
     subscribers = db.session.scalars(select(WebhookSubscriber.id).where(WebhookSubscriber.active)).all()
-    return [enqueue_once("worker.jobs.push", f"push-{round_id}-{sid}", sid, round_id, timeout=120,
-                         retry=Retry(max=len(retry_intervals), interval=retry_intervals))
-            for sid in subscribers]
+    return [jobs.push.enqueue(sid, round_id) for sid in subscribers]

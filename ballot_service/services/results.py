@@ -14,6 +14,8 @@ from sqlalchemy import exists, func, select
 from ..domain import scoring, visibility
 from ..domain.access import UserRole
 from ..domain.office_codes import is_valid_department_code
+from ..domain.review import Decision
+from ..domain.round_states import RoundStatus
 from ..domain.scoring import GRADE_LABELS, NO_GRADE_LABEL
 from ..domain.visibility import Audience, Datum
 from ..extensions import db
@@ -162,13 +164,13 @@ def shown_ranks(round_: Round, rows: list[Result], hidden: set[tuple[str, int]])
 
 def published_rounds() -> list[Round]:
     return db.session.scalars(
-        select(Round).where(Round.status == "published").order_by(Round.published_at.desc(), Round.id.desc())
+        select(Round).where(Round.status == RoundStatus.PUBLISHED).order_by(Round.published_at.desc(), Round.id.desc())
     ).all()
 
 
 def _published(round_id: int) -> Round | None:
     round_ = db.session.get(Round, round_id)
-    return round_ if round_ is not None and round_.status == "published" else None
+    return round_ if round_ is not None and round_.status == RoundStatus.PUBLISHED else None
 
 
 def _levels(round_: Round) -> list[tuple[str, str]]:
@@ -190,7 +192,7 @@ def round_report(round_id: int) -> RoundReport | None:
     cards = dict(db.session.execute(
         select(ConsequenceRecord.subject_id, func.count())
         .where(ConsequenceRecord.round_id == round_id, ConsequenceRecord.kind == "yellow_card",
-               ConsequenceRecord.subject_kind == "department")
+               ConsequenceRecord.subject_kind == "department", ConsequenceRecord.decision == Decision.CONFIRMED)
         .group_by(ConsequenceRecord.subject_id)).all())
     lines = []
     for r in _results(round_id, "department"):
@@ -227,9 +229,10 @@ def department_report(round_id: int, code: str) -> DepartmentReport | None:
     person_lines = [Line(people[r.subject_id].name, r, detail=people[r.subject_id].post)
                     for r in _results(round_id, "person", department_id=department.id)]
     consequences = db.session.scalars(select(ConsequenceRecord).where(
-        ConsequenceRecord.round_id == round_id,
+        ConsequenceRecord.round_id == round_id, ConsequenceRecord.decision == Decision.CONFIRMED,
         ((ConsequenceRecord.subject_kind == "department") & (ConsequenceRecord.subject_id == department.id))
-        | ((ConsequenceRecord.subject_kind == "office") & ConsequenceRecord.subject_id.in_(offices)),
+        | ((ConsequenceRecord.subject_kind == "office") & ConsequenceRecord.subject_id.in_(offices))
+        | ((ConsequenceRecord.subject_kind == "person") & ConsequenceRecord.subject_id.in_(people)),
     ).order_by(ConsequenceRecord.id)).all()
     line = Line(department.name, rows[0], department.code)
     hidden = hidden_results(round_, Audience.PUBLIC, department.id)

@@ -1,4 +1,7 @@
-"""Rounds: create, open (freeze the roster, snapshot the configuration, new keys), close.
+"""Rounds, one function per use case, called by the CLI, the admin, the API and the cron alike:
+create, edit, cancel, open (freeze the roster, snapshot the configuration, new keys), close
+(and queue the tally), request a tally, publish. Each checks its move against the round's state
+(domain.round_states) and flushes; the request, job or command that called it commits.
 
 All times are stored in UTC; people see them in China Standard Time (UTC+8, no DST).
 """
@@ -6,16 +9,20 @@ All times are stored in UTC; people see them in China Standard Time (UTC+8, no D
 import copy
 import datetime as dt
 
+from rq.job import Job
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from .. import jobs
+from ..domain import review as review_rules
 from ..domain import sealing
 from ..domain.ballots import DEFAULT_BALLOT_CONFIG, BallotConfig
 from ..domain.roles import office_roster
+from ..domain.round_states import Move, MoveRefused, RoundStatus, changes
 from ..domain.scoring import DEFAULT_SCORING_CONFIG
 from ..extensions import db
-from ..models import Department, Office, Person, Region, Round, RoundRoster
-from . import keys
+from ..models import ConsequenceRecord, Department, Office, Person, Region, Round, RoundRoster
+from . import audit, keys, push
 from .disclosure import roster_entry
 
 CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
@@ -37,29 +44,74 @@ def to_china(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC).astimezone(CHINA)
 
 
+def _moved(round_: Round, move: Move) -> bool:
+    """Check the move against the round's state (domain.round_states); whether it changes anything."""
+    try:
+        return changes(round_.status, move)
+    except MoveRefused as refused:
+        raise RoundError(str(refused)) from None
+
+
+def _check_times(opens_at: dt.datetime, closes_at: dt.datetime) -> None:
+    if closes_at <= opens_at:
+        raise RoundError("结束时间必须晚于开始时间")
+
+
 def create_round(name: str, region_code: str, opens_at: dt.datetime, closes_at: dt.datetime,
                  require_wechat: bool = False) -> Round:
     region = db.session.scalar(select(Region).where(Region.code == region_code))
     if region is None:
         raise RoundError(f"没有编码为“{region_code}”的区域")
-    if closes_at <= opens_at:
-        raise RoundError("结束时间必须晚于开始时间")
-    round_ = Round(name=name, region=region, opens_at=opens_at, closes_at=closes_at, require_wechat=require_wechat)
+    _check_times(opens_at, closes_at)
+    round_ = Round(name=name, region=region, opens_at=opens_at, closes_at=closes_at, require_wechat=require_wechat,
+                   status=RoundStatus.DRAFT)
     db.session.add(round_)
-    db.session.commit()
+    db.session.flush()
     return round_
 
 
-def open_round(round_id: int) -> Round:
-    """Freeze every active office's roster, snapshot the ballot configuration, make the keys
-    (in the key store; the database gets the key id and the public key)."""
+def edit_round(round_id: int, *, name: str | None = None, region_code: str | None = None,
+               opens_at: dt.datetime | None = None, closes_at: dt.datetime | None = None,
+               require_wechat: bool | None = None) -> Round:
+    """Change a draft round (fields left None stay as they are)."""
     round_ = _get(round_id)
-    if round_.status == "open":
+    _moved(round_, Move.EDIT)
+    if region_code is not None and region_code != round_.region.code:
+        region = db.session.scalar(select(Region).where(Region.code == region_code))
+        if region is None:
+            raise RoundError(f"没有编码为“{region_code}”的区域")
+        round_.region = region
+    _check_times(opens_at or round_.opens_at, closes_at or round_.closes_at)
+    for field, value in (("name", name), ("opens_at", opens_at), ("closes_at", closes_at),
+                         ("require_wechat", require_wechat)):
+        if value is not None:
+            setattr(round_, field, value)
+    db.session.flush()
+    return round_
+
+
+def cancel_round(round_id: int) -> Round:
+    """Cancel a draft round (kept, marked 已取消); an opened round cannot be cancelled or deleted."""
+    round_ = _get(round_id)
+    if _moved(round_, Move.CANCEL):
+        round_.status = RoundStatus.CANCELLED
+        db.session.flush()
+    return round_
+
+
+def open_round(round_id: int, now: dt.datetime | None = None) -> Round:
+    """Freeze every active office's roster, snapshot the ballot configuration, make the keys
+    (in the key store; the database gets the key id and the public key). A round opened before
+    its scheduled start takes ballots at once: its start becomes now."""
+    round_ = _get(round_id)
+    if not _moved(round_, Move.OPEN):
         return round_
-    if round_.status != "draft":
-        raise RoundError("只有草稿状态的评价轮次可以开启")
+    now = now or utcnow()
+    if round_.closes_at <= now:
+        raise RoundError("该轮次的结束时间已过，请先修改结束时间再开启")
     clash = db.session.scalar(
-        select(Round.id).where(Round.region_id == round_.region_id, Round.status == "open", Round.id != round_.id)
+        select(Round.id).where(Round.region_id == round_.region_id, Round.status == RoundStatus.OPEN,
+                               Round.id != round_.id)
     )
     if clash:
         raise RoundError("该区域已有进行中的评价轮次，请先结束它")
@@ -84,21 +136,51 @@ def open_round(round_id: int) -> Round:
     round_.config = copy.deepcopy({**DEFAULT_BALLOT_CONFIG, **DEFAULT_SCORING_CONFIG})
     round_.sealed_size = sealing.padded_size(BallotConfig.from_snapshot(round_.config), most_people)
     round_.key_id, round_.public_key = keys.create_round_keys()
-    round_.status = "open"
-    db.session.commit()
+    round_.opens_at = min(round_.opens_at, now)
+    round_.status = RoundStatus.OPEN
+    db.session.flush()
     return round_
 
 
-def close_round(round_id: int) -> Round:
-    """Stop accepting ballots (idempotent). The database refuses every ballot from the commit
-    on (the ballot's INSERT checks the round); pages still showing the form learn it then."""
+def close_round(round_id: int, now: dt.datetime | None = None) -> tuple[Round, Job | None]:
+    """Stop accepting ballots and queue the tally (idempotent: a closed round is left as it is).
+    A round closed before its scheduled end ends now, so that it is the previous round of the
+    next one. The database refuses every ballot from the caller's commit on (the ballot's INSERT
+    checks the round); pages still showing the form learn it then. The tally is queued before
+    that commit: if Redis cannot take it, the caller rolls back and the round stays open."""
     round_ = _get(round_id)
-    if round_.status == "draft":
-        raise RoundError("该轮次尚未开启")
-    if round_.status == "open":
-        round_.status = "closed"
-        db.session.commit()
-    return round_
+    if not _moved(round_, Move.CLOSE):
+        return round_, None
+    round_.status = RoundStatus.CLOSED
+    round_.closes_at = min(round_.closes_at, now or utcnow())
+    db.session.flush()
+    return round_, jobs.tally.enqueue(round_.id)
+
+
+def request_tally(round_id: int) -> Job:
+    """Queue the tally of a closed round (or a re-tally of a tallied one, before publishing)
+    in the worker (job id tally-<id>: never queued twice at once); who asked is in the audit trail."""
+    round_ = _get(round_id)
+    _moved(round_, Move.TALLY)
+    job = jobs.tally.enqueue(round_.id)
+    audit.note("round.tally", f"round:{round_.id}", {"job": job.id})
+    return job
+
+
+def publish_round(round_id: int) -> tuple[Round, list[Job]]:
+    """Make a tallied round's report cards public and queue the pushes to subscribers (idempotent).
+    Every consequence must have been confirmed or struck first (the review)."""
+    round_ = _get(round_id)
+    if not _moved(round_, Move.PUBLISH):
+        return round_, []
+    undecided = review_rules.undecided(db.session.scalars(
+        select(ConsequenceRecord.decision).where(ConsequenceRecord.round_id == round_id)))
+    if undecided:
+        raise RoundError(f"还有{undecided}项结果运用未审核，请逐项确认或撤销后再发布")
+    round_.status = RoundStatus.PUBLISHED
+    round_.published_at = utcnow()
+    db.session.flush()
+    return round_, push.enqueue_push(round_.id)
 
 
 def _get(round_id: int) -> Round:
@@ -113,17 +195,17 @@ def accepting_round(region_id: int, now: dt.datetime | None = None) -> Round | N
     now = now or utcnow()
     return db.session.scalar(
         select(Round).where(
-            Round.region_id == region_id, Round.status == "open", Round.opens_at <= now, Round.closes_at > now
+            Round.region_id == region_id, Round.status == RoundStatus.OPEN, Round.opens_at <= now, Round.closes_at > now
         )
     )
 
 
 def next_round(region_id: int, now: dt.datetime | None = None) -> Round | None:
-    """The next round of the region that has not started yet (draft or open but not yet begun)."""
+    """The next round of the region that has not started yet (a draft whose start is ahead)."""
     now = now or utcnow()
     return db.session.scalar(
         select(Round)
-        .where(Round.region_id == region_id, Round.status.in_(("draft", "open")), Round.opens_at > now)
+        .where(Round.region_id == region_id, Round.status == RoundStatus.DRAFT, Round.opens_at > now)
         .order_by(Round.opens_at)
         .limit(1)
     )
@@ -138,46 +220,22 @@ def frozen_roster(round_id: int, office: Office) -> list[RoundRoster]:
     ).all()
 
 
-TALLY_RETRY_INTERVALS = [10, 60, 300]
-
-
-def enqueue_tally(round_id: int):
-    """Queue the tally of a round (job id `tally-<id>`: never queued twice at once)."""
-    from rq import Retry
-
-    from .jobs import enqueue_once
-
-    return enqueue_once("worker.jobs.tally", f"tally-{round_id}", round_id,
-                        retry=Retry(max=len(TALLY_RETRY_INTERVALS), interval=TALLY_RETRY_INTERVALS))
-
-
-def publish_round(round_id: int) -> Round:
-    """Make a tallied round's report cards public (idempotent)."""
-    round_ = _get(round_id)
-    if round_.status == "published":
-        return round_
-    if round_.status != "tallied":
-        raise RoundError("只有已统计的评价轮次可以发布")
-    round_.status = "published"
-    round_.published_at = utcnow()
-    db.session.commit()
-    return round_
-
-
-def advance_rounds(now: dt.datetime | None = None) -> tuple[list[int], list[int]]:
+def advance_rounds(now: dt.datetime | None = None) -> dict[str, list[int]]:
     """Open draft rounds whose time has come and close open rounds whose time is up (queueing
-    their tally). Run every minute by the worker's scheduler; safe to run at any time."""
+    their tally), each in its own transaction. Run every minute by the worker's cron; safe to
+    run at any time."""
     now = now or utcnow()
-    opened, closed = [], []
-    for round_id in db.session.scalars(select(Round.id).where(Round.status == "draft", Round.opens_at <= now,
-                                                              Round.closes_at > now).order_by(Round.opens_at)):
-        try:
-            open_round(round_id)
-            opened.append(round_id)
-        except RoundError:
-            db.session.rollback()  # e.g. another round of the region still open: left for a person to decide
-    for round_id in db.session.scalars(select(Round.id).where(Round.status == "open", Round.closes_at <= now)):
-        close_round(round_id)
-        enqueue_tally(round_id)
-        closed.append(round_id)
-    return opened, closed
+    done = {"opened": [], "closed": []}
+    due = [("opened", open_round, select(Round.id).where(Round.status == RoundStatus.DRAFT, Round.opens_at <= now,
+                                                         Round.closes_at > now).order_by(Round.opens_at)),
+           ("closed", close_round, select(Round.id).where(Round.status == RoundStatus.OPEN, Round.closes_at <= now))]
+    for outcome, move, query in due:
+        for round_id in db.session.scalars(query).all():
+            try:
+                move(round_id, now)
+                db.session.commit()
+            except RoundError:
+                db.session.rollback()  # e.g. another round of the region still open: left for a person
+                continue
+            done[outcome].append(round_id)
+    return done

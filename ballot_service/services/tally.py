@@ -21,11 +21,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import JSON, delete, func, select
 
 from ..domain import consequences as rules
-from ..domain import scoring
+from ..domain import round_states, scoring
 from ..domain.roles import Role
 from ..extensions import db
 from ..models import (
@@ -61,7 +62,34 @@ def _add(target: dict, source: dict) -> None:
         target[key] += value
 
 
-def tally_round(round_id: int, progress: Callable[[str], None] = lambda step: None) -> str:
+class TallyStep(StrEnum):
+    """The tally's steps, as its job reports them (the value is the job meta's `step`)."""
+
+    UNSEALING = "unsealing ballots"
+    AGGREGATING = "aggregating ratings"
+    SCORING = "scoring"
+    WRITING = "writing results"
+    CONSEQUENCES = "consequences"
+    DONE = "done"
+
+    @property
+    def label(self) -> str:
+        return _STEP_LABELS[self][0]
+
+    @property
+    def percent(self) -> int:
+        """How far the tally is when this step starts (unsealing is most of the work)."""
+        return _STEP_LABELS[self][1]
+
+
+_STEP_LABELS = {
+    TallyStep.UNSEALING: ("正在开启密封选票", 0), TallyStep.AGGREGATING: ("正在汇总各项评价", 60),
+    TallyStep.SCORING: ("正在计算得分和等次", 75), TallyStep.WRITING: ("正在保存统计结果", 85),
+    TallyStep.CONSEQUENCES: ("正在确定结果运用", 95), TallyStep.DONE: ("统计完成", 100),
+}
+
+
+def tally_round(round_id: int, progress: Callable[[TallyStep], None] = lambda step: None) -> str:
     """Tally a closed (or re-tally a tallied) round; return the results' digest.
 
     The cycle collector is off meanwhile: the tally makes tens of thousands of small acyclic
@@ -82,16 +110,18 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
     round_ = db.session.get(Round, round_id)
     if round_ is None:
         raise RoundError(f"没有编号为{round_id}的评价轮次")
-    if round_.status not in ("closed", "tallied"):
-        raise RoundError("只有已结束的评价轮次可以统计")
+    try:
+        round_states.after(round_.status, round_states.Move.TALLY)
+    except round_states.MoveRefused as refused:
+        raise RoundError(str(refused)) from None
     config = round_.config
     points = {code: p for code, _label, p in config["levels"]}
     bands = config["grade_bands"]
 
-    progress("unsealing ballots")
+    progress(TallyStep.UNSEALING)
     _unseal(round_)
 
-    progress("aggregating ratings")
+    progress(TallyStep.AGGREGATING)
     roster = db.session.execute(
         select(RoundRoster.office_id, RoundRoster.person_id, RoundRoster.role, Office.department_id)
         .join(Office, Office.id == RoundRoster.office_id)
@@ -100,7 +130,7 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
     level_rows = _level_counts(round_id, list(points))
     tag_rows = _tag_counts(round_id)
 
-    progress("scoring")
+    progress(TallyStep.SCORING)
     office_dept = {office_id: dept_id for office_id, _, _, dept_id in roster}
     people: dict[int, _Subject] = {}
     offices: dict[int, _Subject] = {}
@@ -162,7 +192,7 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
                 *sorted(departments.values(), key=lambda s: s.id), region]
     previous = _previous_grades(round_, subjects)
 
-    progress("writing results")
+    progress(TallyStep.WRITING)
     for model in (LedgerEntry, ConsequenceRecord, Result):
         db.session.execute(delete(model).where(model.round_id == round_id))
     rows = []
@@ -183,16 +213,16 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
     _insert_rows(Result.__table__, rows)
     canonical = [_canonical_result(row) for row in rows]
 
-    progress("consequences")
+    progress(TallyStep.CONSEQUENCES)
     canonical.extend(_consequences(round_id, rows, roster, previous))
 
     digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     round_.digest = digest
-    round_.status = "tallied"
+    round_.status = round_states.RoundStatus.TALLIED
     paper_ballots.forget_typings(round_id)
     db.session.commit()
     ballot_box.forget_claims(round_id)
-    progress("done")
+    progress(TallyStep.DONE)
     return digest
 
 
@@ -298,17 +328,17 @@ def _canonical_result(row: dict) -> list:
 
 
 def _previous_grades(round_: Round, subjects: list[_Subject]) -> dict[tuple[str, int], tuple[str, bool]]:
-    """Each subject's grade in its previous graded round of the same region (and whether that
-    previous round's grade was 不合格, for the consecutive-fail rule)."""
+    """Each subject's grade in its previous graded round of the same region: the last tallied
+    one opened before this one (and whether that grade was 不合格, for the consecutive-fail rule)."""
     earlier = select(Round.id).where(
-        Round.region_id == round_.region_id, Round.id != round_.id, Round.status.in_(("tallied", "published")),
-        Round.closes_at <= round_.opens_at,
+        Round.region_id == round_.region_id, Round.id != round_.id, Round.status.in_(round_states.REVIEWABLE),
+        Round.opens_at < round_.opens_at,  # rounds of a region never overlap: however it closed, early or late
     )
     rows = db.session.execute(
         select(Result.subject_kind, Result.subject_id, Result.grade)
         .join(Round, Round.id == Result.round_id)
         .where(Result.round_id.in_(earlier), Result.grade.is_not(None))
-        .order_by(Round.closes_at.desc(), Round.id.desc())
+        .order_by(Round.opens_at.desc(), Round.id.desc())
     ).all()
     wanted = {(s.kind, s.id) for s in subjects}
     found: dict[tuple[str, int], tuple[str, bool]] = {}
@@ -321,27 +351,28 @@ def _previous_grades(round_: Round, subjects: list[_Subject]) -> dict[tuple[str,
 
 def _consequences(round_id: int, results: list[dict], roster, previous) -> list:
     graded = {(r["subject_kind"], r["subject_id"]): r for r in results
-              if r["subject_kind"] in ("office", "department")}
+              if r["subject_kind"] in ("person", "office", "department")}
     stationed = dict(db.session.execute(
         select(Department.id, Department.superior_authority).where(Department.is_stationed)).all())
-    office_roster, dept_roster = defaultdict(set), defaultdict(set)
+    office_roster, dept_roster, person_roster = defaultdict(set), defaultdict(set), defaultdict(set)
     for office_id, person_id, role, dept_id in roster:
         member = (person_id, Role(role))
         office_roster[office_id].add(member)
         dept_roster[dept_id].add(member)
+        person_roster[person_id].add(member)
+    members_of = {"person": person_roster, "office": office_roster, "department": dept_roster}
     canonical, deductions = [], []
     for (kind, subject_id), result in sorted(graded.items()):
         prev = previous.get((kind, subject_id))
         department_id = result["department_id"]
         subject = rules.Subject(kind, subject_id, department_id, result["grade"], result["steps"],
                                 bool(prev and prev[1]), stationed.get(department_id) if kind == "department" else None)
-        members = sorted(office_roster[subject_id] if kind == "office" else dept_roster[subject_id])
-        for c in rules.consequences(subject, members):
+        for c in rules.consequences(subject, sorted(members_of[kind][subject_id])):
             record = ConsequenceRecord(round_id=round_id, kind=c.kind, subject_kind=c.subject_kind,
                                        subject_id=c.subject_id, people=list(c.people),
                                        includes_department=c.includes_department,
                                        deduction_each=c.deduction_each, actions=list(c.actions),
-                                       authority=c.authority)
+                                       authority=c.authority, low_sample=result["low_sample"])
             db.session.add(record)
             if c.deduction_each:
                 deductions.append((record, c, department_id))
