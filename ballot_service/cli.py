@@ -334,6 +334,8 @@ def rounds_show(round_id):
     progress = tally_job(round_id)
     if progress is not None:
         click.echo(f"  统计：{progress.label}（{progress.percent}%）")
+        if progress.failure:
+            click.echo(f"  失败原因：{progress.failure}")
 
 
 @rounds_group.command("turnout")

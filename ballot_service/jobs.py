@@ -22,7 +22,7 @@ def tally(round_id: int) -> str:
     job's meta."""
     from .services import tally as tally_service
 
-    return tally_service.tally_round(round_id, lambda step: _report(step=step.key, label=step.label,
+    return tally_service.tally_round(round_id, lambda step: _report(step=step.value, label=step.label,
                                                                     percent=step.percent))
 
 

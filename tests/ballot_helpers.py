@@ -29,6 +29,7 @@ def open_office(require_wechat: bool = False, extra_offices: int = 0, **round_fi
                                  round_fields.get("opens_at", now - dt.timedelta(hours=1)),
                                  round_fields.get("closes_at", now + dt.timedelta(days=30)), require_wechat)
     rounds.open_round(round_.id)
+    db.session.commit()
     return office, round_
 
 
@@ -71,3 +72,25 @@ def cast(round_id: int, office_id: int, ratings, channel: str = "online") -> Non
 
     assert ballot_box.store(db.session.get(Round, round_id), office_id, list(ratings), channel)
     db.session.commit()
+
+
+def window(hours_ago: int = 1, days_left: int = 30) -> tuple[dt.datetime, dt.datetime]:
+    """A voting window around now."""
+    now = rounds.utcnow()
+    return now - dt.timedelta(hours=hours_ago), now + dt.timedelta(days=days_left)
+
+
+def publish(round_id: int):
+    """Review as a coordinator who agrees with everything (each low-sample item acknowledged one by
+    one), then publish and commit; returns the round."""
+    from sqlalchemy import select
+
+    from ballot_service.models import ConsequenceRecord
+    from ballot_service.services import admin_rounds
+
+    for consequence_id in db.session.scalars(select(ConsequenceRecord.id).where(
+            ConsequenceRecord.round_id == round_id, ConsequenceRecord.decision == "pending")).all():
+        admin_rounds.decide_consequence(round_id, consequence_id, "confirmed", "", sample_acknowledged=True)
+    round_, _jobs = rounds.publish_round(round_id)
+    db.session.commit()
+    return round_

@@ -16,23 +16,25 @@ k = 5: X has 5 ballots (comments shown), Y has 2 (not shown).
 """
 
 import datetime as dt
+import io
 import itertools
 import re
 from decimal import Decimal as D
 
 import pytest
 from flask import g
+from openpyxl import load_workbook
 from rq import SimpleWorker
 from sqlalchemy import select
 
 from ballot_service.domain.roles import Role
 from ballot_service.extensions import db, redis_ext
-from ballot_service.models import AuditEntry, Result, Round
+from ballot_service.models import AuditEntry, ConsequenceRecord, Result, Round
 from ballot_service.services import jobs, rounds
 
 from . import admin_helpers
 from . import factories as f
-from .ballot_helpers import token_and_people
+from .ballot_helpers import publish, token_and_people
 
 _names = itertools.count(1)
 
@@ -168,12 +170,14 @@ def test_a_coordinator_runs_a_whole_round_from_the_admin_pages(app, city):
     assert refused.status_code == 302
     assert "只有已统计的评价轮次可以发布" in text(client.get(page))
 
-    # Close (no tally yet), then tally in the worker.
+    # Close: the tally is queued at once, its progress shown in Chinese; the worker runs it.
     post(client, f"{page}/close", form_page=page)
     db.session.expire_all()
     assert db.session.get(Round, round_.id).status == "closed"
-    assert jobs.queue().count == 0  # closing does not queue the tally here
-    post(client, f"{page}/tally", form_page=page)
+    assert jobs.queue().job_ids == [f"tally-{round_.id}"]
+    waiting = text(client.get(page))
+    assert "统计进度：排队等待统计" in waiting and 'value="0"' in client.get(page).get_data(as_text=True)
+    post(client, f"{page}/tally", form_page=page)  # a second click: the same job
     assert jobs.queue().job_ids == [f"tally-{round_.id}"]
     run_worker()
     db.session.expire_all()
@@ -186,25 +190,58 @@ def test_a_coordinator_runs_a_whole_round_from_the_admin_pages(app, city):
     assert re.search(r"赵敏 .*45\.00 不合格", review)
     assert "样本较少" in review  # fewer than 10 scored ratings
     assert "亮黄牌提醒" in review and "社保窗口" in review  # Y graded 一般
+    assert "赵敏（个人）" in review  # 45.00 不合格: her own review reference
     result = db.session.scalar(select(Result).where(Result.subject_kind == "office", Result.subject_id == c["Y"].id))
     assert (result.score, result.grade) == (D("67.50"), "average")
 
-    # The circular downloads (and the download is in the audit trail).
+    # The review: nothing publishes while a consequence is undecided.
+    records = {(r.kind, r.subject_kind, r.subject_id): r for r in db.session.scalars(select(ConsequenceRecord))}
+    pending = len(records)
+    post(client, f"{page}/publish", form_page=page)
+    assert f"还有{pending}项结果运用未审核" in text(client.get(page))
+    card = records[("yellow_card", "office", c["Y"].id)]
+    decide = f"{page}/consequences/{card.id}"
+    post(client, decide, {"decision": "struck", "reason": "不"}, form_page=page)
+    assert "撤销须填写审核意见" in text(client.get(page))
+    post(client, decide, {"decision": "struck", "reason": "该窗口本轮人员调整，经核实不予亮牌"}, form_page=page)
+    own = records[("review_reference", "person", c["P"])]  # 赵敏 45.00
+    assert own.low_sample  # 4 scored ratings
+    post(client, f"{page}/consequences/{own.id}", {"decision": "confirmed"}, form_page=page)
+    assert "已知样本不足，仍予确认" in text(client.get(page))
+    post(client, f"{page}/consequences/confirm", form_page=page)  # the rest, low-sample ones left
+    db.session.expire_all()
+    left = db.session.scalars(select(ConsequenceRecord).where(ConsequenceRecord.decision == "pending")).all()
+    assert left and all(r.low_sample for r in left)
+    for r in left:
+        post(client, f"{page}/consequences/{r.id}", {"decision": "confirmed", "sample_acknowledged": "1"},
+             form_page=page)
+    db.session.expire_all()
+    assert db.session.get(ConsequenceRecord, card.id).decision == "struck"
+    assert db.session.get(ConsequenceRecord, card.id).decided_by == "shi"
+
+    # The circular carries the confirmed consequences only (and the download is in the audit trail).
     xlsx = client.get(f"/admin/rounds/{round_.id}/circular.xlsx")
     assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
+    sheet = load_workbook(io.BytesIO(xlsx.data))["结果运用"]
+    rows = [[cell for cell in row] for row in sheet.iter_rows(min_row=3, values_only=True)]
+    assert len(rows) == pending - 1 and not any("社保窗口" in (row[1] or "") and "黄牌" in row[0] for row in rows)
 
     post(client, f"{page}/publish", form_page=page)
     db.session.expire_all()
     assert db.session.get(Round, round_.id).status == "published"
-    assert "市审批局" in text(app.test_client().get(f"/results/{round_.id}"))
+    public = text(app.test_client().get(f"/results/{round_.id}"))
+    assert "市审批局" in public
 
+    reviews = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "consequence.review")).all()
+    assert len(reviews) == pending and all(e.actor == "shi" for e in reviews)
+    assert {e.summary["reason"] for e in reviews if e.summary["decision"] == "struck"} == {"该窗口本轮人员调整，经核实不予亮牌"}
     entries = db.session.scalars(select(AuditEntry).where(AuditEntry.target == f"round:{round_.id}")
                                  .order_by(AuditEntry.seq)).all()
     assert all(e.actor == "shi" for e in entries)
     statuses = [e.summary["after"].get("status") for e in entries if e.action == "round.update"]
-    assert statuses == ["open", "closed", "published"]
+    assert [s for s in statuses if s] == ["open", "closed", "published"]
     actions = [e.action for e in entries]
-    assert actions.count("round.tally") == 1 and "results.export" in actions
+    assert actions.count("round.tally") == 1 and "results.export" in actions  # the second click
     assert actions.index("round.tally") < len(actions) - 1  # before the publish
 
 
@@ -266,7 +303,7 @@ def test_department_admin_sees_only_their_department_and_comments_under_k(app, c
     # Before publication: nothing of the results, nor the comments.
     assert "尚未发布" in text(client.get(mine)) and "80.07" not in text(client.get(mine))
     assert "2026年上半年" not in text(client.get("/admin/results"))
-    rounds.publish_round(round_id)
+    publish(round_id)
 
     assert "2026年上半年" in text(client.get("/admin/results"))
     page = text(client.get(mine))
@@ -291,7 +328,7 @@ def test_department_admin_sees_only_their_department_and_comments_under_k(app, c
 def test_comments_of_an_office_appear_once_it_reaches_k_ballots(app, city):
     c = city
     round_id = tallied_round(app, c)
-    rounds.publish_round(round_id)
+    publish(round_id)
     client = app.test_client()
     sign_in(client, make_user("coordinator", region=c["heze"]))
     # With k = 2 (the round's snapshot), Y's two ballots are enough.

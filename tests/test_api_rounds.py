@@ -10,6 +10,7 @@ from sqlalchemy import select
 from ballot_service.extensions import db
 from ballot_service.models import AuditEntry, Person, Round
 from ballot_service.services import jobs, rounds
+from tests.ballot_helpers import publish
 
 from .admin_helpers import api_token
 from .test_admin_rounds import cast_all, city, make_user, run_worker, tallied_round  # noqa: F401
@@ -41,7 +42,19 @@ def test_a_round_through_the_api(app, city):  # noqa: F811
     listing = client.get("/api/v1/rounds", headers=h)
     assert [r["id"] for r in listing.json] == [round_id] and "X-Pagination" in listing.headers
 
+    # A draft changes; an open round does not.
+    edited = client.patch(f"/api/v1/rounds/{round_id}", json={"name": "2026年上半年（修订）"}, headers=h)
+    assert edited.status_code == 200 and edited.json["name"] == "2026年上半年（修订）"
+    assert client.patch(f"/api/v1/rounds/{round_id}", json={}, headers=h).status_code == 422
+    backwards = client.patch(f"/api/v1/rounds/{round_id}", json={"closes_at": iso_china(now - dt.timedelta(days=2))},
+                             headers=h)
+    assert backwards.status_code == 409 and backwards.json["message"] == "结束时间必须晚于开始时间"
+
     assert client.post(f"/api/v1/rounds/{round_id}/open", headers=h).json["status"] == "open"
+    late = client.patch(f"/api/v1/rounds/{round_id}", json={"name": "改名"}, headers=h)
+    assert late.status_code == 409 and late.json["message"] == "只有草稿状态的评价轮次可以修改"
+    cancel = client.post(f"/api/v1/rounds/{round_id}/cancel", headers=h)
+    assert cancel.status_code == 409 and "已开启的轮次不能删除或取消" in cancel.json["message"]
     cast_all(app, c)
     turnout = client.get(f"/api/v1/rounds/{round_id}/turnout", headers=h).json
     assert turnout == {"round_id": round_id, "total": 7}  # sealed ballots show no office
@@ -51,9 +64,13 @@ def test_a_round_through_the_api(app, city):  # noqa: F811
     assert client.post(f"/api/v1/rounds/{round_id}/tally", headers=h).status_code == 409  # still open
 
     assert client.post(f"/api/v1/rounds/{round_id}/close", headers=h).json["status"] == "closed"
+    assert client.get(f"/api/v1/rounds/{round_id}/tally", headers=h).json == {
+        "state": "queued", "label": "排队等待统计", "percent": 0}  # closing queued it
     tally = client.post(f"/api/v1/rounds/{round_id}/tally", headers=h)
     assert tally.status_code == 202 and tally.json["job_id"] == f"tally-{round_id}"
     run_worker()
+    assert client.get(f"/api/v1/rounds/{round_id}/tally", headers=h).json == {
+        "state": "finished", "label": "统计完成", "percent": 100}
     assert client.get(f"/api/v1/rounds/{round_id}", headers=h).json["status"] == "tallied"
 
     departments = client.get(f"/api/v1/rounds/{round_id}/results?subject_kind=department", headers=h).json
@@ -73,8 +90,24 @@ def test_a_round_through_the_api(app, city):  # noqa: F811
     assert any(x["kind"] == "yellow_card" and x["subject_kind"] == "office" and x["subject_id"] == c["Y"].id
                for x in consequences)
 
+    assert all(x["decision"] == "pending" for x in consequences)
+    refused = client.post(f"/api/v1/rounds/{round_id}/publish", headers=h)
+    assert refused.status_code == 409 and f"还有{len(consequences)}项结果运用未审核" in refused.json["message"]
+    card = next(x for x in consequences if x["kind"] == "yellow_card" and x["subject_id"] == c["Y"].id)
+    decide = f"/api/v1/rounds/{round_id}/consequences/{card['id']}"
+    assert client.post(decide, json={"decision": "struck"}, headers=h).status_code == 409  # no reason
+    assert client.post(decide, json={"decision": "maybe"}, headers=h).status_code == 422
+    struck = client.post(decide, json={"decision": "struck", "reason": "经核实系窗口调整期间"}, headers=h).json
+    assert (struck["decision"], struck["reason"], struck["decided_by"]) == ("struck", "经核实系窗口调整期间", "api-shi")
+    for x in consequences:
+        if x["id"] != card["id"]:
+            answer = client.post(f"/api/v1/rounds/{round_id}/consequences/{x['id']}",
+                                 json={"decision": "confirmed", "sample_acknowledged": x["low_sample"]}, headers=h)
+            assert answer.status_code == 200, answer.json
     published = client.post(f"/api/v1/rounds/{round_id}/publish", headers=h)
     assert published.status_code == 200 and published.json["published_at"]
+    again = client.post(decide, json={"decision": "confirmed"}, headers=h)
+    assert again.status_code == 409 and again.json["message"] == "只有已统计、尚未发布的轮次可以审核结果运用"
 
     circular = client.get(f"/api/v1/rounds/{round_id}/circular", headers=h)
     assert circular.status_code == 200
@@ -86,7 +119,7 @@ def test_a_round_through_the_api(app, city):  # noqa: F811
     entries = db.session.scalars(select(AuditEntry).where(AuditEntry.target == f"round:{round_id}")
                                  .order_by(AuditEntry.seq)).all()
     assert [e.action for e in entries][:1] == ["round.create"]
-    assert [e.summary["after"].get("status") for e in entries if e.action == "round.update"] == [
+    assert [s for e in entries if e.action == "round.update" and (s := e.summary["after"].get("status"))] == [
         "open", "closed", "published"]
     assert [e.action for e in entries].count("round.tally") == 1
     assert {e.actor for e in entries} == {"api-shi"}
@@ -125,7 +158,7 @@ def test_scopes_in_the_api(app, city):  # noqa: F811
 
     dept = auth(make_user("department_admin", department=c["spj"]))
     assert client.get(f"/api/v1/rounds/{round_id}/results", headers=dept).status_code == 409  # not published
-    rounds.publish_round(round_id)
+    publish(round_id)
     mine = client.get(f"/api/v1/rounds/{round_id}/results", headers=dept).json
     assert len(mine) == 8 and {r["department_id"] for r in mine} == {c["spj"].id}  # 5 people, 2 offices, 1
     # A department sees tag counts only pooled, through the comments (A3).

@@ -124,7 +124,8 @@ def world(database):
     defaults = {"job_id": jobs[a1], "region_id": county1.id, "department_id": dept_a.id, "office_id": a1.id,
                 "person_id": people[a1].id, "round_id": round1.id, "user_id": roles["auditor"].id,
                 "webhook_id": webhook.id, "token_id": own_tokens["city_coordinator"].id,
-                "duty_id": duties[a1].id, "item_id": items[a1].id, "service_item_id": items[a1].id}
+                "duty_id": duties[a1].id, "item_id": items[a1].id, "service_item_id": items[a1].id,
+                "consequence_id": 1}
     return {"roles": roles, "tokens": tokens, "inside_outside": inside_outside, "defaults": defaults,
             "fresh": fresh, "fresh_offices": fresh_offices}
 

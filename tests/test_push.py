@@ -7,6 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from flask import current_app
 from rq import SimpleWorker
 from sqlalchemy import select
 
@@ -14,6 +15,7 @@ from ballot_service.extensions import db, redis_ext
 from ballot_service.models import WebhookAttempt, WebhookDelivery, WebhookSubscriber
 from ballot_service.services import jobs, push, rounds
 from ballot_service.services.tally import tally_round
+from tests.ballot_helpers import publish
 from tests.test_tally import city, first_round  # noqa: F401
 
 SECRET = "shared-secret"
@@ -50,8 +52,13 @@ def published(app, city):  # noqa: F811
     r = first_round(city)
     rounds.close_round(r)
     tally_round(r)
-    rounds.publish_round(r)
+    publish(r)
     return r
+
+
+def enqueue_push(round_id, intervals):
+    current_app.config["WEBHOOK_RETRY_INTERVALS"] = intervals
+    return push.enqueue_push(round_id)
 
 
 def run_worker():
@@ -61,7 +68,7 @@ def run_worker():
 def test_push_is_retried_until_accepted_signed_and_idempotent(published):
     receiver = Receiver(fail_first=2)
     subscriber = push.add_subscriber("市绩效考核系统", receiver.url, SECRET)
-    [job] = push.enqueue_push(published, [0, 0, 0])
+    [job] = enqueue_push(published, [0, 0, 0])
     run_worker()
     assert job.get_status(refresh=True) == "finished"
     assert receiver.seen == 3 and len(receiver.accepted) == 1
@@ -77,14 +84,14 @@ def test_push_is_retried_until_accepted_signed_and_idempotent(published):
     assert attempts == [503, 503, 200]
 
     # Publishing again (or a re-run) sends nothing twice: the delivery is already done.
-    push.enqueue_push(published, [0])
+    enqueue_push(published, [0])
     run_worker()
     assert len(receiver.accepted) == 1 and subscriber.id
 
 
 def test_an_unreachable_receiver_is_logged_and_fails_after_its_retries(published):
     push.add_subscriber("不可达", "http://127.0.0.1:9/hook", SECRET)
-    [job] = push.enqueue_push(published, [0, 0])
+    [job] = enqueue_push(published, [0, 0])
     run_worker()
     assert job.get_status(refresh=True) == "failed"
     errors = db.session.scalars(select(WebhookAttempt.error)).all()
@@ -121,7 +128,7 @@ def test_receivers_on_loopback_private_or_link_local_addresses_are_refused(publi
     receiver = Receiver(fail_first=0)
     db.session.add(WebhookSubscriber(name="旧的内网地址", url=receiver.url, secret=SECRET))
     db.session.commit()
-    [job] = push.enqueue_push(published, [0])
+    [job] = enqueue_push(published, [0])
     run_worker()
     assert job.get_status(refresh=True) == "failed" and receiver.seen == 0
     errors = db.session.scalars(select(WebhookAttempt.error)).all()
@@ -143,7 +150,7 @@ def test_a_receiver_is_not_followed_where_it_redirects(published):
     outer = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
     threading.Thread(target=outer.serve_forever, daemon=True).start()
     push.add_subscriber("跳转", f"http://127.0.0.1:{outer.server_port}/hook", SECRET)
-    [job] = push.enqueue_push(published, [0])
+    [job] = enqueue_push(published, [0])
     run_worker()
     assert job.get_status(refresh=True) == "failed" and inner.seen == 0
     assert db.session.scalars(select(WebhookAttempt.status_code)).all() == [302, 302]

@@ -13,7 +13,7 @@ from ballot_service.models import Round
 from ballot_service.services import results, rounds
 from ballot_service.services.results import department_comments, serious_reports
 from ballot_service.services.tally import tally_round
-from tests.ballot_helpers import cast
+from tests.ballot_helpers import cast, publish, window
 from tests.test_tally import city, first_round  # noqa: F401  (fixture and round builder)
 
 
@@ -34,7 +34,7 @@ def test_report_cards_appear_only_once_published(client, city):  # noqa: F811
     tally_round(r)
     assert client.get(f"/results/{r}").status_code == 404  # tallied, under review, not public
     assert "暂无已发布的评价结果" in text(client.get("/results"))
-    rounds.publish_round(r)
+    publish(r)
 
     index = text(client.get("/results"))
     assert "第1轮" in index
@@ -73,7 +73,7 @@ def test_hall_screen_shows_disclosure_and_latest_results(client, city):  # noqa:
     r = first_round(city)
     rounds.close_round(r)
     tally_round(r)
-    rounds.publish_round(r)
+    publish(r)
     after = text(client.get(f"/screen/{code}"))
     assert "76.83 合格" in after and "人员身份公示" in after
 
@@ -92,7 +92,7 @@ def test_below_k_the_public_sees_no_score_and_no_cell_that_a_total_would_rebuild
     three_more_in_x(c, r)
     rounds.close_round(r)
     tally_round(r)
-    rounds.publish_round(r)
+    publish(r)
     round_ = db.session.get(Round, r)
     report = results.round_report(r)
     assert report.region.hidden and {line.name: line.hidden for line in report.departments} == {
@@ -113,12 +113,12 @@ def test_below_k_the_public_sees_no_score_and_no_cell_that_a_total_would_rebuild
 
 def test_one_ballot_publishes_nothing_of_itself(client, city):  # noqa: F811
     c = city
-    r = rounds.create_round("单票", "heze", rounds.utcnow(), rounds.utcnow()).id
+    r = rounds.create_round("单票", "heze", *window()).id
     rounds.open_round(r)
     cast(r, c["Z"], [Rating(c["P"], "dissatisfied", (), None)])
     rounds.close_round(r)
     tally_round(r)
-    rounds.publish_round(r)
+    publish(r)
     body = text(client.get(f"/results/{r}/d/{_code(c['B'])}"))
     assert "30.00" not in body and "样本不足" in body
     assert "30.00" not in text(client.get(f"/results/{r}"))
@@ -140,7 +140,7 @@ def test_comments_by_audience_and_misconduct_reports_only_for_coordinators_and_d
     assert by_office["X科"].tags == {"obstruction": 1, "low_efficiency": 2}
     assert by_office["Y科"].notes == ["办事要好处费"] and by_office["Y科"].tags == {"bribery": 1}
 
-    rounds.publish_round(r)
+    publish(r)
     [pooled] = department_comments(round_, c["A"], Audience.DEPARTMENT, random.Random(1))
     assert (pooled.label, pooled.office_id, pooled.ballots, pooled.shown) == ("市甲局", None, 8, True)
     assert sorted(pooled.notes) == ["材料要求没有一次说清", "窗口排队太久"]  # not the bribery report
@@ -160,7 +160,7 @@ def test_a_department_below_k_sees_no_pooled_comments(city):  # noqa: F811
     cast(r, c["Z"], [Rating(c["P"], "fairly_satisfied", ("low_efficiency",), "希望延长办公时间")])
     rounds.close_round(r)
     tally_round(r)
-    rounds.publish_round(r)
+    publish(r)
     [pooled] = department_comments(db.session.get(Round, r), c["B"], Audience.DEPARTMENT)
     assert (pooled.ballots, pooled.shown, pooled.notes, pooled.tags) == (3, False, [], {})
 
@@ -173,14 +173,14 @@ def test_padding_to_k_shows_the_department_neither_a_bribery_report_nor_its_note
     from tests.admin_helpers import api_token, make_user, sign_in
 
     c = city
-    r = rounds.create_round("补票", "heze", rounds.utcnow(), rounds.utcnow()).id
+    r = rounds.create_round("补票", "heze", *window()).id
     rounds.open_round(r)
     cast(r, c["Z"], [Rating(c["P"], "dissatisfied", ("bribery",), "收了好处费才给办")])
     for _ in range(4):
         cast(r, c["Z"], [Rating(c["P"], "satisfied", (), None)])
     rounds.close_round(r)
     tally_round(r)
-    rounds.publish_round(r)
+    publish(r)
     department = db.session.get(Department, c["B"])
     admin = make_user("department_admin", department=department)
     browser = app.test_client()

@@ -55,7 +55,8 @@ def city(database):
 def new_round(city, n: int) -> int:
     opens = T0 + dt.timedelta(days=180 * n)
     round_ = rounds.create_round(f"第{n}轮", city["region"], opens, opens + dt.timedelta(days=30))
-    rounds.open_round(round_.id)
+    rounds.open_round(round_.id, now=opens)
+    db.session.commit()
     return round_.id
 
 
@@ -122,6 +123,7 @@ def test_first_round_scores_grades_ranks_by_hand(city):
         ("priority_excellent", "office", c["Z"], [c["P"]], None),
         ("priority_excellent", "department", c["B"], [c["P"]], None),
         ("superior_notice", "department", c["B"], [], "省乙厅"),  # B is stationed by 省乙厅
+        ("review_reference", "person", c["S1"], [c["S1"]], None),  # S1's own 45.00 不合格
     ])
     round_ = db.session.get(Round, r)
     assert round_.status == "tallied" and round_.unsealed and round_.digest == digest
@@ -175,10 +177,17 @@ def test_falls_yellow_cards_and_consecutive_fails_across_rounds(city):
     assert ("review_reference", "department", c["A"]) in kinds
     assert ("escalation", "department", c["A"]) not in kinds  # the previous round was not a fail
     assert {("yellow_card", "department", c["B"]), ("review_reference", "department", c["B"])} <= kinds
-    # B's yellow card: the department and P, 10 points each (B has no leader-in-charge); office Z's card: P.
+    # People by their own grades: everyone in A 30.00 不合格 (M from 合格, L, H1 from 良好, S1 again 不合格,
+    # H2 from 优秀); P 60.00 一般, down 3 from 优秀: a yellow card and a review reference.
+    people = {c[k] for k in ("M", "L", "H1", "S1", "H2", "P")}
+    assert {i for k, s, i in kinds if (k, s) == ("review_reference", "person")} == people
+    assert {i for k, s, i in kinds if (k, s) == ("yellow_card", "person")} == {c["P"]}
+    assert not {i for k, s, i in kinds if s == "person" and k not in ("review_reference", "yellow_card")}
+    # B's yellow card: the department and P, 10 points each (B has no leader-in-charge); office Z's card: P;
+    # P's own card: P.
     ledger = sorted(db.session.execute(select(LedgerEntry.recipient_kind, LedgerEntry.recipient_id,
                                               LedgerEntry.points).where(LedgerEntry.round_id == r2)).all())
-    assert ledger == sorted([("department", c["B"], -10), ("person", c["P"], -10), ("person", c["P"], -10)])
+    assert ledger == sorted([("department", c["B"], -10)] + [("person", c["P"], -10)] * 3)
 
     # Round 3: department A fails again → escalation to its leader-in-charge L.
     r3 = new_round(c, 3)
@@ -256,8 +265,33 @@ def test_only_closed_rounds_are_tallied(city):
     from ballot_service.services.rounds import RoundError
 
     r = new_round(city, 1)
-    with pytest.raises(RoundError, match="只有已结束的评价轮次可以统计"):
+    with pytest.raises(RoundError, match="评价仍在进行，请先结束本轮"):
         tally_round(r)
+    draft = rounds.create_round("草稿", city["region"], T0, T0 + dt.timedelta(days=1)).id
+    with pytest.raises(RoundError, match="只有已结束、尚未发布的评价轮次可以统计"):
+        tally_round(draft)
+
+
+def test_a_round_closed_early_is_the_previous_graded_round_of_the_next(city):
+    """牡丹区's case: round 1 scheduled for 60 days, closed by the coordinator after one; round 2
+    opens the day after. B went from 优秀 (100.00) to 一般 (60.00): down 3, a review reference."""
+    c = city
+    opens = T0 + dt.timedelta(days=400)
+    r1 = rounds.create_round("提前结束的一轮", c["region"], opens, opens + dt.timedelta(days=60)).id
+    rounds.open_round(r1, now=opens)
+    cast(r1, c["Z"], {c["P"]: "satisfied"})
+    round_, job = rounds.close_round(r1, now=opens + dt.timedelta(days=1))
+    assert round_.closes_at == opens + dt.timedelta(days=1) and job is not None  # it ended when it was closed
+    tally_round(r1)
+    r2 = rounds.create_round("下一轮", c["region"], opens + dt.timedelta(days=2), opens + dt.timedelta(days=30)).id
+    rounds.open_round(r2, now=opens + dt.timedelta(days=2))
+    cast(r2, c["Z"], {c["P"]: "basically_satisfied"})
+    close_and_tally(r2)
+    b = results(r2)[("department", c["B"])]
+    assert (b.score, b.grade, b.previous_grade, b.steps) == (D("60.00"), "average", "excellent", -3)
+    assert db.session.scalar(select(ConsequenceRecord.id).where(
+        ConsequenceRecord.round_id == r2, ConsequenceRecord.kind == "review_reference",
+        ConsequenceRecord.subject_kind == "department", ConsequenceRecord.subject_id == c["B"])) is not None
 
 
 def test_a_reader_holding_the_box_makes_the_tally_delete_instead_of_truncate(app, city):

@@ -115,7 +115,7 @@ class TallyJobSchema(ma.Schema):
 
 
 class TallyStatusSchema(ma.Schema):
-    state = ma.fields.String(metadata={"description": "RQ's: queued | started | finished | failed | ..."})
+    state = ma.fields.String(metadata={"description": "none, or RQ's: queued | started | finished | failed | ..."})
     label = ma.fields.String(metadata={"description": "what it is doing, in Chinese"})
     percent = ma.fields.Integer()
 
@@ -369,11 +369,8 @@ class RoundTally(MethodView):
     @blp.doc(security=SECURITY)
     @blp.response(200, TallyStatusSchema)
     def get(self, round_id):
-        """How the round's tally job is doing (404: no tally job known)."""
-        progress = admin_rounds.tally_job(round_id)
-        if progress is None:
-            abort(404, message="该轮次没有统计任务")
-        return progress
+        """How the round's tally job is doing (state "none": no tally job known)."""
+        return admin_rounds.tally_job(round_id) or {"state": "none", "label": "尚未统计", "percent": 0}
 
 
 @blp.route("/<int:round_id>/publish")

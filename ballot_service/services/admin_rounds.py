@@ -75,6 +75,7 @@ class TallyProgress:
     state: str  # RQ's: queued | started | finished | failed | ...
     label: str  # in Chinese, what it is doing (or where it stopped)
     percent: int
+    failure: str | None = None  # the last line of the error, once it failed for good
 
 
 JOB_STATE_LABELS = {"queued": "排队等待统计", "started": "正在统计", "deferred": "等待中", "scheduled": "等待重试",
@@ -89,7 +90,10 @@ def tally_job(round_id: int) -> TallyProgress | None:
         return None
     state, meta = job_state(job), job.get_meta(refresh=True)
     label = meta.get("label") if state == "started" and meta.get("label") else JOB_STATE_LABELS.get(state, state)
-    return TallyProgress(state, label, 100 if state == "finished" else meta.get("percent", 0))
+    failure = None
+    if state == "failed" and (result := job.latest_result()) is not None and result.exc_string:
+        failure = result.exc_string.strip().splitlines()[-1]
+    return TallyProgress(state, label, 100 if state == "finished" else meta.get("percent", 0), failure)
 
 
 def job_state(job: Job) -> str:
@@ -215,8 +219,8 @@ def consequences(round_id: int, department_id: int | None = None,
     offices = {o.id: o for o in db.session.scalars(select(Office).where(Office.id.in_(office_ids)))}
     departments = {d.id: d for d in db.session.scalars(select(Department))}
     person_ids = {p for c in records for p in c.people}
-    people = {p.id: p for p in db.session.scalars(select(Person).where(Person.id.in_(person_ids)))}
-    names = {p.id: p.name for p in people.values()}
+    persons = {p.id: p for p in db.session.scalars(select(Person).where(Person.id.in_(person_ids)))}
+    names = {p.id: p.name for p in persons.values()}
     lines = []
     for c in records:
         if c.subject_kind == "office":
@@ -224,7 +228,7 @@ def consequences(round_id: int, department_id: int | None = None,
             dept_id = office.department_id if office else None
             subject = f"{departments[dept_id].name}{office.name}" if office else f"科室{c.subject_id}"
         elif c.subject_kind == "person":
-            person = people.get(c.subject_id)
+            person = persons.get(c.subject_id)
             dept_id = person.department_id if person else None
             subject = f"{departments[dept_id].name}{person.name}（个人）" if person else f"人员{c.subject_id}"
         else:

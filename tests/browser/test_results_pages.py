@@ -4,6 +4,7 @@ from ballot_service.extensions import db
 from ballot_service.models import Department
 from ballot_service.services import rounds
 from ballot_service.services.tally import tally_round
+from tests.ballot_helpers import publish
 from tests.test_results import three_more_in_x
 from tests.test_tally import city, first_round  # noqa: F401
 
@@ -18,7 +19,7 @@ def test_round_and_department_report_cards(city, live_server, phone):  # noqa: F
     three_more_in_x(city, r)
     rounds.close_round(r)
     tally_round(r)
-    rounds.publish_round(r)
+    publish(r)
     code = db.session.get(Department, city["A"]).code
 
     phone.goto(f"{live_server}/results/{r}")

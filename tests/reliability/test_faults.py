@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import private_postgres
+from tests.ballot_helpers import publish
 
 from .harness import (
     ALREADY,
@@ -278,7 +279,7 @@ class FlakyReceiver:
 def test_6_webhook_receiver_down_for_the_first_minute(stack):
     from ballot_service.extensions import db
     from ballot_service.models import Round, WebhookDelivery
-    from ballot_service.services import push, rounds
+    from ballot_service.services import push
 
     app = stack.app_
     receivers = [FlakyReceiver(60), FlakyReceiver(60)]
@@ -286,8 +287,8 @@ def test_6_webhook_receiver_down_for_the_first_minute(stack):
         round_id = db.session.scalar(select(Round.id).where(Round.status == "tallied"))
         for n, receiver in enumerate(receivers):
             push.add_subscriber(f"订阅方{n}", receiver.url, "secret")
-        rounds.publish_round(round_id)
-        push.enqueue_push(round_id, [5] * 30)
+        app.config["WEBHOOK_RETRY_INTERVALS"] = [5] * 30
+        publish(round_id)  # queues the pushes
         started = time.monotonic()
         wait_for(lambda: all(r.keys for r in receivers), 150, 0.5)
         db.session.expire_all()
