@@ -7,7 +7,7 @@ from flask import Flask, g
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from .config import Config
+from .config import Config, embedded_redis_url
 from .extensions import (
     SessionInterface,
     compress,
@@ -37,6 +37,8 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["MEDIA_ROOT"] = os.path.join(app.instance_path, "media")
     if not app.config["KEY_DIR"]:
         app.config["KEY_DIR"] = os.path.join(app.instance_path, "keys")
+    if not app.config["REDIS_URL"]:
+        app.config["REDIS_URL"] = embedded_redis_url(app.instance_path)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)

