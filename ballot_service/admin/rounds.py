@@ -92,8 +92,10 @@ def round_new():
 def round_edit(round_id: int):
     round_ = g.obj
     if request.method == "GET":
-        form = RoundForm(obj=round_, opens_at=rounds.to_china(round_.opens_at).replace(tzinfo=None),
-                         closes_at=rounds.to_china(round_.closes_at).replace(tzinfo=None))
+        form = RoundForm(data={"name": round_.name, "region_id": round_.region_id,
+                               "require_wechat": round_.require_wechat,
+                               **{k: rounds.to_china(getattr(round_, k)).replace(tzinfo=None)
+                                  for k in ("opens_at", "closes_at")}})
     else:
         form = RoundForm()
     regions = _form_regions(form)

@@ -49,3 +49,19 @@ def test_stationed_units_are_notified_to_their_superior():
     found = consequences(dept("good", superior="济南海关"), ROSTER)
     assert found == [Consequence("superior_notice", "department", 7, (), authority="济南海关")]
     assert consequences(dept(None, superior="济南海关"), ROSTER) == []  # nothing graded, nothing to notify
+
+
+def person(grade, steps=None, previous_failed=False, role=Role.STAFF):
+    return consequences(Subject("person", 4, 7, grade, steps, previous_failed), [(4, role)])
+
+
+def test_a_persons_own_grade_carries_consequences_for_that_person_only():
+    """Architecture section 2: 不合格 or a fall of a grade is that person's review reference with the
+    recommended actions; 一般 is that person's yellow card, 10 points; nothing else follows."""
+    assert person("fail") == [Consequence("review_reference", "person", 4, (4,), actions=ACTIONS)]
+    assert person("good", steps=-1) == [Consequence("review_reference", "person", 4, (4,), actions=ACTIONS)]
+    assert person("average") == [Consequence("yellow_card", "person", 4, (4,), deduction_each=10)]
+    assert kinds(person("average", steps=-3)) == ["yellow_card", "review_reference"]  # 优秀 → 一般
+    assert person("fail", previous_failed=True, role=Role.LEADER_IN_CHARGE) == person("fail")  # no escalation
+    for quiet in (person("excellent"), person("good", steps=2), person("pass"), person(None)):
+        assert quiet == []
