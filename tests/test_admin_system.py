@@ -126,10 +126,17 @@ def test_auditor_reads_the_audit_log_but_not_users(app, world):
     page = auditor.get("/admin/audit")
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and "审计链校验通过" in text
-    assert "user.create" in text and "user.login" in text
+    assert "新增了用户“hall1”" in text and "登录了管理后台" in text
     filtered = auditor.get("/admin/audit?action=user.create&actor=countycoord").get_data(as_text=True)
-    assert "user.create" in filtered and "user.login" not in filtered
-    assert "hall1" in filtered  # the summary, in readable Chinese JSON
+    assert "新增了用户“hall1”" in filtered and "登录了管理后台" not in filtered
+    assert "countycoord 新增了用户“hall1”" in filtered  # a sentence, the raw record beside it
+    assert '<option value="user." selected>用户</option>' in auditor.get("/admin/audit?action=user.").get_data(
+        as_text=True)
+    today = rounds.to_china(rounds.utcnow()).date()
+    assert "hall1" in auditor.get(f"/admin/audit?since={today}&until={today}").get_data(as_text=True)
+    tomorrow = today + dt.timedelta(days=1)
+    assert "没有符合条件的记录" in auditor.get(f"/admin/audit?since={tomorrow}").get_data(as_text=True)
+    assert "格式不正确" in auditor.get("/admin/audit?since=明天").get_data(as_text=True)
     # An edited entry breaks the chain, and the page says so.
     db.session.execute(update(AuditEntry).where(AuditEntry.action == "user.create").values(actor="someone"))
     db.session.commit()

@@ -69,6 +69,9 @@ def test_a_draft_is_edited_and_cancelled_and_an_opened_round_is_neither(app, cit
     post(client, f"{page}/cancel", form_page=page)
     db.session.expire_all()
     assert db.session.get(Round, draft.id).status == "cancelled" and "已取消" in text(client.get(page))
+    log = text(client.get("/admin/audit?action=round."))  # the audit log reads as sentences
+    assert "修改了评价轮次“2027年上半年（修订）”：名称由“草稿轮次”改为“2027年上半年（修订）”" in log
+    assert "状态由“草稿”改为“已取消”" in log
     assert rounds.advance_rounds(now + dt.timedelta(days=3)) == {"opened": [], "closed": []}  # never opens
     post(client, f"{page}/open", form_page=page)
     assert "该轮次已取消，不能开启" in text(client.get(page))

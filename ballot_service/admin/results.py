@@ -11,6 +11,7 @@ from ..extensions import db
 from ..models import Round
 from ..services import access, admin_rounds, results
 from ..services.circular import export_circular
+from ..services.circular import file_name as circular_file_name
 from ..services.rounds import RoundError
 from . import bp, paginate
 
@@ -66,4 +67,4 @@ def circular(round_id: int):
         return render_template("admin/message.html", title="无法导出通报", message=str(exc)), 409
     db.session.commit()
     buffer.seek(0)
-    return send_file(buffer, mimetype=XLSX, as_attachment=True, download_name=f"circular-round-{round_id}.xlsx")
+    return send_file(buffer, mimetype=XLSX, as_attachment=True, download_name=circular_file_name(round_id))

@@ -1,6 +1,7 @@
 """System pages: users (within the coordinator's scope), result webhooks with their delivery
 log, and the audit log with its chain check."""
 
+import datetime as dt
 import json
 
 from flask import flash, g, redirect, render_template, request, url_for
@@ -14,7 +15,7 @@ from ..domain.access import Permission as P
 from ..domain.access import Place, UserRole
 from ..extensions import db
 from ..models import Round, User, WebhookDelivery, WebhookSubscriber
-from ..services import access, audit, push
+from ..services import access, audit, audit_text, push
 from ..services import users as accounts
 from . import bp, paginate
 
@@ -164,12 +165,34 @@ def webhook_deactivate(webhook_id: int):
 def audit_log():
     action = (request.args.get("action") or "").strip()[:40]
     actor = (request.args.get("actor") or "").strip()[:60]
-    page = paginate(audit.query(access.scope(), action, actor), PER_PAGE)
+    days, error = {}, None
+    for name in ("since", "until"):
+        value = (request.args.get(name) or "").strip()
+        if value:
+            try:
+                days[name] = dt.date.fromisoformat(value)
+            except ValueError:
+                error = f"日期“{value[:20]}”格式不正确，应如 2026-12-01"
+    page = paginate(audit.query(access.scope(), action, actor, **_china_days(days)), PER_PAGE)
     entries, problem = audit.verify()
     filters = {k: v for k, v in (("action", action), ("actor", actor)) if v}
+    filters.update({k: v.isoformat() for k, v in days.items()})
     return render_template("admin/system/audit.html", page=page, action=action, actor=actor, entries=entries,
-                           problem=problem, filters=filters, summary_text=_summary_text,
-                           action_label=audit.action_label)
+                           problem=problem, filters=filters, days=days, error=error,
+                           sentences=audit_text.sentences(page.items), groups=audit_text.action_groups(),
+                           summary_text=_summary_text, action_label=audit.action_label)
+
+
+def _china_days(days: dict[str, dt.date]) -> dict[str, dt.datetime]:
+    """From the start of `since` to the end of `until`, China days, as stored (naive UTC)."""
+    china = dt.timezone(dt.timedelta(hours=8))
+    bounds = {}
+    if "since" in days:
+        bounds["since"] = dt.datetime.combine(days["since"], dt.time(), china).astimezone(dt.UTC).replace(tzinfo=None)
+    if "until" in days:
+        end = dt.datetime.combine(days["until"] + dt.timedelta(days=1), dt.time(), china)
+        bounds["until"] = end.astimezone(dt.UTC).replace(tzinfo=None)
+    return bounds
 
 
 def _summary_text(summary) -> str:

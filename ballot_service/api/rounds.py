@@ -20,6 +20,7 @@ from ..extensions import db
 from ..models import SUBJECT_KINDS, ConsequenceRecord, Department, Office, Person, Region, Result, Round
 from ..services import access, admin_rounds, posters, results, rounds
 from ..services.circular import export_circular
+from ..services.circular import file_name as circular_file_name
 from ..services.jobs import QueueUnavailable
 from . import SECURITY, blueprint, page, refuse
 
@@ -498,7 +499,7 @@ class RoundCircular(MethodView):
         db.session.commit()
         buffer.seek(0)
         return send_file(buffer, mimetype=XLSX, as_attachment=True,
-                         download_name=f"circular-round-{round_id}.xlsx")
+                         download_name=circular_file_name(round_id))
 
 
 # ---------------------------------------------------------------- posters

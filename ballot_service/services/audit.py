@@ -170,7 +170,7 @@ def _append(connection, actor: tuple[int | None, str], changes: list[dict]) -> N
 
 
 NOTE_LABELS = {"user.login": "登录", "round.tally": "统计评价轮次", "results.export": "导出通报",
-               "posters.render": "生成公示牌", "paper.entry": "录入纸质选票"}
+               "posters.render": "生成公示牌", "paper.entry": "录入纸质选票", "consequence.review": "审核结果运用"}
 TABLE_LABELS = {
     "user": "用户", "api_token": "API令牌", "region": "区域", "department": "部门", "office": "科室",
     "person": "人员", "post_duty": "岗位职责", "service_item": "服务事项", "guideline": "工作制度",
@@ -189,8 +189,10 @@ def action_label(action: str) -> str:
     return action
 
 
-def query(scope: Scope, action: str | None = None, actor: str | None = None):
-    """Entries newest first, filtered by an action prefix (e.g. "user.") and an actor's username.
+def query(scope: Scope, action: str | None = None, actor: str | None = None, since: dt.datetime | None = None,
+          until: dt.datetime | None = None):
+    """Entries newest first, filtered by an action prefix (e.g. "user."), an actor's username and
+    a time range [since, until).
 
     Below the city, a reader sees the entries of users of their own region: those users can
     only have changed things inside it, so no entry shows a row outside the reader's scope.
@@ -203,6 +205,10 @@ def query(scope: Scope, action: str | None = None, actor: str | None = None):
         statement = statement.where(AuditEntry.action.like(escaped + "%", escape="\\"))
     if actor:
         statement = statement.where(AuditEntry.actor == actor)
+    if since:
+        statement = statement.where(AuditEntry.at >= since)
+    if until:
+        statement = statement.where(AuditEntry.at < until)
     return statement
 
 

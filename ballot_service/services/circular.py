@@ -5,6 +5,7 @@ from typing import IO
 
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
+from openpyxl.chart.label import DataLabelList
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from sqlalchemy import select
@@ -50,6 +51,16 @@ def _sheet(workbook: Workbook, title: str, heading: str, headers: list[str], wid
     return ws
 
 
+def file_name(round_id: int) -> str:
+    """通报-2026年下半年.xlsx: what a coordinator saves and mails on."""
+    round_ = db.session.get(Round, round_id)
+    return f"通报-{_safe_name(round_.name)}.xlsx"
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r'[\\/:*?"<>|\s]+', "_", name).strip("_") or "评价轮次"
+
+
 def export_circular(round_id: int, stream: IO[bytes]) -> None:
     """Write the round's circular; in an admin or API request, who downloaded it is noted in the
     audit trail (the caller commits)."""
@@ -70,7 +81,7 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
             cards[c.subject_id] = cards.get(c.subject_id, 0) + 1
 
     def ranked(rows):
-        return sorted(rows, key=lambda r: (r.rank is None, r.rank or 0, r.subject_id))
+        return sorted(rows, key=lambda r: (r.score is None, r.rank is None, r.rank or 0, r.subject_id))
 
     workbook = Workbook()
     workbook.remove(workbook.active)
@@ -80,18 +91,32 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
         summary.append(["", f"{db.session.get(Region, r.subject_id).name}（总体）", _score(r), grade_label(r.grade),
                         _change(r), "", r.scored, r.unknown])
     first_department_row = summary.max_row + 1
-    for r in ranked(by_kind.get("department", [])):
+    department_results = ranked(by_kind.get("department", []))
+    for r in department_results:
         summary.append([r.rank, departments[r.subject_id].name, _score(r), grade_label(r.grade), _change(r),
                         cards.get(r.subject_id, 0), r.scored, r.unknown])
-    last_row = summary.max_row
-    if last_row >= first_department_row:
+    # Ranked first, unscored last: the chart takes the scored rows only, rank 1 on top.
+    last_scored_row = first_department_row + sum(1 for r in department_results if r.score is not None) - 1
+    if last_scored_row >= first_department_row:
         chart = BarChart()
         chart.type, chart.title, chart.y_axis.title = "bar", "部门得分", "得分"
-        chart.add_data(Reference(summary, min_col=3, min_row=first_department_row, max_row=last_row))
-        chart.set_categories(Reference(summary, min_col=2, min_row=first_department_row, max_row=last_row))
+        chart.add_data(Reference(summary, min_col=3, min_row=first_department_row, max_row=last_scored_row))
+        chart.set_categories(Reference(summary, min_col=2, min_row=first_department_row, max_row=last_scored_row))
+        chart.x_axis.scaling.orientation = "maxMin"  # categories top-down, as the table reads
+        chart.x_axis.delete = chart.y_axis.delete = False
+        chart.y_axis.scaling.min, chart.y_axis.scaling.max = 0, 100
+        chart.dataLabels = DataLabelList()
+        chart.dataLabels.showVal = True
         chart.legend = None
-        chart.height, chart.width = max(7.5, 0.6 * (last_row - first_department_row + 1)), 18
+        chart.height, chart.width = max(7.5, 0.6 * (last_scored_row - first_department_row + 1)), 18
         summary.add_chart(chart, f"J{first_department_row}")
+
+    levels = [(code, label) for code, label, _ in round_.config["levels"]]
+    distribution = _sheet(workbook, "等次分布", f"{round_.name} · 各部门评价分布（人次）",
+                          ["排名", "部门", *[label for _, label in levels], "合计"], [6, 34, *[10] * len(levels), 10])
+    for r in department_results:
+        counts = [r.counts.get(code, 0) for code, _ in levels]
+        distribution.append([r.rank, departments[r.subject_id].name, *counts, sum(counts)])
 
     offices = {o.id: o for o in db.session.scalars(select(Office))}
     people = {p.id: p for p in db.session.scalars(select(Person).where(Person.id.in_(
