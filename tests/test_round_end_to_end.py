@@ -63,6 +63,14 @@ def test_demo_round_from_open_to_circular(app, database, tmp_path):
     rows = [[c.value for c in row] for row in summary.iter_rows(min_row=3)]
     assert rows[0][:2] == [None, "菏泽市（总体）"]
     assert rows[1][:2] == [1, "市行政审批服务局"]
+    # The chart: rank 1 on top, values printed, only departments with a score (one here, row 4).
+    chart = summary._charts[0]
+    assert chart.x_axis.scaling.orientation == "maxMin" and chart.dataLabels.showVal
+    assert chart.series[0].val.numRef.f == "'汇总'!$C$4"
+    # The distribution per level: 4 people × (满意, 比较满意, 不满意) but one 不了解 for the first.
+    distribution = workbook["等次分布"]
+    assert [c.value for c in distribution[2]] == ["排名", "部门", "满意", "比较满意", "基本满意", "不满意", "不了解情况", "合计"]
+    assert [c.value for c in distribution[3]] == [1, "市行政审批服务局", 4, 4, 0, 3, 1, 12]
 
 
 def test_export_refuses_an_untallied_round_and_writes_nothing(app, database, tmp_path):
