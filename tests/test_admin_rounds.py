@@ -20,6 +20,7 @@ import io
 import itertools
 import re
 from decimal import Decimal as D
+from urllib.parse import quote
 
 import pytest
 from flask import g
@@ -164,6 +165,8 @@ def test_a_coordinator_runs_a_whole_round_from_the_admin_pages(app, city):
     assert "进行中" in detail or "open" in detail
     # Sealed ballots show no office: the round's total only, per office after the tally.
     assert "已收评价票 7 张" in detail and "企业登记窗口 5" not in detail
+    home = text(client.get("/admin/"))
+    assert re.search(r"2026年上半年 菏泽市 7 ", home) and "各科室参评情况" not in home  # no count per office yet
 
     # Publishing before the tally is refused with a message.
     refused = post(client, f"{page}/publish", form_page=page)
@@ -219,6 +222,21 @@ def test_a_coordinator_runs_a_whole_round_from_the_admin_pages(app, city):
     assert db.session.get(ConsequenceRecord, card.id).decision == "struck"
     assert db.session.get(ConsequenceRecord, card.id).decided_by == "shi"
 
+    # The dashboard: ballots per office now, 0 and low samples marked, department subtotals, sortable.
+    home = text(client.get("/admin/"))
+    assert "各科室参评情况：2026年上半年" in home and "共 7 张评价票" in home
+    assert re.search(r"市公安局 0 1个科室0票 户政窗口 0 0票 市审批局 7 1个科室样本不足 社保窗口 2 样本不足 企业登记窗口 5 合计 7",
+                     home)  # fewest first
+    assert re.search(r"企业登记窗口 5 +社保窗口 2 样本不足", text(client.get("/admin/?sort=name")))
+    sheet = load_workbook(io.BytesIO(client.get(f"/admin/rounds/{round_.id}/turnout.xlsx").data))["参评情况"]
+    rows = [list(r) for r in sheet.iter_rows(min_row=3, values_only=True)]
+    assert ["市审批局", "（小计）", 7, None] in rows and ["市公安局", "户政窗口", 0, "0票"] in rows
+    assert rows[-1] == ["合计", None, 7, None]
+    export = client.get(f"/admin/rounds/{round_.id}/consequences.xlsx")
+    assert f"filename*=UTF-8''{quote('结果运用-2026年上半年.xlsx')}" in export.headers["Content-Disposition"]
+    review_rows = [list(r) for r in load_workbook(io.BytesIO(export.data))["结果运用"].iter_rows(min_row=3, values_only=True)]
+    assert any(r[6] == "已撤销" and r[7] == "该窗口本轮人员调整，经核实不予亮牌" and r[8] == "shi" for r in review_rows)
+
     # The circular carries the confirmed consequences only (and the download is in the audit trail).
     xlsx = client.get(f"/admin/rounds/{round_.id}/circular.xlsx")
     assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
@@ -232,6 +250,9 @@ def test_a_coordinator_runs_a_whole_round_from_the_admin_pages(app, city):
     public = text(app.test_client().get(f"/results/{round_.id}"))
     assert "市审批局" in public
 
+    log = load_workbook(io.BytesIO(client.get("/admin/audit.xlsx?action=consequence.review").data))["审计日志"]
+    said = [r[3] for r in log.iter_rows(min_row=3, values_only=True)]
+    assert any("撤销，理由：该窗口本轮人员调整" in line for line in said) and len(said) == pending
     reviews = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "consequence.review")).all()
     assert len(reviews) == pending and all(e.actor == "shi" for e in reviews)
     assert {e.summary["reason"] for e in reviews if e.summary["decision"] == "struck"} == {"该窗口本轮人员调整，经核实不予亮牌"}

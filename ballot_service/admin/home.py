@@ -1,21 +1,23 @@
-"""The admin landing page: who you are, what you may do, and rounds in progress."""
+"""The admin landing page (概览): who you are, rounds in progress with their ballots so far, and
+the latest counted round's ballots per office (services/dashboard)."""
 
-from flask import g, render_template
-from sqlalchemy import select
+from flask import g, render_template, request
 
 from ..domain.access import Permission as P
-from ..extensions import db
-from ..models import Round
-from ..services import access, users
+from ..services import access, dashboard, users
 from . import bp
 
 
 @bp.route("/")
 @access.guard(P.OWN_ACCOUNT)
 def home():
-    rounds = []
+    scope = access.scope()
+    in_progress, counted = [], None
+    sort = request.args.get("sort", "ballots")
     if access.can(P.ROUNDS_READ):
-        rounds = db.session.scalars(
-            select(Round).where(access.condition("round", access.scope())).order_by(Round.id.desc()).limit(5)
-        ).all()
-    return render_template("admin/home.html", user=g.user, scope=users.scope_of(g.user), rounds=rounds)
+        in_progress = dashboard.open_rounds(scope)
+    if access.can(P.RESULTS_READ) and (latest := dashboard.latest_counted(scope)) is not None:
+        counted = dashboard.office_turnout(latest, scope, sort)
+    return render_template("admin/home.html", user=g.user, scope=users.scope_of(g.user), in_progress=in_progress,
+                           counted=counted, sort=sort if sort in dashboard.SORTS else "ballots",
+                           sorts=dashboard.SORTS)

@@ -1,13 +1,10 @@
 """The Excel circular (通报) of a tallied round: rankings, a chart, people, consequences."""
 
-import re
 from typing import IO
 
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
 from openpyxl.chart.label import DataLabelList
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 
 from ..domain import round_states
@@ -16,6 +13,7 @@ from ..models import Department, Office, Person, Region, Result, Round
 from . import admin_rounds, audit
 from .results import grade_label
 from .rounds import RoundError
+from .sheets import safe_name, sheet
 
 
 def _change(result: Result) -> str:
@@ -31,34 +29,12 @@ def _score(result: Result):
     return float(result.score) if result.score is not None else None
 
 
-def _sheet(workbook: Workbook, title: str, heading: str, headers: list[str], widths: list[int]):
-    ws = workbook.create_sheet(re.sub(r"[\[\]:*?/\\]", "", title)[:31])
-    ws.append([heading])
-    ws["A1"].font = Font(bold=True, size=14)
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headers))
-    ws.append(headers)
-    for cell in ws[2]:
-        cell.font = Font(bold=True)
-        cell.alignment = Alignment(horizontal="center")
-    for index, width in enumerate(widths, start=1):
-        ws.column_dimensions[get_column_letter(index)].width = width
-    ws.print_title_rows = "1:2"  # repeated on every printed page
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.freeze_panes = "A3"
-    return ws
-
-
 def file_name(round_id: int) -> str:
     """通报-2026年下半年.xlsx: what a coordinator saves and mails on."""
     round_ = db.session.get(Round, round_id)
-    return f"通报-{_safe_name(round_.name)}.xlsx"
+    return f"通报-{safe_name(round_.name)}.xlsx"
 
 
-def _safe_name(name: str) -> str:
-    return re.sub(r'[\\/:*?"<>|\s]+', "_", name).strip("_") or "评价轮次"
 
 
 def export_circular(round_id: int, stream: IO[bytes]) -> None:
@@ -86,7 +62,7 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
     workbook = Workbook()
     workbook.remove(workbook.active)
     headers = ["排名", "名称", "得分", "等次", "较上轮变化", "黄牌", "有效票数", "不了解情况"]
-    summary = _sheet(workbook, "汇总", f"{round_.name}“三亮”评价结果通报", headers, [6, 34, 9, 9, 24, 6, 10, 11])
+    summary = sheet(workbook, "汇总", f"{round_.name}“三亮”评价结果通报", headers, [6, 34, 9, 9, 24, 6, 10, 11])
     for r in by_kind.get("region", []):
         summary.append(["", f"{db.session.get(Region, r.subject_id).name}（总体）", _score(r), grade_label(r.grade),
                         _change(r), "", r.scored, r.unknown])
@@ -112,7 +88,7 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
         summary.add_chart(chart, f"J{first_department_row}")
 
     levels = [(code, label) for code, label, _ in round_.config["levels"]]
-    distribution = _sheet(workbook, "等次分布", f"{round_.name} · 各部门评价分布（人次）",
+    distribution = sheet(workbook, "等次分布", f"{round_.name} · 各部门评价分布（人次）",
                           ["排名", "部门", *[label for _, label in levels], "合计"], [6, 34, *[10] * len(levels), 10])
     for r in department_results:
         counts = [r.counts.get(code, 0) for code, _ in levels]
@@ -123,7 +99,7 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
         [r.subject_id for r in by_kind.get("person", [])])))}
     for dept_result in ranked(by_kind.get("department", [])):
         dept = departments[dept_result.subject_id]
-        ws = _sheet(workbook, dept.name, f"{dept.name} · {round_.name}",
+        ws = sheet(workbook, dept.name, f"{dept.name} · {round_.name}",
                     ["排名", "姓名 / 科室", "职务", "得分", "等次", "较上轮变化", "有效票数", "不了解情况"],
                     [6, 22, 20, 9, 9, 24, 10, 11])
         for r in ranked(r for r in by_kind.get("office", []) if r.department_id == dept.id):
@@ -134,7 +110,7 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
             ws.append([r.rank, person.name, person.post, _score(r), grade_label(r.grade), _change(r), r.scored,
                        r.unknown])
 
-    ws = _sheet(workbook, "结果运用", f"{round_.name} · 结果运用", ["类型", "对象", "涉及人员", "扣分（每人/单位）",
+    ws = sheet(workbook, "结果运用", f"{round_.name} · 结果运用", ["类型", "对象", "涉及人员", "扣分（每人/单位）",
                                                              "建议措施", "通报单位", "审核意见"],
                 [26, 28, 40, 14, 28, 20, 30])
     for line in consequences:
