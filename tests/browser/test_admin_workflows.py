@@ -1,7 +1,8 @@
 """A coordinator runs a round from the browser: sign in, import a roster with a bad row and
-read the row list, create and open a round, print posters while the progress bar follows the
-real RQ worker to 100 %, close, tally and publish — in headless Chromium, against the live app
-and a real worker process."""
+read the row list, create a round for next month, edit it and open it early, print posters while
+the progress bar follows the real RQ worker to 100 %, close (the tally starts, its progress
+shown), review with one consequence struck, publish and download the circular — in headless
+Chromium, against the live app and a real worker process."""
 
 import datetime as dt
 import io
@@ -101,16 +102,20 @@ def test_a_coordinator_runs_a_round_from_the_browser(app, database, live_server,
     assert "3" in errors.nth(1).locator("td").nth(1).inner_text()
     shot(page, "admin-import-errors.png")
 
-    # Create a round that began an hour ago, and open it.
+    # Create a round for next month, correct its name, then open it early: it takes ballots at once.
     now = rounds.to_china(rounds.utcnow())
     page.goto(f"{live_server}/admin/rounds/new")
-    page.fill("input[name=name]", "2026年下半年")
+    page.fill("input[name=name]", "2026年下半年（草稿）")
     page.select_option("select[name=region_id]", str(city.id))
-    page.fill("input[name=opens_at]", (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
-    page.fill("input[name=closes_at]", (now + dt.timedelta(days=10)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("input[name=opens_at]", (now + dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("input[name=closes_at]", (now + dt.timedelta(days=60)).strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="创建").click()
-    page.get_by_role("button", name="开启评价").click()
-    assert "进行中" in page.content()
+    page.get_by_role("link", name="修改").click()
+    page.fill("input[name=name]", "2026年下半年")
+    page.get_by_role("button", name="保存修改").click()
+    assert "已保存修改" in page.content() and "2026年下半年（草稿）" not in page.content()
+    page.get_by_role("button", name="立即开启评价").click()
+    assert "进行中" in page.content() and "即刻起接受评价" in page.content()
     round_url = page.url
 
     # A business rates the office (through the public page, as a phone would).
@@ -131,13 +136,46 @@ def test_a_coordinator_runs_a_round_from_the_browser(app, database, live_server,
         page.locator("#poster-download").click()
     assert download.value.suggested_filename.endswith(".pdf")
 
-    # Close, tally (in the worker) and publish.
+    # Close: the tally starts by itself, its progress on the page in Chinese.
     page.goto(round_url)
-    page.get_by_role("button", name="结束评价").click()
-    page.get_by_role("button", name="统计结果").click()
+    page.get_by_role("button", name="结束评价并统计").click()
+    assert page.locator("#tally-progress").is_visible() or "已统计" in page.content()
     _wait_for_text(page, "已统计")
-    shot(page, "admin-round-tallied.png")
+    page.set_viewport_size({"width": 1366, "height": 900})  # the review, at a desk
+    shot(page, "admin-round-review.png")
+
+    # The review: strike the department's consequence with a reason, confirm the office's one
+    # (both rest on one ballot: a low sample, so the confirmation is explicit).
+    assert page.get_by_role("button", name="发布结果").is_visible()
+    page.get_by_role("button", name="发布结果").click()
+    assert "项结果运用未审核" in page.content()
+    rows = page.locator("table.consequences tr[id^=consequence-]")
+    assert rows.count() == 2
+    department_row = rows.filter(has_text="市行政审批服务局").filter(has_not_text="企业登记窗口")
+    department_row.locator("input[name=reason]").fill("仅一张评价票，不作为优秀依据")
+    department_row.get_by_role("button", name="撤销").click()
+    assert "已撤销该项结果运用" in page.content()
+    office_row = page.locator("table.consequences tr[id^=consequence-]").filter(has_text="企业登记窗口")
+    office_row.get_by_role("button", name="确认").click()
+    assert "已知样本不足，仍予确认" in page.content()  # refused without the acknowledgement
+    office_row = page.locator("table.consequences tr[id^=consequence-]").filter(has_text="企业登记窗口")
+    office_row.locator("input[name=sample_acknowledged]").check()
+    office_row.get_by_role("button", name="确认").click()
+    assert "已全部审核，可以发布" in page.content()
+    shot(page, "admin-round-reviewed.png")
+
+    # Publish, then the circular: named in Chinese, carrying the confirmed consequence only.
     page.get_by_role("button", name="发布结果").click()
     assert "已发布" in page.content()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="下载通报（Excel）").click()
+    assert download.value.suggested_filename == "通报-2026年下半年.xlsx"
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    kept = [r for r in load_workbook(saved)["结果运用"].iter_rows(min_row=3, values_only=True)]
+    assert len(kept) == 1 and "企业登记窗口" in kept[0][1]
+    page.goto(f"{live_server}/admin/")
+    assert "各科室参评情况：2026年下半年" in page.content()
+    shot(page, "admin-dashboard.png")
     page.goto(f"{live_server}/results")
     assert "2026年下半年" in page.content()
