@@ -171,9 +171,9 @@ def test_4_postgresql_stopped_for_10_seconds(stack):
 def test_5_worker_killed_during_a_tally_of_50000_ballots(stack):
     from rq.job import Job
 
+    from ballot_service import jobs
     from ballot_service.extensions import db, redis_ext
     from ballot_service.models import Round
-    from ballot_service.services import rounds
     from ballot_service.services.tally import tally_round
 
     from .tally_data import make_round
@@ -184,7 +184,7 @@ def test_5_worker_killed_during_a_tally_of_50000_ballots(stack):
         clean = tally_round(round_id)
         worker = stack.processes["worker"].pid
         others = set(children(worker))  # the worker's scheduler process
-        job = rounds.enqueue_tally(round_id)
+        job = jobs.tally.enqueue(round_id)  # a re-tally
         connection = redis_ext.client
         horse = wait_for_child(worker, others)  # the process the worker forked to run the tally
         steps = ("aggregating ratings", "scoring", "writing results", "consequences")
@@ -194,7 +194,7 @@ def test_5_worker_killed_during_a_tally_of_50000_ballots(stack):
         killed = time.monotonic()
         wait_for(lambda: Job.fetch(job.id, connection=connection).get_status() == "finished", 120, 0.2)
         recovery = time.monotonic() - killed
-        retried = Job.fetch(job.id, connection=connection).retries_left < len(rounds.TALLY_RETRY_INTERVALS)
+        retried = Job.fetch(job.id, connection=connection).retries_left < len(jobs.TALLY_RETRY_INTERVALS)
         db.session.expire_all()
         digest = db.session.get(Round, round_id).digest
         db.session.remove()
@@ -210,15 +210,15 @@ def test_5b_whole_worker_killed_during_a_tally(stack):
     process supervisor would start) finds the abandoned job once its heartbeat expires and retries."""
     from rq.job import Job
 
+    from ballot_service import jobs
     from ballot_service.extensions import db, redis_ext
     from ballot_service.models import Round
-    from ballot_service.services import rounds
 
     app = stack.app_
     with app.app_context():
         round_id = db.session.scalar(select(Round.id).where(Round.name == "统计测试轮"))
         clean = db.session.get(Round, round_id).digest
-        job = rounds.enqueue_tally(round_id)
+        job = jobs.tally.enqueue(round_id)  # a re-tally
         connection = redis_ext.client
         steps = ("aggregating ratings", "scoring", "writing results", "consequences")
         wait_for(lambda: Job.fetch(job.id, connection=connection).get_meta().get("step") in steps, 30, 0.001)
