@@ -6,6 +6,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from . import jobs as job_specs
 from .domain.access import UserRole
 from .domain.review import Decision
 from .domain.round_states import RoundStatus
@@ -85,13 +86,15 @@ def _shown(moment: dt.datetime) -> str:
 
 
 def _round_command(action):
-    """Run one round use case and commit it whole; on refusal nothing is changed."""
-    try:
-        outcome = action()
-        db.session.commit()
-    except (rounds.RoundError, QueueUnavailable) as exc:
-        db.session.rollback()
-        raise click.ClickException(str(exc)) from None
+    """Run one round use case and commit it whole, in the audit trail as the command line's; on
+    refusal nothing is changed."""
+    with audit.acting_as(None, "cli"):
+        try:
+            outcome = action()
+            db.session.commit()
+        except (rounds.RoundError, QueueUnavailable) as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from None
     return outcome
 
 
@@ -158,6 +161,8 @@ def rounds_tally(round_id, sync):
 
         digest = _round_command(lambda: tally_round(round_id, lambda step: click.echo(f"  {step.label}")))
         click.echo(f"统计完成，结果摘要 {digest}")
+        if job_specs.tally.drop_queued(round_id):
+            click.echo("已取消排队中的同一统计任务（本次已完成统计）。")
     else:
         job = _round_command(lambda: rounds.request_tally(round_id))
         status = job.get_status()

@@ -82,12 +82,15 @@ def window(hours_ago: int = 1, days_left: int = 30) -> tuple[dt.datetime, dt.dat
 
 def publish(round_id: int):
     """Review as a coordinator who agrees with everything (each low-sample item acknowledged one by
-    one), then publish and commit; returns the round."""
+    one), then publish and commit; returns the round. The tests tally in-process: the tally job
+    that closing queued is dropped, as `rounds tally --sync` does."""
     from sqlalchemy import select
 
+    from ballot_service import jobs
     from ballot_service.models import ConsequenceRecord
     from ballot_service.services import admin_rounds
 
+    jobs.tally.drop_queued(round_id)
     for consequence_id in db.session.scalars(select(ConsequenceRecord.id).where(
             ConsequenceRecord.round_id == round_id, ConsequenceRecord.decision == "pending")).all():
         admin_rounds.decide_consequence(round_id, consequence_id, "confirmed", "", sample_acknowledged=True)

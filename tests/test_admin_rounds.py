@@ -344,6 +344,9 @@ def test_department_admin_sees_only_their_department_and_comments_under_k(app, c
     assert client.get(f"/admin/rounds/{round_id}/departments/{c['county_dept'].id}/results").status_code == 404
     assert client.get(f"/admin/rounds/{round_id}").status_code == 403
     assert client.get(f"/admin/rounds/{round_id}/circular.xlsx").status_code == 403
+    # Ballots per office are not a department's (below k they would tell a hidden cell).
+    assert "各科室参评情况" not in text(client.get("/admin/"))
+    assert client.get(f"/admin/rounds/{round_id}/turnout.xlsx").status_code == 403
 
 
 def test_comments_of_an_office_appear_once_it_reaches_k_ballots(app, city):

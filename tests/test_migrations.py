@@ -126,3 +126,28 @@ def at_revision_with(revision: str, statements) -> None:
     finally:
         db.session.rollback()
         upgrade()
+
+
+def test_consequences_tallied_before_0010_are_reviewed_by_their_round(database):
+    """0009 -> 0010: a published round's consequences count as confirmed; an unpublished round's
+    wait for the review, each knowing whether its grade rests on a low sample, and lose the ledger
+    entries the old tally wrote (publication writes them now, of confirmed cards only)."""
+    from sqlalchemy import text
+
+    rounds_ = [(3, "tallied"), (4, "published")]
+    at_revision_with("0009", (
+        "INSERT INTO region (id, code, name, kind, sort_order) VALUES (1, 'c', '市', 'city', 0)",
+        *(f"INSERT INTO round (id, name, region_id, opens_at, closes_at, status, require_wechat, config, unsealed) "
+          f"VALUES ({r}, '轮{r}', 1, '2026-01-01', '2026-02-01', '{s}', false, '{{}}', true)" for r, s in rounds_),
+        *(f"INSERT INTO result (round_id, subject_kind, subject_id, department_id, counts, tags, scored, unknown, "
+          f"low_sample, uncertain, ballots) VALUES ({r}, 'office', 7, 1, '{{}}', '{{}}', 3, 0, {low}, false, 3)"
+          for r, low in ((3, "true"), (4, "false"))),
+        *(f"INSERT INTO consequence (id, round_id, kind, subject_kind, subject_id, people, includes_department, "
+          f"deduction_each, actions, authority) VALUES ({r}, {r}, 'yellow_card', 'office', 7, '[5]', false, 10, "
+          f"'[]', NULL)" for r, _ in rounds_),
+        *(f"INSERT INTO ledger_entry (round_id, consequence_id, recipient_kind, recipient_id, points) "
+          f"VALUES ({r}, {r}, 'person', 5, -10)" for r, _ in rounds_),
+    ))
+    rows = db.session.execute(text("SELECT round_id, decision, low_sample FROM consequence ORDER BY round_id")).all()
+    assert [tuple(r) for r in rows] == [(3, "pending", True), (4, "confirmed", False)]
+    assert db.session.execute(text("SELECT round_id FROM ledger_entry")).scalars().all() == [4]

@@ -9,7 +9,7 @@ from rq import SimpleWorker
 from sqlalchemy import select
 
 from ballot_service.extensions import db, redis_ext
-from ballot_service.models import Office, Result, Round
+from ballot_service.models import AuditEntry, Office, Result, Round
 from ballot_service.services import jobs
 from tests.ballot_helpers import token_and_people
 from tests.test_tally import city, first_round  # noqa: F401  (fixture and the hand-worked round)
@@ -92,3 +92,20 @@ def test_results_review_lists_departments_and_consequences(app, city):  # noqa: 
     output = cli.invoke(args=["results", "review", str(r)]).output
     assert re.search(r"1 市乙局\s+100\.00 优秀", output) and re.search(r"2 市甲局\s+76\.83 合格", output)
     assert "通报省乙厅" in output and "年度考核优先确定为优秀" in output
+    # The review from the command line, in the audit trail as the command line's.
+    [notice] = re.findall(r"\[(\d+)\] 待审核 通报上级主管部门", output)
+    refused = cli.invoke(args=["rounds", "review", str(r), notice, "--strike"])
+    assert refused.exit_code == 1 and "撤销须填写审核意见" in refused.output
+    struck = cli.invoke(args=["rounds", "review", str(r), notice, "--strike", "--reason", "省乙厅已另行通报"])
+    assert struck.exit_code == 0 and "已撤销" in struck.output
+    assert "已确认" in cli.invoke(args=["rounds", "review", str(r), "--confirm-rest"]).output
+    blocked = cli.invoke(args=["rounds", "publish", str(r)])
+    assert blocked.exit_code == 1 and "项结果运用未审核" in blocked.output  # the low-sample ones wait
+    for number in re.findall(r"\[(\d+)\] 待审核", cli.invoke(args=["results", "review", str(r)]).output):
+        assert cli.invoke(args=["rounds", "review", str(r), number, "--confirm", "--low-sample-ok"]).exit_code == 0
+    assert "已发布" in cli.invoke(args=["rounds", "publish", str(r)]).output
+    [entry] = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "consequence.review",
+                                                          AuditEntry.target == f"consequence:{notice}")).all()
+    assert entry.actor == "cli" and entry.summary["reason"] == "省乙厅已另行通报"
+    assert "round.update" in {e.action for e in db.session.scalars(select(AuditEntry).where(
+        AuditEntry.target == f"round:{r}", AuditEntry.actor == "cli"))}  # the close and the publish too

@@ -126,3 +126,34 @@ def test_commands_in_a_second_shell_find_make_runs_redis(tmp_path):
     if os.path.exists(server.socket_file):
         os.remove(server.socket_file)
     assert embedded_redis_url(str(tmp_path)) is None  # a stale file from a killed make run is not used
+
+
+def test_a_round_opened_late_starts_when_it_opened_and_publishing_waits_for_a_retally(app, city):  # noqa: F811
+    """A draft whose start passed while another round of the region was open starts when it is
+    opened (so the tally's "previous round" is the one before it in fact); a publish while a
+    re-tally is queued is refused, and a push never goes out for a round that is not published."""
+    from ballot_service.services.push import DeliveryFailed, add_subscriber, deliver
+
+    c = city
+    now = rounds.utcnow()
+    late = rounds.create_round("迟开的轮次", "heze", now - dt.timedelta(days=20), now + dt.timedelta(days=3))
+    opened = rounds.open_round(late.id, now=now)
+    assert opened.opens_at == now
+    cast(late.id, c["X"].id, [Rating(c["M"], "satisfied")])
+    rounds.close_round(late.id)
+    db.session.commit()
+    from ballot_service.services.tally import tally_round
+
+    tally_round(late.id)
+    subscriber = add_subscriber("绩效系统", "https://example.org/hook", "secret")
+    try:
+        deliver(subscriber.id, late.id)  # as a push job queued by a publish that then rolled back
+    except DeliveryFailed as refused:
+        assert "尚未发布" in str(refused)
+    else:
+        raise AssertionError("an unpublished round was pushed")
+    rounds.request_tally(late.id)  # a re-tally asked for, not yet run
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["rounds", "publish", str(late.id)])
+    assert result.exit_code == 1 and "统计任务正在进行或排队" in result.output
+    assert db.session.get(Round, late.id).status == "tallied"

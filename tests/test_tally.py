@@ -25,10 +25,11 @@ from ballot_service.domain.ballots import Rating
 from ballot_service.domain.roles import Role
 from ballot_service.extensions import db
 from ballot_service.models import ConsequenceRecord, LedgerEntry, Person, Result, Round
-from ballot_service.services import keys, rounds
+from ballot_service.services import admin_rounds, keys, rounds
 from ballot_service.services.tally import tally_round
 from tests import ballot_helpers
 from tests import factories as f
+from tests.ballot_helpers import publish
 
 T0 = dt.datetime(2025, 3, 1)
 
@@ -183,11 +184,20 @@ def test_falls_yellow_cards_and_consecutive_fails_across_rounds(city):
     assert {i for k, s, i in kinds if (k, s) == ("review_reference", "person")} == people
     assert {i for k, s, i in kinds if (k, s) == ("yellow_card", "person")} == {c["P"]}
     assert not {i for k, s, i in kinds if s == "person" and k not in ("review_reference", "yellow_card")}
-    # B's yellow card: the department and P, 10 points each (B has no leader-in-charge); office Z's card: P;
-    # P's own card: P.
-    ledger = sorted(db.session.execute(select(LedgerEntry.recipient_kind, LedgerEntry.recipient_id,
-                                              LedgerEntry.points).where(LedgerEntry.round_id == r2)).all())
-    assert ledger == sorted([("department", c["B"], -10)] + [("person", c["P"], -10)] * 3)
+    # The ledger is written at publication, of the cards the review kept. B's yellow card (the
+    # department and P, 10 points each; B has no leader-in-charge) is struck; office Z's card and P's
+    # own remain: P, twice.
+    def ledger():
+        return sorted(db.session.execute(select(LedgerEntry.recipient_kind, LedgerEntry.recipient_id,
+                                                LedgerEntry.points).where(LedgerEntry.round_id == r2)).all())
+
+    assert ledger() == []
+    [b_card] = db.session.scalars(select(ConsequenceRecord.id).where(
+        ConsequenceRecord.round_id == r2, ConsequenceRecord.kind == "yellow_card",
+        ConsequenceRecord.subject_kind == "department")).all()
+    admin_rounds.decide_consequence(r2, b_card, "struck", "经复核，本轮样本仅一票")
+    publish(r2)
+    assert ledger() == [("person", c["P"], -10)] * 2
 
     # Round 3: department A fails again → escalation to its leader-in-charge L.
     r3 = new_round(c, 3)

@@ -213,7 +213,7 @@ def _audit_filters() -> tuple[dict[str, str], dict[str, dt.date]]:
 
 def _china_days(days: dict[str, dt.date]) -> dict[str, dt.datetime]:
     """From the start of `since` to the end of `until`, China days, as stored (naive UTC)."""
-    china = dt.timezone(dt.timedelta(hours=8))
+    china = rounds.CHINA
     bounds = {}
     if "since" in days:
         bounds["since"] = dt.datetime.combine(days["since"], dt.time(), china).astimezone(dt.UTC).replace(tzinfo=None)

@@ -221,6 +221,9 @@ def consequences(round_id: int, department_id: int | None = None,
     person_ids = {p for c in records for p in c.people}
     persons = {p.id: p for p in db.session.scalars(select(Person).where(Person.id.in_(person_ids)))}
     names = {p.id: p.name for p in persons.values()}
+    tallied_in = dict(db.session.execute(select(Result.subject_id, Result.department_id).where(
+        Result.round_id == round_id, Result.subject_kind == "person",
+        Result.subject_id.in_({c.subject_id for c in records if c.subject_kind == "person"}))).all())
     lines = []
     for c in records:
         if c.subject_kind == "office":
@@ -228,9 +231,9 @@ def consequences(round_id: int, department_id: int | None = None,
             dept_id = office.department_id if office else None
             subject = f"{departments[dept_id].name}{office.name}" if office else f"科室{c.subject_id}"
         elif c.subject_kind == "person":
-            person = persons.get(c.subject_id)
-            dept_id = person.department_id if person else None
-            subject = f"{departments[dept_id].name}{person.name}（个人）" if person else f"人员{c.subject_id}"
+            person, dept_id = persons.get(c.subject_id), tallied_in.get(c.subject_id)  # not where they are now
+            subject = f"{departments[dept_id].name}{person.name}（个人）" if person and dept_id in departments \
+                else f"人员{c.subject_id}"
         else:
             dept_id = c.subject_id
             subject = departments[dept_id].name if dept_id in departments else f"部门{dept_id}"

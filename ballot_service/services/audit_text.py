@@ -12,6 +12,7 @@ from ..domain.round_states import STATUS_LABELS
 from ..extensions import db
 from ..models import AuditEntry, Department, Office, Person, Region, Round, User, WebhookSubscriber
 from .audit import CHANGE_LABELS, TABLE_LABELS, action_label
+from .rounds import CHINA
 
 NAMED = {"round": (Round, Round.name), "department": (Department, Department.name), "office": (Office, Office.name),
          "person": (Person, Person.name), "region": (Region, Region.name), "user": (User, User.username),
@@ -68,7 +69,7 @@ def _value(column: str, value) -> str:
             moment = dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
         except ValueError:
             return value
-        return f"{moment.astimezone(dt.timezone(dt.timedelta(hours=8))):%Y-%m-%d %H:%M}"
+        return f"{moment.astimezone(CHINA):%Y-%m-%d %H:%M}"
     if isinstance(value, list):
         return "、".join(str(v) for v in value) or "无"
     return str(value)[:60]

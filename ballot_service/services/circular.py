@@ -13,7 +13,7 @@ from ..models import Department, Office, Person, Region, Result, Round
 from . import admin_rounds, audit
 from .results import grade_label
 from .rounds import RoundError
-from .sheets import safe_name, sheet
+from .sheets import append, safe_name, sheet
 
 
 def _change(result: Result) -> str:
@@ -64,12 +64,12 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
     headers = ["排名", "名称", "得分", "等次", "较上轮变化", "黄牌", "有效票数", "不了解情况"]
     summary = sheet(workbook, "汇总", f"{round_.name}“三亮”评价结果通报", headers, [6, 34, 9, 9, 24, 6, 10, 11])
     for r in by_kind.get("region", []):
-        summary.append(["", f"{db.session.get(Region, r.subject_id).name}（总体）", _score(r), grade_label(r.grade),
+        append(summary, ["", f"{db.session.get(Region, r.subject_id).name}（总体）", _score(r), grade_label(r.grade),
                         _change(r), "", r.scored, r.unknown])
     first_department_row = summary.max_row + 1
     department_results = ranked(by_kind.get("department", []))
     for r in department_results:
-        summary.append([r.rank, departments[r.subject_id].name, _score(r), grade_label(r.grade), _change(r),
+        append(summary, [r.rank, departments[r.subject_id].name, _score(r), grade_label(r.grade), _change(r),
                         cards.get(r.subject_id, 0), r.scored, r.unknown])
     # Ranked first, unscored last: the chart takes the scored rows only, rank 1 on top.
     last_scored_row = first_department_row + sum(1 for r in department_results if r.score is not None) - 1
@@ -92,7 +92,7 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
                           ["排名", "部门", *[label for _, label in levels], "合计"], [6, 34, *[10] * len(levels), 10])
     for r in department_results:
         counts = [r.counts.get(code, 0) for code, _ in levels]
-        distribution.append([r.rank, departments[r.subject_id].name, *counts, sum(counts)])
+        append(distribution, [r.rank, departments[r.subject_id].name, *counts, sum(counts)])
 
     offices = {o.id: o for o in db.session.scalars(select(Office))}
     people = {p.id: p for p in db.session.scalars(select(Person).where(Person.id.in_(
@@ -103,11 +103,11 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
                     ["排名", "姓名 / 科室", "职务", "得分", "等次", "较上轮变化", "有效票数", "不了解情况"],
                     [6, 22, 20, 9, 9, 24, 10, 11])
         for r in ranked(r for r in by_kind.get("office", []) if r.department_id == dept.id):
-            ws.append([r.rank, offices[r.subject_id].name, "科室", _score(r), grade_label(r.grade), _change(r),
+            append(ws, [r.rank, offices[r.subject_id].name, "科室", _score(r), grade_label(r.grade), _change(r),
                        r.scored, r.unknown])
         for r in ranked(r for r in by_kind.get("person", []) if r.department_id == dept.id):
             person = people[r.subject_id]
-            ws.append([r.rank, person.name, person.post, _score(r), grade_label(r.grade), _change(r), r.scored,
+            append(ws, [r.rank, person.name, person.post, _score(r), grade_label(r.grade), _change(r), r.scored,
                        r.unknown])
 
     ws = sheet(workbook, "结果运用", f"{round_.name} · 结果运用", ["类型", "对象", "涉及人员", "扣分（每人/单位）",
@@ -115,6 +115,6 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
                 [26, 28, 40, 14, 28, 20, 30])
     for line in consequences:
         c = line.record
-        ws.append([line.label, line.subject, "、".join(line.people), c.deduction_each or "", "、".join(c.actions),
+        append(ws, [line.label, line.subject, "、".join(line.people), c.deduction_each or "", "、".join(c.actions),
                    c.authority or "", c.reason or ""])
     workbook.save(stream)

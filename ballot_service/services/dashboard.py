@@ -75,6 +75,12 @@ class CountedRound:
         return max((d.ballots for d in self.departments), default=0)
 
 
+def sees_office_turnout(scope: Scope) -> bool:
+    """Coordinators and auditors (their region's, or the city's): per-office ballots and low-sample
+    flags are not a department's to see (domain.visibility: below k they would tell a hidden cell)."""
+    return scope.level in (Level.CITY, Level.REGION)
+
+
 def open_rounds(scope: Scope) -> list[OpenRound]:
     now = rounds.utcnow()
     found = db.session.scalars(select(Round).where(condition("round", scope), Round.status == RoundStatus.OPEN)
@@ -88,12 +94,10 @@ def latest_counted(scope: Scope) -> Round | None:
 
 
 def office_turnout(round_: Round, scope: Scope, sort: str = "ballots") -> CountedRound:
-    """Ballots per office of a counted round, grouped by department (a department admin: theirs)."""
+    """Ballots per office of a counted round, grouped by department."""
     query = (select(Result, Office.name, Office.code, Department.id, Department.name)
              .join(Office, Office.id == Result.subject_id).join(Department, Department.id == Office.department_id)
              .where(Result.round_id == round_.id, Result.subject_kind == "office"))
-    if scope.level is Level.DEPARTMENT:
-        query = query.where(Department.id == scope.department_id)
     departments: dict[int, DepartmentTurnout] = {}
     for result, name, code, dept_id, dept_name in db.session.execute(query):
         departments.setdefault(dept_id, DepartmentTurnout(dept_name)).offices.append(

@@ -74,11 +74,22 @@ class Declared:
         except DuplicateJobError:  # another process enqueued it a moment ago
             return Job.fetch(job_id, connection=q.connection)
 
+    def drop_queued(self, *args) -> bool:
+        """Cancel the job if it is waiting and not yet started (its work was done another way,
+        e.g. `rounds tally --sync`); whether it was."""
+        job = self.fetch(*args)
+        if job is None or job.get_status(refresh=True) != JobStatus.QUEUED:
+            return False
+        job.cancel()
+        return True
+
     def fetch(self, *args) -> Job | None:
         try:
             return Job.fetch(self.id_for(*args), connection=redis_ext.client)
         except NoSuchJobError:
             return None
+        except RedisError:
+            raise QueueUnavailable() from None
 
 
 def declare(job_id: str | Callable[..., str], timeout: int = 1800, retry: list[int] | str | None = None):

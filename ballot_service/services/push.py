@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from ..domain.access import Place, Scope
 from ..domain.review import Decision
+from ..domain.round_states import RoundStatus
 from ..extensions import db
 from ..models import ConsequenceRecord, Result, Round, WebhookAttempt, WebhookDelivery, WebhookSubscriber
 from . import rounds
@@ -208,6 +209,8 @@ def deliver(subscriber_id: int, round_id: int) -> str:
     """One attempt to deliver; raises DeliveryFailed (after logging it) so RQ retries."""
     subscriber = db.session.get(WebhookSubscriber, subscriber_id)
     round_ = db.session.get(Round, round_id)
+    if round_ is None or round_.status != RoundStatus.PUBLISHED:  # a publish rolled back, or not committed yet
+        raise DeliveryFailed("该轮次尚未发布，不推送")
     delivery = delivery_for(subscriber_id, round_id)
     if delivery.status == "delivered":
         return delivery.id

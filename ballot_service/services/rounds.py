@@ -8,6 +8,7 @@ All times are stored in UTC; people see them in China Standard Time (UTC+8, no D
 
 import copy
 import datetime as dt
+import logging
 
 from rq.job import Job
 from sqlalchemy import select
@@ -17,13 +18,17 @@ from .. import jobs
 from ..domain import review as review_rules
 from ..domain import sealing
 from ..domain.ballots import DEFAULT_BALLOT_CONFIG, BallotConfig
+from ..domain.review import Decision
 from ..domain.roles import office_roster
 from ..domain.round_states import Move, MoveRefused, RoundStatus, changes
 from ..domain.scoring import DEFAULT_SCORING_CONFIG
 from ..extensions import db
-from ..models import ConsequenceRecord, Department, Office, Person, Region, Round, RoundRoster
+from ..models import ConsequenceRecord, Department, LedgerEntry, Office, Person, Region, Round, RoundRoster
 from . import audit, keys, push
 from .disclosure import roster_entry
+from .jobs import ACTIVE
+
+log = logging.getLogger(__name__)
 
 CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
 
@@ -44,7 +49,7 @@ def to_china(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC).astimezone(CHINA)
 
 
-def _moved(round_: Round, move: Move) -> bool:
+def check_move(round_: Round, move: Move) -> bool:
     """Check the move against the round's state (domain.round_states); whether it changes anything."""
     try:
         return changes(round_.status, move)
@@ -75,7 +80,7 @@ def edit_round(round_id: int, *, name: str | None = None, region_code: str | Non
                require_wechat: bool | None = None) -> Round:
     """Change a draft round (fields left None stay as they are)."""
     round_ = _get(round_id)
-    _moved(round_, Move.EDIT)
+    check_move(round_, Move.EDIT)
     if region_code is not None and region_code != round_.region.code:
         region = db.session.scalar(select(Region).where(Region.code == region_code))
         if region is None:
@@ -93,7 +98,7 @@ def edit_round(round_id: int, *, name: str | None = None, region_code: str | Non
 def cancel_round(round_id: int) -> Round:
     """Cancel a draft round (kept, marked 已取消); an opened round cannot be cancelled or deleted."""
     round_ = _get(round_id)
-    if _moved(round_, Move.CANCEL):
+    if check_move(round_, Move.CANCEL):
         round_.status = RoundStatus.CANCELLED
         db.session.flush()
     return round_
@@ -102,9 +107,10 @@ def cancel_round(round_id: int) -> Round:
 def open_round(round_id: int, now: dt.datetime | None = None) -> Round:
     """Freeze every active office's roster, snapshot the ballot configuration, make the keys
     (in the key store; the database gets the key id and the public key). A round opened before
-    its scheduled start takes ballots at once: its start becomes now."""
+    its scheduled start takes ballots at once: its start becomes now (so a round opened late, after
+    another of the region closed, also starts when it opened)."""
     round_ = _get(round_id)
-    if not _moved(round_, Move.OPEN):
+    if not check_move(round_, Move.OPEN):
         return round_
     now = now or utcnow()
     if round_.closes_at <= now:
@@ -136,7 +142,7 @@ def open_round(round_id: int, now: dt.datetime | None = None) -> Round:
     round_.config = copy.deepcopy({**DEFAULT_BALLOT_CONFIG, **DEFAULT_SCORING_CONFIG})
     round_.sealed_size = sealing.padded_size(BallotConfig.from_snapshot(round_.config), most_people)
     round_.key_id, round_.public_key = keys.create_round_keys()
-    round_.opens_at = min(round_.opens_at, now)
+    round_.opens_at = now  # when it really opened: early by hand, late after another round, or on time
     round_.status = RoundStatus.OPEN
     db.session.flush()
     return round_
@@ -149,7 +155,7 @@ def close_round(round_id: int, now: dt.datetime | None = None) -> tuple[Round, J
     checks the round); pages still showing the form learn it then. The tally is queued before
     that commit: if Redis cannot take it, the caller rolls back and the round stays open."""
     round_ = _get(round_id)
-    if not _moved(round_, Move.CLOSE):
+    if not check_move(round_, Move.CLOSE):
         return round_, None
     round_.status = RoundStatus.CLOSED
     round_.closes_at = min(round_.closes_at, now or utcnow())
@@ -161,7 +167,7 @@ def request_tally(round_id: int) -> Job:
     """Queue the tally of a closed round (or a re-tally of a tallied one, before publishing)
     in the worker (job id tally-<id>: never queued twice at once); who asked is in the audit trail."""
     round_ = _get(round_id)
-    _moved(round_, Move.TALLY)
+    check_move(round_, Move.TALLY)
     job = jobs.tally.enqueue(round_.id)
     audit.note("round.tally", f"round:{round_.id}", {"job": job.id})
     return job
@@ -171,20 +177,41 @@ def publish_round(round_id: int) -> tuple[Round, list[Job]]:
     """Make a tallied round's report cards public and queue the pushes to subscribers (idempotent).
     Every consequence must have been confirmed or struck first (the review)."""
     round_ = _get(round_id)
-    if not _moved(round_, Move.PUBLISH):
+    if not check_move(round_, Move.PUBLISH):
         return round_, []
+    tally = jobs.tally.fetch(round_id)
+    if tally is not None and tally.get_status(refresh=True) in ACTIVE:
+        raise RoundError("统计任务正在进行或排队，完成并审核后再发布")
     undecided = review_rules.undecided(db.session.scalars(
         select(ConsequenceRecord.decision).where(ConsequenceRecord.round_id == round_id)))
     if undecided:
         raise RoundError(f"还有{undecided}项结果运用未审核，请逐项确认或撤销后再发布")
     round_.status = RoundStatus.PUBLISHED
     round_.published_at = utcnow()
+    db.session.add_all(ledger_entries(round_id))
     db.session.flush()
-    return round_, push.enqueue_push(round_.id)
+    return round_, push.enqueue_push(round_.id)  # the pushes deliver only once this is committed
+
+
+def ledger_entries(round_id: int) -> list[LedgerEntry]:
+    """The performance ledger of a published round: −10 per recipient of each confirmed yellow
+    card (a struck one deducts nothing). Each card is its own 提醒: a person may get a department's,
+    an office's and their own in one round."""
+    entries = []
+    for c in db.session.scalars(select(ConsequenceRecord).where(
+            ConsequenceRecord.round_id == round_id, ConsequenceRecord.decision == Decision.CONFIRMED,
+            ConsequenceRecord.deduction_each > 0).order_by(ConsequenceRecord.id)):
+        recipients = [("department", c.subject_id)] if c.includes_department else []
+        recipients += [("person", p) for p in c.people]
+        entries += [LedgerEntry(round_id=round_id, consequence_id=c.id, recipient_kind=kind, recipient_id=rid,
+                                points=-c.deduction_each) for kind, rid in recipients]
+    return entries
 
 
 def _get(round_id: int) -> Round:
-    round_ = db.session.get(Round, round_id)
+    """The round, its row locked until the caller commits: a move and the cron's move on the same
+    round run one after the other (PostgreSQL; SQLite takes one writer at a time anyway)."""
+    round_ = db.session.get(Round, round_id, with_for_update=True, populate_existing=True)
     if round_ is None:
         raise RoundError(f"没有编号为{round_id}的评价轮次")
     return round_
@@ -236,6 +263,10 @@ def advance_rounds(now: dt.datetime | None = None) -> dict[str, list[int]]:
                 db.session.commit()
             except RoundError:
                 db.session.rollback()  # e.g. another round of the region still open: left for a person
+                continue
+            except Exception:  # Redis or the key store away: the other rounds still move, this one next minute
+                db.session.rollback()
+                log.exception("round %s could not be moved on schedule", round_id)
                 continue
             done[outcome].append(round_id)
     return done

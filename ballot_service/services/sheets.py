@@ -29,13 +29,22 @@ def sheet(workbook: Workbook, title: str, heading: str, headers: list[str], widt
     return ws
 
 
+def append(ws, row) -> None:
+    """Append a row; text that Excel would take for a formula (=, +, -, @ first: a name or a
+    reason typed by someone) stays text."""
+    ws.append(list(row))
+    for cell in ws[ws.max_row]:
+        if cell.data_type == "f":
+            cell.data_type = "s"
+
+
 def one_sheet(title: str, heading: str, headers: list[str], widths: list[int], rows) -> io.BytesIO:
     """A workbook of one such sheet, ready to send."""
     workbook = Workbook()
     workbook.remove(workbook.active)
     ws = sheet(workbook, title, heading, headers, widths)
     for row in rows:
-        ws.append(list(row))
+        append(ws, row)
     buffer = io.BytesIO()
     workbook.save(buffer)
     buffer.seek(0)

@@ -42,7 +42,7 @@ from ..models import (
     RoundRoster,
 )
 from . import ballot_box, keys, paper_ballots
-from .rounds import RoundError
+from .rounds import RoundError, check_move
 
 
 @dataclass
@@ -110,10 +110,7 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
     round_ = db.session.get(Round, round_id)
     if round_ is None:
         raise RoundError(f"没有编号为{round_id}的评价轮次")
-    try:
-        round_states.after(round_.status, round_states.Move.TALLY)
-    except round_states.MoveRefused as refused:
-        raise RoundError(str(refused)) from None
+    check_move(round_, round_states.Move.TALLY)
     config = round_.config
     points = {code: p for code, _label, p in config["levels"]}
     bands = config["grade_bands"]
@@ -193,6 +190,10 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
     previous = _previous_grades(round_, subjects)
 
     progress(TallyStep.WRITING)
+    # Locked until the commit, and checked again: a publish that came meanwhile (it waits for this
+    # lock, and refuses once it sees fresh pending consequences) must not be overwritten.
+    db.session.refresh(round_, with_for_update=True)
+    check_move(round_, round_states.Move.TALLY)
     for model in (LedgerEntry, ConsequenceRecord, Result):
         db.session.execute(delete(model).where(model.round_id == round_id))
     rows = []
@@ -361,7 +362,7 @@ def _consequences(round_id: int, results: list[dict], roster, previous) -> list:
         dept_roster[dept_id].add(member)
         person_roster[person_id].add(member)
     members_of = {"person": person_roster, "office": office_roster, "department": dept_roster}
-    canonical, deductions = [], []
+    canonical = []
     for (kind, subject_id), result in sorted(graded.items()):
         prev = previous.get((kind, subject_id))
         department_id = result["department_id"]
@@ -374,15 +375,6 @@ def _consequences(round_id: int, results: list[dict], roster, previous) -> list:
                                        deduction_each=c.deduction_each, actions=list(c.actions),
                                        authority=c.authority, low_sample=result["low_sample"])
             db.session.add(record)
-            if c.deduction_each:
-                deductions.append((record, c, department_id))
             canonical.append([c.kind, c.subject_kind, c.subject_id, list(c.people), c.includes_department,
                               c.deduction_each, list(c.actions), c.authority])
-    db.session.flush()  # the records' ids, in one batched INSERT
-    for record, c, department_id in deductions:
-        recipients = [("department", department_id)] if c.includes_department else []
-        recipients += [("person", p) for p in c.people]
-        db.session.add_all(LedgerEntry(round_id=round_id, consequence_id=record.id, recipient_kind=kind,
-                                       recipient_id=recipient_id, points=-c.deduction_each)
-                           for kind, recipient_id in recipients)
     return canonical

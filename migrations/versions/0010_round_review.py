@@ -31,6 +31,11 @@ def upgrade():
         batch_op.add_column(sa.Column('decided_at', sa.DateTime(), nullable=True))
         batch_op.create_check_constraint(op.f('ck_consequence_decision_valid'),
                                          "decision IN ('pending', 'confirmed', 'struck')")
+    op.execute("UPDATE consequence SET low_sample = coalesce((SELECT r.low_sample FROM result r "
+               "WHERE r.round_id = consequence.round_id AND r.subject_kind = consequence.subject_kind "
+               "AND r.subject_id = consequence.subject_id), false)")
+    # The ledger is written at publication now, of confirmed cards: unpublished rounds' go.
+    op.execute("DELETE FROM ledger_entry WHERE round_id IN (SELECT id FROM round WHERE status <> 'published')")
     # What was published before the review existed was published as the tally derived it.
     op.execute("UPDATE consequence SET decision = 'confirmed', reason = '审核功能上线前已发布' "
                "WHERE round_id IN (SELECT id FROM round WHERE status = 'published')")
