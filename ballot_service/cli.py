@@ -43,6 +43,7 @@ def import_roster(path: str):
             for error in rejected.errors:
                 click.echo(str(error), err=True)
             raise click.ClickException(f"{rejected}，未导入任何数据。") from None
+    db.session.commit()
     click.echo(f"已导入：人员{summary.people}人，岗位职责{summary.duties}条，服务事项{summary.items}项。")
 
 
@@ -57,6 +58,7 @@ def import_photos_command(path: str):
         for error in rejected.errors:
             click.echo(error, err=True)
         raise click.ClickException(f"{rejected}，未更新任何照片。") from None
+    db.session.commit()
     click.echo(f"已更新{count}人的照片。")
 
 
@@ -304,6 +306,7 @@ def offices_regenerate_code(code, yes):
         office = regenerate_code(code)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    db.session.commit()
     click.echo(f"{office.department.name}{office.name} 的新编码：{office.code}（请重新打印海报）")
 
 

@@ -110,6 +110,7 @@ def test_a_bad_file_imports_nothing_and_lists_every_error_exactly(org):
 
 def test_duplicates_against_the_database_are_refused(org):
     import_workbook(workbook(people=GOOD_PEOPLE[:1]))
+    db.session.commit()  # as the command or request that imported it does
     with pytest.raises(ImportRejected) as caught:
         import_workbook(workbook(people=GOOD_PEOPLE))
     assert [str(e) for e in caught.value.errors] == ["「人员身份公示表」第2行「D（姓名）」列：市行政审批服务局已有此人（姓名和电话相同）"]

@@ -160,7 +160,9 @@ def _run(form, call):
     if not form.validate_on_submit():
         return None
     try:
-        return call()
+        outcome = call()
+        db.session.commit()
+        return outcome
     except catalog.CatalogError as error:
         _refuse(form, error)
         return None
@@ -366,6 +368,7 @@ def person_edit(person_id: int):
 @access.guard(P.ROSTER_MANAGE, "person", "person_id")
 def person_deactivate(person_id: int):
     catalog.deactivate_person(g.obj)
+    db.session.commit()
     flash(f"人员“{g.obj.name}”已停用：不再显示在公示页和新的选票上，以往轮次的结果保留。")
     return redirect(url_for("admin.people"))
 
@@ -382,6 +385,7 @@ def person_photo(person_id: int):
         except catalog.CatalogError as error:
             _refuse(photo_form, error)
         else:
+            db.session.commit()
             flash("照片已更新。")
             return redirect(url_for("admin.person_edit", person_id=person_id))
     elif photo_form.is_submitted() and not photo_form.errors:
@@ -446,6 +450,7 @@ def duty_edit(duty_id: int):
 def duty_delete(duty_id: int):
     name, department_id = g.obj.post_name, g.obj.department_id
     catalog.delete_duty(g.obj)
+    db.session.commit()
     flash(f"岗位“{name}”已删除。")
     return redirect(url_for("admin.duties", department_id=department_id))
 
@@ -490,6 +495,7 @@ def service_item_edit(item_id: int):
 def service_item_delete(item_id: int):
     name, office_id = g.obj.name, g.obj.office_id
     catalog.delete_service_item(g.obj)
+    db.session.commit()
     flash(f"事项“{name}”已删除。")
     return redirect(url_for("admin.office", office_id=office_id))
 
@@ -527,6 +533,7 @@ def roster_import():
         summary = catalog.import_roster(access.scope(), data)
     except roster_io.ImportRejected as rejected:
         return _import_page(form=form, errors=rejected.errors, status=400)
+    db.session.commit()
     flash(f"导入成功：人员{summary.people}人，岗位职责{summary.duties}条，服务事项{summary.items}项。")
     return redirect(url_for("admin.roster_import"))
 
@@ -559,5 +566,6 @@ def photos_import():
                                              config["MAX_CONTENT_LENGTH"])
     except photos.PhotoImportRejected as rejected:
         return _import_page(photo_form=form, photo_errors=rejected.errors, status=400)
+    db.session.commit()
     flash(f"照片导入成功：共{count}人。")
     return redirect(url_for("admin.roster_import"))

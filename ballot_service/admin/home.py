@@ -16,7 +16,7 @@ def home():
     sort = request.args.get("sort", "ballots")
     if access.can(P.ROUNDS_READ):
         in_progress = dashboard.open_rounds(scope)
-    if dashboard.sees_office_turnout(scope) and (latest := dashboard.latest_counted(scope)) is not None:
+    if access.can(P.TURNOUT_READ) and (latest := dashboard.latest_counted(scope)) is not None:
         counted = dashboard.office_turnout(latest, scope, sort)
     return render_template("admin/home.html", user=g.user, scope=users.scope_of(g.user), in_progress=in_progress,
                            counted=counted, sort=sort if sort in dashboard.SORTS else "ballots",

@@ -77,12 +77,10 @@ def _xlsx(buffer, name: str):
 
 
 @bp.route("/rounds/<int:round_id>/turnout.xlsx")
-@access.guard(P.RESULTS_READ, "round", "round_id")
+@access.guard(P.TURNOUT_READ, "round", "round_id")
 def turnout_export(round_id: int):
     """The dashboard's ballots per office, with department subtotals."""
     round_ = g.obj
-    if not dashboard.sees_office_turnout(access.scope()):
-        abort(403)
     if not admin_rounds.results_visible(round_, access.scope()):
         return render_template("admin/message.html", title="暂无各科室票数",
                                message="各科室票数在统计后给出（评价期间选票密封）。"), 409

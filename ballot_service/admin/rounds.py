@@ -132,6 +132,7 @@ def round_detail(round_id: int):
         turnout=admin_rounds.turnout(round_) if round_.status in UNTALLIED else None,
         tally=admin_rounds.tally_job(round_.id) if round_.status in (RoundStatus.CLOSED, RoundStatus.TALLIED) else None,
         can_manage=access.can(P.ROUNDS_MANAGE), can_consequences=access.can(P.CONSEQUENCES_READ),
+        can_turnout=access.can(P.TURNOUT_READ),
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from ..domain.access import Permission as P
 from ..domain.roles import Role
+from ..extensions import db
 from ..models import DUTY_CATEGORIES, REGION_KINDS, Department, Office, Person, PostDuty, Region, ServiceItem
 from ..services import access, catalog, photos, roster_io
 from . import SECURITY, blueprint, page, refuse
@@ -35,8 +36,11 @@ def _text(max_length: int, required: bool = False, nullable: bool = False, min_l
 
 
 def _call(fn, *args):
+    """One catalog use case, committed here whole; a refusal is a 422 naming the field."""
     try:
-        return fn(*args)
+        outcome = fn(*args)
+        db.session.commit()
+        return outcome
     except catalog.CatalogError as error:
         refuse(error.field, str(error))
 
@@ -398,9 +402,11 @@ class PersonPhoto(MethodView):
             abort(422, message="请上传图片文件", errors={"files": {"photo": ["请上传图片文件"]}})
         config = current_app.config
         try:
-            return catalog.set_person_photo(g.obj, upload.read(), config["MEDIA_ROOT"], config["PHOTO_MAX_PIXELS"])
+            person = catalog.set_person_photo(g.obj, upload.read(), config["MEDIA_ROOT"], config["PHOTO_MAX_PIXELS"])
         except catalog.CatalogError as error:
             abort(422, message=str(error), errors={"files": {"photo": [str(error)]}})
+        db.session.commit()
+        return person
 
 
 # duties
@@ -448,6 +454,7 @@ class DutyOne(MethodView):
     @duties_blp.response(204)
     def delete(self, duty_id):
         catalog.delete_duty(g.obj)
+        db.session.commit()
 
 
 # service items
@@ -494,6 +501,7 @@ class ServiceItemOne(MethodView):
     @items_blp.response(204)
     def delete(self, item_id):
         catalog.delete_service_item(g.obj)
+        db.session.commit()
 
 
 # roster workbook and photos
@@ -523,6 +531,7 @@ class RosterImport(MethodView):
             abort(422, message=str(rejected),
                   errors=[{"sheet": e.sheet, "row": e.row, "column": e.column, "message": e.message}
                           for e in rejected.errors])
+        db.session.commit()
         return {"people": summary.people, "duties": summary.duties, "items": summary.items}
 
 
@@ -541,6 +550,7 @@ class RosterPhotos(MethodView):
                                                  config["PHOTO_MAX_PIXELS"], config["MAX_CONTENT_LENGTH"])
         except photos.PhotoImportRejected as rejected:
             abort(422, message=str(rejected), errors=list(rejected.errors))
+        db.session.commit()
         return {"photos": count}
 
 

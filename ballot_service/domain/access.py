@@ -44,6 +44,7 @@ class Permission(StrEnum):
     COMMENTS_READ = "comments.read"  # comments and tags, under the k rule (A3)
     SERIOUS_READ = "serious.read"  # ratings tagged 吃拿索要 or 故意刁难, with their notes (A3)
     CONSEQUENCES_READ = "consequences.read"
+    TURNOUT_READ = "turnout.read"  # ballots per office of a counted round (below k they would tell a hidden cell)
     WEBHOOKS_MANAGE = "webhooks.manage"
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
@@ -58,7 +59,7 @@ PERMISSIONS: dict[UserRole, frozenset[Permission]] = {
     }),
     UserRole.HALL_MANAGER: frozenset({P.ROSTER_READ, P.POSTERS_RENDER, P.OWN_ACCOUNT}),
     UserRole.AUDITOR: frozenset({
-        P.ROUNDS_READ, P.RESULTS_READ, P.CONSEQUENCES_READ, P.AUDIT_READ, P.OWN_ACCOUNT,
+        P.ROUNDS_READ, P.RESULTS_READ, P.CONSEQUENCES_READ, P.TURNOUT_READ, P.AUDIT_READ, P.OWN_ACCOUNT,
     }),
     UserRole.DISCIPLINE: frozenset({
         P.ROUNDS_READ, P.RESULTS_READ, P.SERIOUS_READ, P.CONSEQUENCES_READ, P.OWN_ACCOUNT,

@@ -2,9 +2,10 @@
 admin area and the API change them, plus the roster's Excel and photo imports within a scope.
 
 Every function checks its input completely before changing anything, raises `CatalogError`
-(a Chinese message and the name of the bad field) when the input is refused, and commits once
-at the end; the audit trail records the row changes by itself (services.audit). People,
-offices and departments are deactivated, never deleted: past rounds need them.
+(a Chinese message and the name of the bad field) when the input is refused, and flushes once
+at the end: the request or command that called it commits. The audit trail records the row
+changes by itself (services.audit). People, offices and departments are deactivated, never
+deleted: past rounds need them.
 """
 
 import io
@@ -119,10 +120,11 @@ def _merged(row, data: dict, names: Iterable[str]) -> dict:
     return {name: data[name] if name in data else getattr(row, name) for name in names}
 
 
-def _commit() -> None:
-    """Commit; a unique constraint hit by a concurrent write is a clear refusal, not a 500."""
+def _flush() -> None:
+    """Write the change for the caller to commit; a unique constraint hit by a concurrent write is
+    a clear refusal (the session rolled back), not a 500."""
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise CatalogError("与已有数据重复（可能刚被他人修改），请刷新后重试", None) from None
@@ -169,14 +171,14 @@ def _check_region(scope: Scope, data: dict, region: Region | None) -> dict:
 def create_region(scope: Scope, data: dict) -> Region:
     region = Region(**_check_region(scope, data, None))
     db.session.add(region)
-    _commit()
+    _flush()
     return region
 
 
 def update_region(scope: Scope, region: Region, data: dict) -> Region:
     for name, value in _check_region(scope, data, region).items():
         setattr(region, name, value)
-    _commit()
+    _flush()
     return region
 
 
@@ -213,14 +215,14 @@ def _check_department(scope: Scope, data: dict, dept: Department | None) -> dict
 def create_department(scope: Scope, data: dict) -> Department:
     dept = Department(**_check_department(scope, data, None))
     db.session.add(dept)
-    _commit()
+    _flush()
     return dept
 
 
 def update_department(scope: Scope, dept: Department, data: dict) -> Department:
     for name, value in _check_department(scope, data, dept).items():
         setattr(dept, name, value)
-    _commit()
+    _flush()
     return dept
 
 
@@ -256,14 +258,14 @@ def _check_office(scope: Scope, data: dict, office: Office | None) -> dict:
 def create_office(scope: Scope, data: dict) -> Office:
     office = Office(code=_new_code(), **_check_office(scope, data, None))
     db.session.add(office)
-    _commit()
+    _flush()
     return office
 
 
 def update_office(scope: Scope, office: Office, data: dict) -> Office:
     for name, value in _check_office(scope, data, office).items():
         setattr(office, name, value)
-    _commit()
+    _flush()
     return office
 
 
@@ -340,7 +342,7 @@ def create_person(scope: Scope, data: dict) -> Person:
     with db.session.no_autoflush:
         person = Person(**_check_person(scope, data, None))
     db.session.add(person)
-    _commit()
+    _flush()
     return person
 
 
@@ -356,14 +358,14 @@ def update_person(scope: Scope, person: Person, data: dict) -> Person:
                 person.office = value
         else:
             setattr(person, name, value)
-    _commit()
+    _flush()
     return person
 
 
 def deactivate_person(person: Person) -> Person:
     """Off the public pages and future ballots; kept for the rounds that rated them."""
     person.active = False
-    _commit()
+    _flush()
     return person
 
 
@@ -373,7 +375,7 @@ def set_person_photo(person: Person, data: bytes, media_root: str, max_pixels: i
         person.photo = photos.store_photo(data, media_root, max_pixels)
     except photos.PhotoError as error:
         raise CatalogError(str(error), "photo") from None
-    _commit()
+    _flush()
     return person
 
 
@@ -413,20 +415,20 @@ def _check_duty(scope: Scope, data: dict, duty: PostDuty | None) -> dict:
 def create_duty(scope: Scope, data: dict) -> PostDuty:
     duty = PostDuty(**_check_duty(scope, data, None))
     db.session.add(duty)
-    _commit()
+    _flush()
     return duty
 
 
 def update_duty(scope: Scope, duty: PostDuty, data: dict) -> PostDuty:
     for name, value in _check_duty(scope, data, duty).items():
         setattr(duty, name, value)
-    _commit()
+    _flush()
     return duty
 
 
 def delete_duty(duty: PostDuty) -> None:
     db.session.delete(duty)
-    _commit()
+    _flush()
 
 
 # --- service items ------------------------------------------------------------------------------
@@ -459,20 +461,20 @@ def _check_item(scope: Scope, data: dict, item: ServiceItem | None) -> dict:
 def create_service_item(scope: Scope, data: dict) -> ServiceItem:
     item = ServiceItem(**_check_item(scope, data, None))
     db.session.add(item)
-    _commit()
+    _flush()
     return item
 
 
 def update_service_item(scope: Scope, item: ServiceItem, data: dict) -> ServiceItem:
     for name, value in _check_item(scope, data, item).items():
         setattr(item, name, value)
-    _commit()
+    _flush()
     return item
 
 
 def delete_service_item(item: ServiceItem) -> None:
     db.session.delete(item)
-    _commit()
+    _flush()
 
 
 # --- choices for forms --------------------------------------------------------------------------

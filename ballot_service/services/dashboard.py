@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from ..domain.access import Level, Scope
+from ..domain.access import Scope
 from ..domain.round_states import REVIEWABLE, RoundStatus
 from ..extensions import db
 from ..models import Department, Office, Result, Round
@@ -73,12 +73,6 @@ class CountedRound:
     @property
     def most(self) -> int:
         return max((d.ballots for d in self.departments), default=0)
-
-
-def sees_office_turnout(scope: Scope) -> bool:
-    """Coordinators and auditors (their region's, or the city's): per-office ballots and low-sample
-    flags are not a department's to see (domain.visibility: below k they would tell a hidden cell)."""
-    return scope.level in (Level.CITY, Level.REGION)
 
 
 def open_rounds(scope: Scope) -> list[OpenRound]:

@@ -14,10 +14,10 @@ def regenerate_code(code: str) -> Office:
     if office is None:
         raise ValueError(f"没有编码为“{code}”的科室")
     for _ in range(5):  # the unique constraint decides; a clash is astronomically rare
-        office.code = new_office_code({office.code})
         try:
-            db.session.commit()
-            return office
+            with db.session.begin_nested():
+                office.code = new_office_code({office.code})
         except IntegrityError:
-            db.session.rollback()
+            continue
+        return office  # the caller commits
     raise ValueError("生成新编码失败，请重试")

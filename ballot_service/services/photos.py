@@ -195,5 +195,5 @@ def import_photos(path: str, media_root: str, max_pixels: int, max_file_bytes: i
         raise PhotoImportRejected(errors)
     for person, data in targets:
         person.photo = store_photo(data, media_root, max_pixels)
-    db.session.commit()
+    db.session.flush()  # the caller commits
     return len(targets)

@@ -399,7 +399,7 @@ def import_workbook(stream: IO[bytes], in_scope: Callable[[Department], bool] | 
         raise ImportRejected(errors)
     for objects in new.values():
         db.session.add_all(objects)
-    db.session.commit()
+    db.session.flush()  # the caller commits
     return ImportSummary(len(new[PEOPLE.title]), len(new[DUTIES.title]), len(new[ITEMS.title]))
 
 
