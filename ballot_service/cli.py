@@ -322,6 +322,7 @@ def webhooks_add(name, url, secret):
         subscriber = push.add_subscriber(name, url, secret)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    db.session.commit()
     click.echo(f"已添加订阅方 {subscriber.id}：{subscriber.name}")
 
 

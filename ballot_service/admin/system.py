@@ -135,6 +135,7 @@ def webhook_new():
             db.session.rollback()
             _field_error(form, "url", str(error))
         else:
+            db.session.commit()
             # The secret is shown this once (the receiver needs it to check signatures).
             return _webhooks_page(WebhookForm(formdata=None), subscriber, subscriber.secret)
     return _webhooks_page(form, status=400)

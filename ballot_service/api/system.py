@@ -175,6 +175,7 @@ class Webhooks(MethodView):
                                              within=access.scope())
         except ValueError as error:
             refuse("url", str(error))
+        db.session.commit()
         return {"id": subscriber.id, "name": subscriber.name, "url": subscriber.url, "active": subscriber.active,
                 "secret": subscriber.secret}
 
@@ -195,11 +196,13 @@ class OneWebhook(MethodView):
     def patch(self, args, webhook_id):
         """Rename, move or switch a subscriber on or off."""
         try:
-            return push.update_subscriber(g.obj, name=args["name"].strip() if "name" in args else None,
-                                          url=args["url"].strip() if "url" in args else None,
-                                          active=args.get("active"))
+            subscriber = push.update_subscriber(g.obj, name=args["name"].strip() if "name" in args else None,
+                                                url=args["url"].strip() if "url" in args else None,
+                                                active=args.get("active"))
         except ValueError as error:
             refuse("url", str(error))
+        db.session.commit()
+        return subscriber
 
 
 @webhooks_blp.route("/<int:webhook_id>/deliveries")

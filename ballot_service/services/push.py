@@ -54,7 +54,7 @@ def add_subscriber(name: str, url: str, secret: str | None = None, within: Scope
         raise ValueError("不在您的管理范围内")
     subscriber = WebhookSubscriber(name=name, url=checked_url(url), secret=secret or secrets.token_hex(32))
     db.session.add(subscriber)
-    db.session.commit()
+    db.session.flush()  # the caller commits
     return subscriber
 
 
@@ -66,7 +66,7 @@ def update_subscriber(subscriber: WebhookSubscriber, name: str | None = None, ur
         subscriber.name = name
     if active is not None:
         subscriber.active = active
-    db.session.commit()
+    db.session.flush()  # the caller commits
     return subscriber
 
 
