@@ -243,3 +243,16 @@ def test_blank_rows_do_not_count_and_far_rows_are_read_quickly(org):
     messages = {e.message for e in caught.value.errors}
     assert not any("超过5000行" in m for m in messages)
     assert caught.value.errors[-1].row == 2**20
+
+
+def test_the_export_keeps_formula_looking_text_as_text(org):
+    """A post typed as "=HYPERLINK(…)" by a department admin must not become a live formula in the
+    workbook a coordinator opens."""
+    dept, window = org
+    f.person(dept, Role.STAFF, office=window, name="王五", post='=HYPERLINK("http://evil.example/","核实")')
+    db.session.commit()
+    out = io.BytesIO()
+    export_workbook(out)
+    sheet = load_workbook(io.BytesIO(out.getvalue()))[PEOPLE.title]
+    cells = [cell for row in sheet.iter_rows(min_row=2) for cell in row if str(cell.value).startswith("=")]
+    assert cells and all(cell.data_type == "s" for cell in cells)

@@ -24,6 +24,7 @@ from ..domain.phones import is_valid_phone, normalize_phone
 from ..domain.roles import ROLE_BY_LABEL, ROLE_LABELS, Role
 from ..extensions import db
 from ..models import DUTY_CATEGORY_LABELS, Department, Office, Person, PostDuty, Region, ServiceItem
+from .sheets import append
 
 
 @dataclass(frozen=True)
@@ -468,7 +469,7 @@ def export_workbook(stream: IO[bytes], department_code: str | None = None,
             cell.font = Font(bold=True)
         for dept in departments:
             for values in rows(dept):
-                ws.append(values)
+                append(ws, values)  # a name or duty typed as "=…" stays text
         for index, header in enumerate(sheet.headers, start=1):
             ws.column_dimensions[get_column_letter(index)].width = 30 if "职责" in header or "流程" in header else 14
         ws.freeze_panes = "A2"
