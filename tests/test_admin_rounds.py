@@ -225,9 +225,11 @@ def test_a_coordinator_runs_a_whole_round_from_the_admin_pages(app, city):
     # The dashboard: ballots per office now, 0 and low samples marked, department subtotals, sortable.
     home = text(client.get("/admin/"))
     assert "各科室参评情况：2026年上半年" in home and "共 7 张评价票" in home
-    assert re.search(r"市公安局 0 1个科室0票 户政窗口 0 0票 市审批局 7 1个科室样本不足 社保窗口 2 样本不足 企业登记窗口 5 合计 7",
-                     home)  # fewest first
-    assert re.search(r"企业登记窗口 5 +社保窗口 2 样本不足", text(client.get("/admin/?sort=name")))
+    assert re.search(r"市公安局 0 1个科室0票 户政窗口 0 0票 市审批局 7 1个科室样本不足 社保窗口 2 样本不足 "
+                     r"另有1个科室票数正常（ 显示全部 ） 合计 7", home)  # fewest first; the offices to act on
+    everything = text(client.get("/admin/?all=1"))
+    assert re.search(r"社保窗口 2 样本不足 企业登记窗口 5 合计 7", everything)
+    assert re.search(r"企业登记窗口 5 +社保窗口 2 样本不足", text(client.get("/admin/?sort=name&all=1")))
     sheet = load_workbook(io.BytesIO(client.get(f"/admin/rounds/{round_.id}/turnout.xlsx").data))["参评情况"]
     rows = [list(r) for r in sheet.iter_rows(min_row=3, values_only=True)]
     assert ["市审批局", "（小计）", 7, None] in rows and ["市公安局", "户政窗口", 0, "0票"] in rows

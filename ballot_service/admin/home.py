@@ -14,10 +14,11 @@ def home():
     scope = access.scope()
     in_progress, counted = [], None
     sort = request.args.get("sort", "ballots")
+    show_all = request.args.get("all") == "1"
     if access.can(P.ROUNDS_READ):
         in_progress = dashboard.open_rounds(scope)
     if access.can(P.TURNOUT_READ) and (latest := dashboard.latest_counted(scope)) is not None:
         counted = dashboard.office_turnout(latest, scope, sort)
     return render_template("admin/home.html", user=g.user, scope=users.scope_of(g.user), in_progress=in_progress,
                            counted=counted, sort=sort if sort in dashboard.SORTS else "ballots",
-                           sorts=dashboard.SORTS)
+                           sorts=dashboard.SORTS, show_all=show_all)
