@@ -177,8 +177,9 @@ def review(round_: Round, department_id: int | None = None) -> Review:
 def decide_consequence(round_id: int, consequence_id: int, decision: str, reason: str,
                        sample_acknowledged: bool = False) -> ConsequenceRecord:
     """The coordinator confirms or strikes one consequence of a tallied, unpublished round
-    (domain.review); the decision and its reason go into the audit trail."""
-    round_ = db.session.get(Round, round_id)
+    (domain.review); the decision and its reason go into the audit trail. The round's row is
+    locked, as publishing locks it: a decision never lands after the publish that counted it."""
+    round_ = db.session.get(Round, round_id, with_for_update=True, populate_existing=True)
     record = db.session.get(ConsequenceRecord, consequence_id)
     if round_ is None or record is None or record.round_id != round_id:
         raise RoundError("没有这一项结果运用")
