@@ -137,6 +137,8 @@ def test_auditor_reads_the_audit_log_but_not_users(app, world):
     tomorrow = today + dt.timedelta(days=1)
     assert "没有符合条件的记录" in auditor.get(f"/admin/audit?since={tomorrow}").get_data(as_text=True)
     assert "格式不正确" in auditor.get("/admin/audit?since=明天").get_data(as_text=True)
+    far = auditor.get("/admin/audit?until=9999-12-31")
+    assert far.status_code == 200 and "日期应在2000年至2100年之间" in far.get_data(as_text=True)
     # An edited entry breaks the chain, and the page says so.
     db.session.execute(update(AuditEntry).where(AuditEntry.action == "user.create").values(actor="someone"))
     db.session.commit()

@@ -15,7 +15,7 @@ from ..domain.access import Permission as P
 from ..domain.access import Place, UserRole
 from ..extensions import db
 from ..models import Round, User, WebhookDelivery, WebhookSubscriber
-from ..services import access, audit, audit_text, push, rounds, sheets
+from ..services import access, admin_rounds, audit, audit_text, push, rounds, sheets
 from ..services import users as accounts
 from . import bp, paginate
 
@@ -205,23 +205,22 @@ def _audit_filters() -> tuple[dict[str, str], dict[str, dt.date]]:
         value = (request.args.get(name) or "").strip()
         if value:
             try:
-                days[name] = dt.date.fromisoformat(value)
+                day = dt.date.fromisoformat(value)
             except ValueError:
                 filters["error"] = f"日期“{value[:20]}”格式不正确，应如 2026-12-01"
+                continue
+            if 2000 <= day.year <= 2100:
+                days[name] = day
+            else:
+                filters["error"] = "日期应在2000年至2100年之间"
     filters.update({k: v.isoformat() for k, v in days.items()})
     return filters, days
 
 
 def _china_days(days: dict[str, dt.date]) -> dict[str, dt.datetime]:
     """From the start of `since` to the end of `until`, China days, as stored (naive UTC)."""
-    china = rounds.CHINA
-    bounds = {}
-    if "since" in days:
-        bounds["since"] = dt.datetime.combine(days["since"], dt.time(), china).astimezone(dt.UTC).replace(tzinfo=None)
-    if "until" in days:
-        end = dt.datetime.combine(days["until"] + dt.timedelta(days=1), dt.time(), china)
-        bounds["until"] = end.astimezone(dt.UTC).replace(tzinfo=None)
-    return bounds
+    starts = {"since": days.get("since"), "until": days["until"] + dt.timedelta(days=1) if "until" in days else None}
+    return {k: admin_rounds.from_china(dt.datetime.combine(day, dt.time())) for k, day in starts.items() if day}
 
 
 def _summary_text(summary) -> str:

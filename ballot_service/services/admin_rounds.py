@@ -177,14 +177,27 @@ def review(round_: Round, department_id: int | None = None) -> Review:
 def decide_consequence(round_id: int, consequence_id: int, decision: str, reason: str,
                        sample_acknowledged: bool = False) -> ConsequenceRecord:
     """The coordinator confirms or strikes one consequence of a tallied, unpublished round
-    (domain.review); the decision and its reason go into the audit trail. The round's row is
-    locked, as publishing locks it: a decision never lands after the publish that counted it."""
-    round_ = db.session.get(Round, round_id, with_for_update=True, populate_existing=True)
+    (domain.review); the decision and its reason go into the audit trail."""
+    _reviewable(round_id)
     record = db.session.get(ConsequenceRecord, consequence_id)
-    if round_ is None or record is None or record.round_id != round_id:
+    if record is None or record.round_id != round_id:
+        raise RoundError("没有这一项结果运用")
+    return _decide(record, decision, reason, sample_acknowledged)
+
+
+def _reviewable(round_id: int) -> Round:
+    """The round, locked as publishing locks it (a decision never lands after the publish that
+    counted it), if its consequences may be decided now."""
+    round_ = rounds.locked(round_id)
+    if round_ is None:
         raise RoundError("没有这一项结果运用")
     if round_.status != RoundStatus.TALLIED:
         raise RoundError("只有已统计、尚未发布的轮次可以审核结果运用")
+    return round_
+
+
+def _decide(record: ConsequenceRecord, decision: str, reason: str,
+            sample_acknowledged: bool) -> ConsequenceRecord:
     try:
         record.decision, record.reason = review_rules.decide(decision, reason, record.low_sample, sample_acknowledged)
     except review_rules.ReviewRefused as refused:
@@ -192,7 +205,7 @@ def decide_consequence(round_id: int, consequence_id: int, decision: str, reason
     actor = audit.actor_name()
     record.decided_by, record.decided_at = actor, rounds.utcnow()
     audit.note("consequence.review", f"consequence:{record.id}",
-               {"round": round_id, "kind": record.kind, "decision": record.decision, "reason": record.reason})
+               {"round": record.round_id, "kind": record.kind, "decision": record.decision, "reason": record.reason})
     db.session.flush()
     return record
 
@@ -200,11 +213,12 @@ def decide_consequence(round_id: int, consequence_id: int, decision: str, reason
 def confirm_remaining(round_id: int) -> int:
     """Confirm every consequence still pending except those resting on a low-sample grade (each of
     those needs its own decision); returns how many were confirmed."""
-    pending = db.session.scalars(select(ConsequenceRecord.id).where(
+    _reviewable(round_id)
+    pending = db.session.scalars(select(ConsequenceRecord).where(
         ConsequenceRecord.round_id == round_id, ConsequenceRecord.decision == Decision.PENDING,
         ConsequenceRecord.low_sample.is_(False)).order_by(ConsequenceRecord.id)).all()
-    for consequence_id in pending:
-        decide_consequence(round_id, consequence_id, Decision.CONFIRMED, "")
+    for record in pending:
+        _decide(record, Decision.CONFIRMED, "", False)
     return len(pending)
 
 

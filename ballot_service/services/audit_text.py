@@ -12,7 +12,7 @@ from ..domain.round_states import STATUS_LABELS
 from ..extensions import db
 from ..models import AuditEntry, Department, Office, Person, Region, Round, User, WebhookSubscriber
 from .audit import CHANGE_LABELS, TABLE_LABELS, action_label
-from .rounds import CHINA
+from .rounds import to_china
 
 NAMED = {"round": (Round, Round.name), "department": (Department, Department.name), "office": (Office, Office.name),
          "person": (Person, Person.name), "region": (Region, Region.name), "user": (User, User.username),
@@ -66,10 +66,9 @@ def _value(column: str, value) -> str:
         return "是" if value else "否"
     if column.endswith("_at") and isinstance(value, str):
         try:
-            moment = dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+            return f"{to_china(dt.datetime.fromisoformat(value)):%Y-%m-%d %H:%M}"
         except ValueError:
             return value
-        return f"{moment.astimezone(CHINA):%Y-%m-%d %H:%M}"
     if isinstance(value, list):
         return "、".join(str(v) for v in value) or "无"
     return str(value)[:60]

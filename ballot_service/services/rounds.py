@@ -208,10 +208,19 @@ def ledger_entries(round_id: int) -> list[LedgerEntry]:
     return entries
 
 
+# FOR NO KEY UPDATE: moves on one round wait for each other, while a ballot's INSERT, whose foreign
+# key takes FOR KEY SHARE on the round's row, never waits for a move (FOR UPDATE would block it).
+ROW_LOCK = {"key_share": True}
+
+
+def locked(round_id: int) -> Round | None:
+    """The round, fresh from the database, its row locked until the caller commits (PostgreSQL;
+    SQLite takes one writer at a time anyway)."""
+    return db.session.get(Round, round_id, with_for_update=ROW_LOCK, populate_existing=True)
+
+
 def _get(round_id: int) -> Round:
-    """The round, its row locked until the caller commits: a move and the cron's move on the same
-    round run one after the other (PostgreSQL; SQLite takes one writer at a time anyway)."""
-    round_ = db.session.get(Round, round_id, with_for_update=True, populate_existing=True)
+    round_ = locked(round_id)
     if round_ is None:
         raise RoundError(f"没有编号为{round_id}的评价轮次")
     return round_

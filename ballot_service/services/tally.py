@@ -42,7 +42,7 @@ from ..models import (
     RoundRoster,
 )
 from . import ballot_box, keys, paper_ballots
-from .rounds import RoundError, check_move
+from .rounds import ROW_LOCK, RoundError, check_move
 
 
 @dataclass
@@ -192,7 +192,7 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
     progress(TallyStep.WRITING)
     # Locked until the commit, and checked again: a publish that came meanwhile (it waits for this
     # lock, and refuses once it sees fresh pending consequences) must not be overwritten.
-    db.session.refresh(round_, with_for_update=True)
+    db.session.refresh(round_, with_for_update=ROW_LOCK)
     check_move(round_, round_states.Move.TALLY)
     for model in (LedgerEntry, ConsequenceRecord, Result):
         db.session.execute(delete(model).where(model.round_id == round_id))
