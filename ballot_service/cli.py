@@ -238,7 +238,7 @@ def results_review(round_id):
     for r in rows:
         change = "" if r.steps is None else f"  较上轮{r.steps:+d}个等次"
         click.echo(f"{r.rank or '—':>3} {departments[r.subject_id]:<20} {r.score or '—':>6} {grade_label(r.grade)}"
-                   f"  有效{r.scored}票{change}")
+                   f"  评价票{r.ballots}张，有效评价{r.scored}人次{change}")
     click.echo("结果运用：")
     from .services.admin_rounds import consequences
 
