@@ -212,14 +212,26 @@ def dead_and_live_xmins(table: str) -> set[str]:
     return found
 
 
+def tables_written_since(xid: int) -> set[str]:
+    """Tables with a live tuple written by a transaction after `xid` (an INSERT or an UPDATE)."""
+    tables = db.session.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).all()
+    return {t for t in tables if db.session.scalar(text(
+        f'SELECT EXISTS (SELECT 1 FROM "{t}" WHERE xmin::text::bigint > :xid)'), {"xid": xid})}
+
+
 def test_the_operators_join_nothing_during_the_round_or_after_the_tally(operated):
     app, pg, rs = operated
     r = redis.Redis.from_url(rs.url)
     codes, round_id = three_offices()
+    before_voting = db.session.scalar(text("SELECT txid_current()"))
+    db.session.commit()
     identities = cast_known_ballots(app, codes)
     key_id = db.session.get(Round, round_id).key_id
     round_secrets = secrets_of(round_id, key_id)
     markers = [marker(n).encode() for n in range(VOTERS)]
+    # Voting writes the box and nothing else: no table holds a count, time or office per ballot
+    # (a per-office turnout counter, say, would tell which office each sealed row went to, and when).
+    assert tables_written_since(before_voting) == {"sealed_ballot", "seal_key", "dedup_record"}
     who = [i[2:].encode() for i in identities]
 
     # During the round. T1: ciphertext of one size, no office; nothing readable or identifying
@@ -235,6 +247,7 @@ def test_the_operators_join_nothing_during_the_round_or_after_the_tally(operated
     wait_for(lambda: r.info("persistence")["aof_rewrite_in_progress"] == 0, 10)
     assert len(list(r.scan_iter(f"ballot:claim:{round_id}:*"))) == VOTERS
     assert files_hold(rs.files(), markers + who + [e for s in round_secrets for e in encodings(s)]) == []
+    assert files_hold(rs.files(), [c.encode() for c in codes]) == []  # nor which office a ballot was for
 
     rounds.close_round(round_id)
     tally_round(round_id)
