@@ -157,3 +157,25 @@ def test_a_round_opened_late_starts_when_it_opened_and_publishing_waits_for_a_re
     result = app.test_cli_runner().invoke(args=["rounds", "publish", str(late.id)])
     assert result.exit_code == 1 and "统计任务正在进行或排队" in result.output
     assert db.session.get(Round, late.id).status == "tallied"
+
+
+def test_a_round_move_never_makes_a_ballot_wait(app, city):  # noqa: F811
+    """PostgreSQL: a move locks the round's row FOR NO KEY UPDATE, so a ballot's write, whose
+    foreign key takes FOR KEY SHARE on that row, goes through while a close is still committing
+    (under FOR UPDATE it would wait for it)."""
+    import pytest
+    from sqlalchemy import text
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's")
+    now = rounds.utcnow()
+    round_ = rounds.create_round("锁", "heze", now - dt.timedelta(hours=1), now + dt.timedelta(days=3))
+    rounds.open_round(round_.id)
+    db.session.commit()
+    rounds.locked(round_.id)  # held by this session until it commits, as during a close
+    with db.engine.connect() as other:
+        other.execute(text("SET lock_timeout = '2s'"))
+        other.execute(text("INSERT INTO dedup_record (round_id, key) VALUES (:r, :k)"),
+                      {"r": round_.id, "k": "k" * 64})  # would raise LockNotAvailable under FOR UPDATE
+        other.rollback()
+    db.session.rollback()
