@@ -70,7 +70,7 @@ def test_a_ballot_is_sealed_with_its_dedup_record_and_nothing_about_the_voter(ap
 
     # Coming back, the voter sees that this office is done, and gets no new form.
     html = page(client, office)
-    assert "您已评价过该科室" in html and 'name="token"' not in html
+    assert "您已评价过" in html and 'name="token"' not in html
 
 
 def test_every_sealed_ballot_of_a_round_has_one_size(app, database):
@@ -105,7 +105,7 @@ def test_already_voted_has_the_status_of_success(client, database):
     second, _ = token_and_people(page(client, office))  # a second tab opened before voting
     assert client.post(f"/o/{office.code}/ballot", data=all_satisfied(first, people)).status_code == 200
     response = client.post(f"/o/{office.code}/ballot", data=all_satisfied(second, people))
-    assert response.status_code == 200 and "您已评价过该科室" in response.get_data(as_text=True)
+    assert response.status_code == 200 and "您已评价过" in response.get_data(as_text=True)
     assert sealed_ballots() == 1
 
 
@@ -152,23 +152,37 @@ def test_invalid_ballots_point_at_the_card_and_write_nothing(client, database):
     response = client.post(f"/o/{office.code}/ballot", data=form)
     html = response.get_data(as_text=True)
     assert response.status_code == 400
-    assert f'<fieldset class="rate bad" id="p{people[0]}">' in html
-    assert html.count("请选择评价") == 3
+    # The card in error is red with its reason; the three not yet rated are only marked open.
+    assert f'<fieldset class="rate bad" id="p{people[0]}"' in html
+    assert "只有选择“基本满意”或“不满意”时，才能勾选问题" in html
+    assert all(f'<fieldset class="rate open" id="p{p}"' in html for p in people[1:])
+    assert "请选择评价" not in html and "另有3人未评价" in html
     assert sealed_ballots() == 0
     # The same form (token kept) goes through once corrected.
     fixed = client.post(f"/o/{office.code}/ballot", data=all_satisfied(token_and_people(html)[0], people))
     assert fixed.status_code == 200 and sealed_ballots() == 1
 
 
-def test_rest_unknown_button_fills_in_without_submitting(client, database):
-    office, _ = open_office()
+def test_the_rest_as_unknown_is_asked_once_then_stored(client, database):
+    """Without JavaScript: "其余人员均选不了解情况" asks "其余 3 人将记为…", storing nothing; the
+    confirmation stores the ballot with the rest as 不了解情况. Sending with people unrated asks
+    the same."""
+    office, round_ = open_office()
     token, people = token_and_people(page(client, office))
-    response = client.post(f"/o/{office.code}/ballot",
-                           data={"token": token, f"r{people[0]}": "satisfied", "rest": "unknown"})
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200 and sealed_ballots() == 0
-    assert html.count('value="unknown" checked') == 3
-    assert f'name="r{people[0]}" value="satisfied" checked' in html
+    answered = {"token": token, f"r{people[0]}": "satisfied"}
+    for extra in ({"rest": "unknown"}, {}):
+        response = client.post(f"/o/{office.code}/ballot", data={**answered, **extra})
+        html = response.get_data(as_text=True)
+        assert sealed_ballots() == 0
+        assert re.search(r'<div class="confirm" id="confirm"[^>]*>\s*<p id="confirm-text">还有<b data-open>3</b>人未评价。'
+                         r"其余<b data-open>3</b>人将记为“不了解情况”", html)
+        assert f'name="r{people[0]}" value="satisfied" checked' in html and 'value="unknown" checked' not in html
+        assert "已评 <b id=\"rated\">1</b> / 共 4 人" in html
+    response = client.post(f"/o/{office.code}/ballot", data={**answered, "rest": "confirm"})
+    assert response.status_code == 200 and "感谢您的评价" in response.get_data(as_text=True)
+    [(_office, _channel, ratings)] = opened(round_.id)
+    assert sorted((r.person_id, r.level) for r in ratings) == [(people[0], "satisfied")] + [
+        (p, "unknown") for p in people[1:]]
 
 
 def test_oversized_bodies_unknown_offices_and_closed_rounds(client, database, redis_client):
@@ -315,7 +329,7 @@ def test_voters_stay_refused_after_redis_loses_its_data(app, database, redis_cli
         voter.delete_cookie("sl_done")  # a voter who cleared the page's memory too
         token, people = token_and_people(page(voter, office))
         again = voter.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
-        assert again.status_code == 200 and "您已评价过该科室" in again.get_data(as_text=True)
+        assert again.status_code == 200 and "您已评价过" in again.get_data(as_text=True)
     newcomer = app.test_client()
     token, people = token_and_people(page(newcomer, office))
     assert newcomer.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)).status_code == 200
@@ -344,7 +358,7 @@ def test_a_claim_whose_reply_was_lost_is_completed_by_sending_the_form_again(app
     client.delete_cookie("sl_done")
     other, _ = token_and_people(page(client, office))
     refused = client.post(f"/o/{office.code}/ballot", data=all_satisfied(other, people))
-    assert "您已评价过该科室" in refused.get_data(as_text=True) and sealed_ballots() == 1
+    assert "您已评价过" in refused.get_data(as_text=True) and sealed_ballots() == 1
 
 
 def test_a_database_restored_from_before_the_seal_key_fails_once_then_takes_the_ballot(app, database):
@@ -436,7 +450,7 @@ def test_cached_office_page_issues_a_token_per_view_and_the_database_refuses_an_
     assert first != second  # the cached render never carries a token of its own
     assert "__BALLOT_TOKEN__" not in page(client, office)
     assert client.post(f"/o/{office.code}/ballot", data=all_satisfied(first, people)).status_code == 200
-    assert "您已评价过该科室" in page(client, office)
+    assert "您已评价过" in page(client, office)
 
     voter = client.application.test_client()
     token, people = token_and_people(page(voter, office))
@@ -544,7 +558,7 @@ def test_a_claim_left_by_a_form_that_never_stored_does_not_say_already_voted(app
     client.delete_cookie("sl_done")
     other, _ = token_and_people(page(client, office))
     again = client.post(f"/o/{office.code}/ballot", data=all_satisfied(other, people))
-    assert "您已评价过该科室" in again.get_data(as_text=True) and sealed_ballots() == 1
+    assert "您已评价过" in again.get_data(as_text=True) and sealed_ballots() == 1
 
 
 def test_a_paper_ballot_counted_while_the_tally_unseals_waits_and_is_refused(app, database):

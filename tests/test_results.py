@@ -42,7 +42,7 @@ def test_report_cards_appear_only_once_published(client, city):  # noqa: F811
     # Departments ranked: 市乙局 100.00 优秀 first, 市甲局 76.83 合格 second; the city 88.42 良好.
     assert re.search(r"1 市乙局 100\.00 优秀.*2 市甲局 76\.83 合格", card)
     assert "88.42 良好" in card
-    assert "有效评价15票 · 不了解3" in card
+    assert "评价票5张 · 有效评价15人次 · 不了解3人次" in card  # X 3 + Y 2 ballots: ballots and ratings apart
 
     dept = client.get(f"/results/{r}/d/{_code(city['A'])}")
     body = text(dept)
@@ -105,7 +105,8 @@ def test_below_k_the_public_sees_no_score_and_no_cell_that_a_total_would_rebuild
     assert results.hidden_results(round_, Audience.COORDINATOR, c["A"]) == set()
 
     page = client.get(f"/results/{r}/d/{_code(c['A'])}").get_data(as_text=True)
-    assert page.count("样本不足") == 4  # X, Y, S1, H2
+    assert page.count('<b class="score g-none">样本不足</b>') == 4  # X, Y, S1, H2
+    assert page.count("<li>样本不足：评价票太少") == 2  # explained once under the offices, once under the people
     assert page.count('class="dist"') == 1 + 3  # the department, M, L, H1
     card = text(client.get(f"/results/{r}"))
     assert "88.42" not in card and "100.00" not in card  # neither the round's line nor 市乙局's score

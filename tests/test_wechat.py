@@ -80,7 +80,7 @@ def test_wechat_voter_is_known_by_openid_across_browsers(app, database, wechat):
                       headers={"User-Agent": WECHAT_UA}).status_code == 200
     # Same WeChat user on a second phone (new cookies, same openid): already voted.
     other_phone = app.test_client()
-    assert "您已评价过该科室" in follow_wechat(other_phone, office, wechat)
+    assert "您已评价过" in follow_wechat(other_phone, office, wechat)
     assert sealed_ballots() == 1
     assert wechat.requests.count("/sns/oauth2/access_token") == 2
 

@@ -5,12 +5,13 @@ from flask import Blueprint
 from ..domain.phones import tel_href
 from ..domain.roles import Role
 from ..services.results import grade_label
-from ..services.rounds import to_china
+from ..services.rounds import china_date, china_time
 
 bp = Blueprint("public", __name__)
 bp.add_app_template_filter(tel_href, "tel_href")
 bp.add_app_template_filter(Role, "role")
 bp.add_app_template_filter(grade_label, "grade_label")
-bp.add_app_template_filter(lambda moment: to_china(moment).strftime("%Y年%m月%d日 %H:%M"), "china_time")
+bp.add_app_template_filter(china_time, "china_time")
+bp.add_app_template_filter(china_date, "china_date")
 
 from . import views  # noqa: E402,F401  (routes register on bp)

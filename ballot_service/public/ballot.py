@@ -5,9 +5,9 @@ import secrets
 from flask import current_app, make_response, redirect, render_template, request, url_for
 
 from ..domain.ballots import fill_unknown
-from ..services import ballot_box, disclosure, voters, wechat
+from ..services import ballot_box, disclosure, results, voters, wechat
 from ..services.ballot_box import Outcome
-from .page_cache import CachedOffice, Vote
+from .page_cache import CachedOffice, Vote, render_office
 
 STATE_COOKIE = "sl_wx_state"
 WX_FAILED_COOKIE = "sl_wx_failed"
@@ -18,8 +18,8 @@ DONE_KEEP = 30
 BODY_LIMIT = 64 * 1024
 
 MESSAGES = {
-    Outcome.ALREADY_VOTED: (200, "您已评价过该科室",
-                            "您对该科室的评价已记录。每位办事群众每轮对同一科室只能评价一次，感谢您的参与。"),
+    Outcome.ALREADY_VOTED: (200, "您已评价过",
+                            "您的评价已记录。每位办事群众每轮对同一窗口或科室只评价一次，重复提交不会重复计票。感谢您的参与。"),
     Outcome.STALE_TOKEN: (400, "页面已过期", "该评价表已失效，请刷新页面后重新评价。"),
     Outcome.CLOSED: (409, "本轮评价已结束", "当前没有进行中的评价，感谢您的关注。"),
     Outcome.WECHAT_REQUIRED: (403, "请使用微信扫码评价", "本轮评价需在微信中扫描公示牌上的二维码进行。"),
@@ -29,6 +29,8 @@ SNAPSHOT_PAGE = (200, "请打开完整页面后评价",
                  "或在微信中重新扫描公示牌上的二维码后评价。")
 UNAVAILABLE = (503, "评价服务暂时不可用", "评价服务暂时不可用，请稍后刷新页面重试。")
 INVALID_MESSAGE = "评价还未完成，请按红色提示修改后提交。"
+UNRATED_MESSAGE = "还有{}人未评价：请为他们选择评价，或将其余人员记为“不了解情况”。"
+UNRATED_TOO = "另有{}人未评价。"
 NO_COOKIE_MESSAGE = "无法确认您的评价身份：请允许浏览器保存 Cookie，刷新页面后重新评价。"
 
 
@@ -97,13 +99,18 @@ def office_page(cached: CachedOffice, identity: str | None):
     return response
 
 
-def _render_with_answers(code: str, token: str, values: dict, errors: dict, message: str | None, status: int):
+def _render_with_answers(code: str, token: str, values: dict, errors: dict, message: str | None, status: int,
+                        confirm_rest: bool = False):
     """The office page again with the voter's answers (and errors): the slow, uncached path."""
     page = disclosure.get_office_page(code)
     ballot = ballot_box.office_ballot(page.office)
-    vote = Vote(ballot, token=token, values=values, errors=errors, message=message)
-    return _no_store(make_response(render_template("public/office.html", page=page, ballot=ballot, vote=vote),
-                                   status))
+    vote = Vote(ballot, token=token, values=values, errors=errors, message=message, confirm_rest=confirm_rest)
+    html = render_office(page, ballot, vote, results.latest_office_report(page.office))
+    return _no_store(make_response(html, status))
+
+
+def _unrated(snap, form: dict[str, list[str]]) -> list[int]:
+    return [person_id for person_id, _ in snap.roster if not form.get(f"r{person_id}")]
 
 
 def remember_done(response, snap):
@@ -121,10 +128,12 @@ def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str
         return message_page(*UNAVAILABLE, office_code=cached.code)
     if identity is None:
         return message_page(400, "无法确认评价身份", NO_COOKIE_MESSAGE)
-    if "rest" in form and snap is not None:
-        # The no-JavaScript way of the "其余均不了解" button: fill in, show again, submit nothing.
-        form.pop("rest")
-        return _render_with_answers(cached.code, token, fill_unknown(snap.roster, form), {}, None, 200)
+    rest = (form.pop("rest", None) or [""])[0]
+    if rest and snap is not None:
+        if rest == "confirm":  # "其余 N 人将记为“不了解情况”" confirmed
+            form = fill_unknown(snap.roster, form)
+        elif _unrated(snap, form):  # the no-JavaScript "其余均不了解": ask that once, store nothing
+            return _render_with_answers(cached.code, token, form, {}, None, 200, confirm_rest=True)
     result = ballot_box.submit(snap, identity, token, form)
     if result.outcome is Outcome.RECORDED:
         names = {person_id: name for person_id, _, name in snap.people}
@@ -133,7 +142,12 @@ def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str
     if result.outcome is Outcome.FAILED:
         return retry_page(cached.code, {"token": [token], **form})
     if result.outcome is Outcome.INVALID:
-        return _render_with_answers(cached.code, token, form, result.checked.errors, INVALID_MESSAGE, 400)
+        errors, unrated = result.checked.errors, _unrated(snap, form)
+        if errors.keys() <= set(unrated):  # nothing wrong but people left unrated: offer the rest as 不了解情况
+            return _render_with_answers(cached.code, token, form, errors, UNRATED_MESSAGE.format(len(unrated)), 400,
+                                        confirm_rest=True)
+        message = INVALID_MESSAGE + (UNRATED_TOO.format(len(unrated)) if unrated else "")
+        return _render_with_answers(cached.code, token, form, errors, message, 400)
     response = message_page(*MESSAGES[result.outcome], office_code=cached.code)
     return remember_done(response, snap) if result.outcome is Outcome.ALREADY_VOTED else response
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from flask import current_app, render_template
 
 from ..domain.office_codes import normalize_office_code
-from ..services import ballot_box, disclosure, keys
+from ..services import ballot_box, disclosure, keys, results
 from ..services.ballot_box import BallotSnapshot, OfficeBallot
 
 TOKEN_PLACEHOLDER = "__BALLOT_TOKEN__"
@@ -43,6 +43,12 @@ class Vote:
     values: dict[str, list[str]] = field(default_factory=dict)
     errors: dict = field(default_factory=dict)
     message: str | None = None
+    confirm_rest: bool = False  # ask "其余 N 人将记为“不了解情况”" (the no-JavaScript way)
+
+    @property
+    def open_people(self) -> list[int]:
+        """The people not yet rated on this form, in roster order."""
+        return [e.person.id for e in self.ballot.roster if not self.values.get(f"r{e.person.id}")]
 
 
 @dataclass(frozen=True)
@@ -126,14 +132,23 @@ def clear() -> None:
     _cache.clear()
 
 
+def render_office(page: disclosure.OfficePage, ballot: OfficeBallot, vote: Vote | None,
+                  latest: results.OfficeReport | None) -> str:
+    """The office page: the ballot first when a round is open, its latest published result, the
+    disclosure; between rounds, when the next one opens and where to complain meanwhile."""
+    return render_template("public/office.html", page=page, ballot=ballot, vote=vote, latest=latest,
+                           supervision=current_app.config["POSTER_SUPERVISION_LINE"])
+
+
 def build(code: str) -> CachedOffice | None:
     page = disclosure.get_office_page(code)
     if page is None:
         return None
     ballot = ballot_box.office_ballot(page.office)
+    latest = results.latest_office_report(page.office)
 
     def render(vote):
-        return render_template("public/office.html", page=page, ballot=ballot, vote=vote)
+        return render_office(page, ballot, vote, latest)
 
     try:
         snap = ballot_box.snapshot(page.office, ballot)

@@ -149,7 +149,7 @@ def department(code: str):
     page = disclosure.get_department_page(code)
     if page is None:
         abort(404, description="没有找到这个部门，请核对部门编码。")
-    return render_template("public/department.html", page=page)
+    return render_template("public/department.html", page=page, report=results.latest_department_report(code))
 
 
 @bp.get("/media/photos/<name>")

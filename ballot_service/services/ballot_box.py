@@ -63,6 +63,9 @@ class Outcome(enum.Enum):
     FAILED = "failed"
 
 
+FINDER_FROM = 8  # an office of more people gets the surname finder on its ballot
+
+
 @dataclass
 class OfficeBallot:
     """The ballot of an office as rows, for rendering the page (or why there is none)."""
@@ -71,6 +74,18 @@ class OfficeBallot:
     roster: list[RoundRoster] = field(default_factory=list)
     config: BallotConfig | None = None
     next_round: Round | None = None
+
+    @property
+    def surnames(self) -> list[tuple[str, int]]:
+        """For an office of more than FINDER_FROM people, each surname (a name's first
+        character) with the first person bearing it, in roster order: the voter finds the
+        people who served them. Empty for a smaller office."""
+        if len(self.roster) <= FINDER_FROM:
+            return []
+        first: dict[str, int] = {}
+        for entry in self.roster:
+            first.setdefault(entry.person.name[:1], entry.person.id)
+        return list(first.items())
 
 
 def office_ballot(office: Office) -> OfficeBallot:

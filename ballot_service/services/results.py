@@ -370,3 +370,29 @@ def serious_reports(round_: Round, department_id: int, audience: Audience,
     for report in reports:
         report.tags.sort()
     return reports
+
+
+@dataclass
+class OfficeReport:
+    """An office's own part of its department's latest published card: the office page shows it."""
+
+    round: Round
+    department: Department
+    office: Line
+    people: list[Line]
+    levels: list[tuple[str, str]]
+
+
+def latest_office_report(office: Office) -> OfficeReport | None:
+    """The office's line and its people's lines (as the public sees them) from the latest
+    published round that rated it."""
+    for round_ in published_rounds():
+        report = department_report(round_.id, office.department.code)
+        line = next((x for x in report.offices if x.result.subject_id == office.id), None) if report else None
+        if line is None:
+            continue
+        rated_here = set(db.session.scalars(select(RoundRoster.person_id).where(
+            RoundRoster.round_id == round_.id, RoundRoster.office_id == office.id)))
+        people = [x for x in report.people if x.result.subject_id in rated_here]
+        return OfficeReport(round_, report.department, line, people, report.levels)
+    return None

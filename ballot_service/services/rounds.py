@@ -49,6 +49,17 @@ def to_china(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC).astimezone(CHINA)
 
 
+def china_date(moment: dt.datetime) -> str:
+    """The day as people write it: 2026年12月1日 (no leading zeros)."""
+    day = to_china(moment)
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def china_time(moment: dt.datetime) -> str:
+    """2026年12月1日 09:30."""
+    return f"{china_date(moment)} {to_china(moment):%H:%M}"
+
+
 def check_move(round_: Round, move: Move) -> bool:
     """Check the move against the round's state (domain.round_states); whether it changes anything."""
     try:

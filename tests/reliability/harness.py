@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.path.dirname(sys.executable)
 TOKEN = re.compile(r'name="token" value="([^"]+)"')
 PEOPLE = re.compile(r'name="r(\d+)"')
-THANKS, ALREADY = "感谢您的评价", "您已评价过该科室"
+THANKS, ALREADY = "感谢您的评价", "您已评价过"
 
 
 def free_port() -> int:
