@@ -4,6 +4,7 @@ from flask import Blueprint
 
 from ..domain.phones import tel_href
 from ..domain.roles import Role
+from ..services.disclosure import office_kind
 from ..services.results import grade_label
 from ..services.rounds import china_date, china_time
 
@@ -13,5 +14,6 @@ bp.add_app_template_filter(Role, "role")
 bp.add_app_template_filter(grade_label, "grade_label")
 bp.add_app_template_filter(china_time, "china_time")
 bp.add_app_template_filter(china_date, "china_date")
+bp.add_app_template_filter(office_kind, "office_kind")
 
 from . import views  # noqa: E402,F401  (routes register on bp)

@@ -34,6 +34,14 @@ SECTION_TITLES = {
 STAFF_SECTION_TITLE = "业务人员"
 
 
+OFFICE_KINDS = ("窗口", "大队", "中队", "所")
+
+
+def office_kind(name: str) -> str:
+    """What people call the office by its name: 窗口, 大队, 中队, 所, or else 科室."""
+    return next((kind for kind in OFFICE_KINDS if name.endswith(kind)), "科室")
+
+
 def roster_entry(person: Person) -> RosterEntry:
     return RosterEntry(
         id=person.id,

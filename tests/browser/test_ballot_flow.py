@@ -30,23 +30,26 @@ def test_rate_everyone_complain_about_one_submit_and_come_back(database, live_se
     cards.nth(0).get_by_text("满意", exact=True).click()
     shot(phone, "ballot-filled.png")
 
-    # Submitting with two people unrated points at their cards.
+    # Submitting with two people unrated asks about them first, storing nothing; going back
+    # lands on the first of them.
     phone.get_by_role("button", name="提交评价").click()
-    assert phone.locator("fieldset.rate.bad").count() == 2
-    assert phone.locator("fieldset.rate.bad .err").first.inner_text() == "请选择评价"
-    shot(phone, "ballot-errors.png")
+    assert "其余2人将记为“不了解情况”" in phone.locator("#confirm").inner_text()
+    shot(phone, "ballot-confirm-rest.png")
+    phone.get_by_text("返回继续评价").click()
+    assert not phone.locator("#confirm").is_visible() and sealed_ballots() == 0
+    cards.nth(1).get_by_text("比较满意", exact=True).click()
+    assert phone.locator(".count").inner_text() == "已评 3 / 共 4 人"
 
-    # "其余人员均选不了解情况" fills the rest in place (script), then submit.
+    # "其余人员均选不了解情况" asks the same, for the one left; confirmed, the ballot is stored.
     phone.get_by_role("button", name="其余人员均选“不了解情况”").click()
-    assert phone.locator("input[value=unknown]:checked").count() == 2
-    assert phone.locator("fieldset.rate").nth(3).locator("input[value=dissatisfied]").is_checked()
-    phone.get_by_role("button", name="提交评价").click()
+    assert "其余1人将记为“不了解情况”" in phone.locator("#confirm").inner_text()
+    phone.get_by_role("button", name="确认提交").click()
     assert "感谢您的评价" in phone.locator("h1").inner_text()
     assert "不满意（故意刁难）" in phone.content()
     shot(phone, "ballot-thanks.png")
 
     phone.goto(f"{live_server}/o/{office.code}")
-    assert phone.locator(".done").inner_text() == "您已评价过该科室，感谢您的参与！"
+    assert phone.locator(".done").inner_text() == "您已评价过企业登记窗口，感谢您的参与！"
     assert phone.locator("form#ballot-form").count() == 0
     assert phone.outside_requests == []
 
@@ -66,8 +69,8 @@ def test_ballot_works_without_javascript(database, live_server, browser):
 
     page.locator("fieldset.rate").nth(0).get_by_text("比较满意", exact=True).click()
     page.get_by_role("button", name="其余人员均选“不了解情况”").click()  # a real submit without JS
-    assert page.locator("input[value=unknown]:checked").count() == 3
-    page.get_by_role("button", name="提交评价").click()
+    assert "其余3人将记为“不了解情况”" in page.locator("#confirm").inner_text() and sealed_ballots() == 0
+    page.get_by_role("button", name="确认提交").click()
     assert "感谢您的评价" in page.locator("h1").inner_text()
     context.close()
     assert sealed_ballots() == 1

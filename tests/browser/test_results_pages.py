@@ -41,7 +41,8 @@ def test_round_and_department_report_cards(city, live_server, phone):  # noqa: F
     body = phone.locator("body").inner_text()
     # First among the departments shown (市乙局, hidden, is first officially: its place is not shown)
     assert phone.locator(".results .res").nth(0).inner_text().startswith("1")
-    assert "X科" in body and body.count("样本不足") == 4 and "45.00" not in body
+    assert "X科" in body and phone.locator(".score", has_text="样本不足").count() == 4 and "45.00" not in body
+    assert body.count("样本不足：评价票太少") == 2  # the mark explained under the offices and the people
     assert phone.locator(".res.hidden").count() == 4 and phone.locator(".dist").count() == 4
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     shot(phone, "results-department.png")
