@@ -55,7 +55,8 @@ def test_demo_round_from_open_to_circular(app, database, tmp_path):
     workbook = load_workbook(out)
     summary = workbook["汇总"]
     assert summary["A1"].value.endswith("“三亮”评价结果通报")
-    assert [c.value for c in summary[2]] == ["排名", "名称", "得分", "等次", "较上轮变化", "黄牌", "有效票数", "不了解情况"]
+    assert [c.value for c in summary[2]] == ["排名", "名称", "得分", "等次", "较上轮变化", "黄牌", "评价票（张）", "有效评价（人次）",
+                                              "不了解（人次）"]
     assert summary.print_title_rows == "$1:$2" and summary.page_setup.orientation == "landscape"
     assert len(summary._charts) == 1
     assert "市行政审批服务局" in workbook.sheetnames and "结果运用" in workbook.sheetnames
@@ -63,6 +64,7 @@ def test_demo_round_from_open_to_circular(app, database, tmp_path):
     rows = [[c.value for c in row] for row in summary.iter_rows(min_row=3)]
     assert rows[0][:2] == [None, "菏泽市（总体）"]
     assert rows[1][:2] == [1, "市行政审批服务局"]
+    assert rows[1][6:] == [3, 11, 1]  # 3 ballots of 4 people: 12 ratings, 1 不了解 — ballots and ratings apart
     # The chart: rank 1 on top, values printed, only departments with a score (one here, row 4).
     chart = summary._charts[0]
     assert chart.x_axis.scaling.orientation == "maxMin" and chart.dataLabels.showVal

@@ -15,6 +15,8 @@ from .results import grade_label
 from .rounds import RoundError
 from .sheets import append, safe_name, sheet
 
+COUNT_HEADERS = ["评价票（张）", "有效评价（人次）", "不了解（人次）"]
+
 
 def _change(result: Result) -> str:
     if result.steps is None:
@@ -61,16 +63,17 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
 
     workbook = Workbook()
     workbook.remove(workbook.active)
-    headers = ["排名", "名称", "得分", "等次", "较上轮变化", "黄牌", "有效票数", "不了解情况"]
-    summary = sheet(workbook, "汇总", f"{round_.name}“三亮”评价结果通报", headers, [6, 34, 9, 9, 24, 6, 10, 11])
+    # Ballots (one per voter and office) and ratings (one per person on a ballot) in their own columns.
+    headers = ["排名", "名称", "得分", "等次", "较上轮变化", "黄牌", *COUNT_HEADERS]
+    summary = sheet(workbook, "汇总", f"{round_.name}“三亮”评价结果通报", headers, [6, 34, 9, 9, 24, 6, 12, 16, 14])
     for r in by_kind.get("region", []):
         append(summary, ["", f"{db.session.get(Region, r.subject_id).name}（总体）", _score(r), grade_label(r.grade),
-                        _change(r), "", r.scored, r.unknown])
+                        _change(r), "", r.ballots, r.scored, r.unknown])
     first_department_row = summary.max_row + 1
     department_results = ranked(by_kind.get("department", []))
     for r in department_results:
         append(summary, [r.rank, departments[r.subject_id].name, _score(r), grade_label(r.grade), _change(r),
-                        cards.get(r.subject_id, 0), r.scored, r.unknown])
+                        cards.get(r.subject_id, 0), r.ballots, r.scored, r.unknown])
     # Ranked first, unscored last: the chart takes the scored rows only, rank 1 on top.
     last_scored_row = first_department_row + sum(1 for r in department_results if r.score is not None) - 1
     if last_scored_row >= first_department_row:
@@ -100,14 +103,14 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
     for dept_result in ranked(by_kind.get("department", [])):
         dept = departments[dept_result.subject_id]
         ws = sheet(workbook, dept.name, f"{dept.name} · {round_.name}",
-                    ["排名", "姓名 / 科室", "职务", "得分", "等次", "较上轮变化", "有效票数", "不了解情况"],
-                    [6, 22, 20, 9, 9, 24, 10, 11])
+                    ["排名", "姓名 / 科室", "职务", "得分", "等次", "较上轮变化", *COUNT_HEADERS],
+                    [6, 22, 20, 9, 9, 24, 12, 16, 14])
         for r in ranked(r for r in by_kind.get("office", []) if r.department_id == dept.id):
             append(ws, [r.rank, offices[r.subject_id].name, "科室", _score(r), grade_label(r.grade), _change(r),
-                       r.scored, r.unknown])
+                       r.ballots, r.scored, r.unknown])
         for r in ranked(r for r in by_kind.get("person", []) if r.department_id == dept.id):
-            person = people[r.subject_id]
-            append(ws, [r.rank, person.name, person.post, _score(r), grade_label(r.grade), _change(r), r.scored,
+            person = people[r.subject_id]  # a person is rated on ballots, not sent any: no ballot count
+            append(ws, [r.rank, person.name, person.post, _score(r), grade_label(r.grade), _change(r), "", r.scored,
                        r.unknown])
 
     ws = sheet(workbook, "结果运用", f"{round_.name} · 结果运用", ["类型", "对象", "涉及人员", "扣分（每人/单位）",

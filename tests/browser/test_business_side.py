@@ -200,7 +200,7 @@ def test_every_public_page_passes_axe_at_both_phone_sizes(database, live_server,
             ctx, checker = context(browser, size, javascript), context(browser, size)
             page, axe_page = ctx.new_page(), checker.new_page()
 
-            def check(label):
+            def check(label, page=page, axe_page=axe_page, size=size):
                 if not javascript:
                     axe_page.set_content(re.sub(r"<script\b.*?</script>", "", page.content(), flags=re.S))
                 found = axe_serious(page if javascript else axe_page)
