@@ -29,7 +29,6 @@ SNAPSHOT_PAGE = (200, "请打开完整页面后评价",
                  "或在微信中重新扫描公示牌上的二维码后评价。")
 UNAVAILABLE = (503, "评价服务暂时不可用", "评价服务暂时不可用，请稍后刷新页面重试。")
 INVALID_MESSAGE = "评价还未完成，请按红色提示修改后提交。"
-UNRATED_MESSAGE = "还有{}人未评价：请为他们选择评价，或将其余人员记为“不了解情况”。"
 UNRATED_TOO = "另有{}人未评价。"
 NO_COOKIE_MESSAGE = "无法确认您的评价身份：请允许浏览器保存 Cookie，刷新页面后重新评价。"
 
@@ -144,8 +143,7 @@ def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str
     if result.outcome is Outcome.INVALID:
         errors, unrated = result.checked.errors, _unrated(snap, form)
         if errors.keys() <= set(unrated):  # nothing wrong but people left unrated: offer the rest as 不了解情况
-            return _render_with_answers(cached.code, token, form, errors, UNRATED_MESSAGE.format(len(unrated)), 400,
-                                        confirm_rest=True)
+            return _render_with_answers(cached.code, token, form, errors, None, 400, confirm_rest=True)
         message = INVALID_MESSAGE + (UNRATED_TOO.format(len(unrated)) if unrated else "")
         return _render_with_answers(cached.code, token, form, errors, message, 400)
     response = message_page(*MESSAGES[result.outcome], office_code=cached.code)

@@ -123,7 +123,7 @@ def test_a_big_office_ballot_without_javascript_asks_for_the_rest_the_same_way(d
     page.goto(f"{live_server}/o/{office.code}")
     page.locator("fieldset.rate", has_text="赵子龙").get_by_text("满意", exact=True).click()
     page.locator("#send").click()  # a real POST: the server asks
-    assert "还有20人未评价" in page.locator(".notice").inner_text()
+    assert "还有20人未评价" in page.locator("#confirm").inner_text()
     assert page.locator("#confirm").is_visible() and page.locator("fieldset.rate.bad").count() == 0
     assert page.locator("fieldset.rate.open").count() == 20
     shot(page, "big-office-nojs-confirm.png", full=False)
