@@ -52,7 +52,7 @@ TEXT_JS = """
 }
 """
 
-# Boxes of the visible panel outside the frame, and cards whose content is cut off.
+# Boxes of the visible panel outside the frame, and cards (overflow: hidden) whose content is cut off.
 OVERFLOW_JS = """
 ([w, h]) => {
   const panel = document.querySelector('.panel:not([hidden])');
@@ -63,7 +63,7 @@ OVERFLOW_JS = """
     if (r.left < -1 || r.top < -1 || r.right > w + 1 || r.bottom > h + 1)
       outside.push(el.tagName + ' ' + (typeof el.className === 'string' ? el.className : ''));
   }
-  for (const el of panel.querySelectorAll('.person, .res, .side, .who, .res-head')) {
+  for (const el of panel.querySelectorAll('.person, .res, .side')) {
     if (el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1)
       clipped.push(el.className + ': ' + el.innerText.slice(0, 40));
   }
@@ -279,3 +279,44 @@ def test_the_page_reloads_itself_after_a_few_minutes_at_the_end_of_a_cycle(hall,
         tv.clock.run_for(8 * 60 * 1000)  # 5 minutes, then the end of the cycle
     assert tv.evaluate("() => window.stillHere") is None
     assert tv.locator("#pager-num").inner_text().startswith("1 / ")
+
+
+def test_many_offices_long_names_and_empty_offices_stay_within_the_frame(app, database, live_server, tv):
+    """Eleven offices, one with a long name and one with nobody in it: every panel fits, and the
+    results run over two panels."""
+    region = f.region(code="heze", name="菏泽市", kind="city")
+    dept = f.department(region=region, code="zwfw", name="市政务服务管理办公室")
+    f.person(dept, Role.MAIN_LEADER, name="欧阳建国", post="主任")
+    names = ["不动产登记与交易税费一窗受理综合服务窗口"] + [f"第{n}综合窗口" for n in range(2, 11)] + ["暂未配备人员窗口"]
+    offices = [f.office(dept, name=name, sort_order=n) for n, name in enumerate(names)]
+    staff = {o.id: [f.person(dept, Role.STAFF, office=o, post="工作人员", business=BUSINESS[2]) for _ in range(3)]
+             for o in offices[:-1]}
+    db.session.commit()
+    r = rounds.create_round("2026年上半年", region.code, *window()).id
+    rounds.open_round(r)
+    db.session.commit()
+    for office_id, people in staff.items():
+        for _ in range(6):
+            cast(r, office_id, [Rating(p.id, "satisfied", (), None) for p in people])
+    rounds.close_round(r)
+    tally_round(r)
+    publish(r)
+
+    tv.goto(f"{live_server}/screen/{dept.code}", wait_until="networkidle")
+    total = tv.locator(".panel").count()
+    assert total == 1 + len(names) + 2
+    for i in range(total):
+        tv.evaluate(f"() => screenShow({i})")
+        texts = tv.evaluate(TEXT_JS)
+        assert [t for t in texts if t["size"] < 24] == [], f"panel {i + 1}"
+        box = tv.evaluate(OVERFLOW_JS, [WIDTH, HEIGHT])
+        assert box["outside"] == [] and box["clipped"] == [], f"panel {i + 1}: {box}"
+        assert box["bottom"] >= HEIGHT * 0.85, f"panel {i + 1}: {box}"
+    tv.evaluate("() => screenShow(1)")
+    _shot(tv, "hall-screen-long-name.png")
+    tv.evaluate(f"() => screenShow({total - 2})")
+    assert tv.locator(".panel:not([hidden]) .office-lines .res").count() == 6
+    _shot(tv, "hall-screen-results-page-1.png")
+    tv.evaluate(f"() => screenShow({total - 3})")
+    assert tv.locator(".panel:not([hidden]) .empty").inner_text() == "暂无公示人员"
+    _shot(tv, "hall-screen-empty-office.png")
