@@ -69,7 +69,8 @@ def test_hall_screen_shows_disclosure_and_latest_results(client, city):  # noqa:
     code = _code(city["A"])
     before = client.get(f"/screen/{code}")
     assert before.status_code == 200 and "本部门暂无已发布的评价结果" in text(before)
-    assert '<meta http-equiv="refresh"' in before.get_data(as_text=True)
+    html = before.get_data(as_text=True)
+    assert "http-equiv=\"refresh\"" not in html and "location.reload()" in html  # reloaded by its script
     r = first_round(city)
     rounds.close_round(r)
     tally_round(r)
@@ -200,3 +201,33 @@ def test_padding_to_k_shows_the_department_neither_a_bribery_report_nor_its_note
         reports = browser.get(f"/api/v1/rounds/{r}/departments/{c['B']}/serious",
                               headers={"Authorization": f"Bearer {api_token(user)}"}).json
         assert [(x["tags"], x["note"]) for x in reports] == [(["bribery"], "收了好处费才给办")]
+
+
+def test_hall_screen_panels_split_large_offices_evenly_and_page_the_results(client, city):  # noqa: F811
+    from ballot_service.models import Department
+    from ballot_service.services import disclosure, hall_screen
+    from tests import factories as f
+
+    assert hall_screen.chunks(list(range(30)), 12) == [list(range(0, 10)), list(range(10, 20)),
+                                                       list(range(20, 30))]
+    assert hall_screen.chunks([], 12) == [[]]
+    assert [len(c) for c in hall_screen.chunks(list(range(10)), hall_screen.RESULTS_PER_PANEL)] == [5, 5]
+    assert [hall_screen.grid_for(n) for n in (1, 2, 4, 5, 9, 12)] == [(1, 1), (2, 1), (2, 2), (3, 2), (3, 3), (3, 4)]
+    dept = db.session.get(Department, city["A"])
+    for n in range(9):
+        f.office(dept, name=f"第{n + 1}窗口")
+    db.session.commit()
+    r = first_round(city)
+    rounds.close_round(r)
+    tally_round(r)
+    publish(r)
+    page = disclosure.get_department_page(dept.code)
+    panels = hall_screen.panels(page, results.latest_department_report(dept.code), "http://testserver")
+    people = [p for p in panels if p.kind == "people"]
+    assert [p.heading for p in people] == ["部门领导", "X科", "Y科"] + [f"第{n + 1}窗口" for n in range(9)]
+    assert people[1].url == f"http://testserver/o/{page.offices[0][0].code}" and 'role="img"' in people[1].qr
+    assert people[0].qr is None and people[0].line.name == "市甲局"
+    # Eleven office lines (the new offices' with no ballots), over two results panels.
+    assert [(len(p.lines), p.part) for p in panels if p.kind == "results"] == [(6, "第1/2页"), (5, "第2/2页")]
+    html = client.get(f"/screen/{dept.code}").get_data(as_text=True)
+    assert html.count('class="panel ') == len(panels) and html.count(" hidden>") == len(panels) - 1

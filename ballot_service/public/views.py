@@ -3,7 +3,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db, limiter
-from ..services import ballot_box, disclosure, health, results, voters, wechat
+from ..services import ballot_box, disclosure, hall_screen, health, results, voters, wechat
 from ..services.photos import photo_dir
 from . import ballot as flow
 from . import bp, page_cache
@@ -141,7 +141,9 @@ def screen(code: str):
     page = disclosure.get_department_page(code)
     if page is None:
         abort(404, description="没有找到这个部门，请核对部门编码。")
-    return render_template("public/screen.html", page=page, report=results.latest_department_report(code))
+    report = results.latest_department_report(code)
+    panels = hall_screen.panels(page, report, current_app.config["PUBLIC_BASE_URL"])
+    return render_template("public/screen.html", page=page, report=report, panels=panels)
 
 
 @bp.get("/d/<code>")

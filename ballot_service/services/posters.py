@@ -124,6 +124,11 @@ def _person(p) -> PosterPerson:
     return PosterPerson(p.id, p.name, p.post, p.phone, p.role, p.business, p.oversees_field, p.photo)
 
 
+def office_url(public_base_url: str, code: str) -> str:
+    """The office page a poster's QR code carries (and the hall screen's)."""
+    return f"{public_base_url}/o/{code}"
+
+
 def office_data(office: Office, public_base_url: str) -> PosterOffice:
     page = disclosure.get_office_page(office.code)
     people = [p for section in page.sections for p in section.people]
@@ -136,7 +141,7 @@ def office_data(office: Office, public_base_url: str) -> PosterOffice:
         config = BallotConfig.from_snapshot(DEFAULT_BALLOT_CONFIG)
     return PosterOffice(
         code=office.code, name=office.name, department=office.department.name,
-        url=f"{public_base_url}/o/{office.code}",
+        url=office_url(public_base_url, office.code),
         people=[_person(p) for p in people], ballot=on_ballot,
         tags={"leader": config.leader_tags, "staff": config.staff_tags},
         duties=[(d.post_name, d.duties) for d in page.duties],
