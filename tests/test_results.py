@@ -39,15 +39,18 @@ def test_report_cards_appear_only_once_published(client, city):  # noqa: F811
     index = text(client.get("/results"))
     assert "第1轮" in index
     card = text(client.get(f"/results/{r}"))
-    # Departments ranked: 市乙局 100.00 优秀 first, 市甲局 76.83 合格 second; the city 88.42 良好.
-    assert re.search(r"1 市乙局 100\.00 优秀.*2 市甲局 76\.83 合格", card)
+    # 市甲局 76.83 合格 ranks first; 市乙局 100.00 优秀, with 2 scored ratings (below min_sample 10),
+    # is listed after it, unranked; the city 88.42 良好.
+    assert re.search(r"1 市甲局 76\.83 合格.*样本较少，不参与排名 — 市乙局 100\.00 优秀", card)
+    assert "样本较少：有效评价不足10人次，单独列出，不参与排名。" in card
     assert "88.42 良好" in card
     assert "评价票5张 · 有效评价15人次 · 不了解3人次" in card  # X 3 + Y 2 ballots: ballots and ratings apart
 
     dept = client.get(f"/results/{r}/d/{_code(city['A'])}")
     body = text(dept)
     assert dept.status_code == 200
-    assert re.search(r"1 X科 81\.00 良好.*2 Y科 74\.00 合格", body)
+    # X has 10 scored ratings and ranks first; Y, with 5, is listed after it, unranked.
+    assert re.search(r"1 X科 81\.00 良好 .* 样本较少，不参与排名 — Y科 74\.00 合格", body)
     assert "45.00 不合格" in body and "90.00 优秀" in body
     assert "故意刁难" not in body  # tags and comments never appear on public cards
 
@@ -231,3 +234,114 @@ def test_hall_screen_panels_split_large_offices_evenly_and_page_the_results(clie
     assert [(len(p.lines), p.part) for p in panels if p.kind == "results"] == [(6, "第1/2页"), (5, "第2/2页")]
     html = client.get(f"/screen/{dept.code}").get_data(as_text=True)
     assert html.count('class="panel ') == len(panels) and html.count(" hidden>") == len(panels) - 1
+
+
+def test_low_sample_lines_are_listed_apart_after_the_ranked_and_before_the_hidden(city):  # noqa: F811
+    """With k = 1 nothing is hidden: round 1's departments are 市甲局 (15 scored ratings, rank 1)
+    and 市乙局 (2 scored ratings < 10, unranked, listed after it, flagged low sample)."""
+    r = first_round(city)
+    set_k(r, 1)
+    rounds.close_round(r)
+    tally_round(r)
+    publish(r)
+    report = results.round_report(r)
+    assert [(line.name, line.rank, line.low_sample, line.hidden) for line in report.departments] == [
+        ("市甲局", 1, False, False), ("市乙局", None, True, False)]
+    department = results.department_report(r, _code(city["A"]))
+    # Offices: X (10 scored) ranked 1; Y (5) apart. People: all below 10, all apart, by name.
+    assert [(line.name, line.rank, line.low_sample) for line in department.offices] == [
+        ("X科", 1, False), ("Y科", None, True)]
+    assert all(line.rank is None and line.low_sample for line in department.people)
+    assert [line.name for line in department.people] == sorted(line.name for line in department.people)
+
+
+def test_ordered_ranks_the_shown_lines_then_the_low_sample_then_the_hidden():
+    from decimal import Decimal as D
+
+    from ballot_service.models import Result
+
+    def line(name, subject_id, score, rank, low):
+        return results.Line(name, Result(subject_kind="office", subject_id=subject_id, score=D(score), rank=rank,
+                                         low_sample=low))
+
+    lines = [line("丁", 4, "70", None, True), line("甲", 1, "95", 1, False), line("乙", 2, "90", 2, False),
+             line("丙", 3, "85", 3, False), line("戊", 5, "99", None, True)]
+    # 乙 hidden: 甲 and 丙 re-ranked among themselves 1, 2; 丁, 戊 apart (by name); 乙 last.
+    shown = results.ordered(lines, {("office", 2)})
+    assert [(x.name, x.rank, x.low_sample, x.hidden) for x in shown] == [
+        ("甲", 1, False, False), ("丙", 2, False, False), ("丁", None, True, False), ("戊", None, True, False),
+        ("乙", None, False, True)]
+    # A hidden low-sample line shows nothing of itself, not even that it is low sample.
+    [hidden] = results.ordered([line("己", 6, "50", None, True)], {("office", 6)})
+    assert hidden.hidden and not hidden.low_sample
+
+
+def test_yellow_cards_count_the_department_and_its_offices_the_same_on_both_cards(database):
+    """Two departments, one office and one staff member each, 5 ballots (k) each, all 基本满意:
+    person 60.00, office 60.00, department 60.00, every one 一般 → a yellow card each for the
+    department, its office and the person. 黄牌 counts the department's own and its office's
+    confirmed cards, not the person's: 1 + 1 = 2. In 市二局 the office's card is struck: 1 + 0 = 1."""
+    from sqlalchemy import select
+
+    from ballot_service.domain.roles import Role
+    from ballot_service.models import ConsequenceRecord
+    from ballot_service.services import admin_rounds
+    from tests import factories as f
+
+    region = f.region(code="heze", name="菏泽市", kind="city")
+    depts = [f.department(region=region, name=name) for name in ("市一局", "市二局")]
+    offices = [f.office(d, name="窗口") for d in depts]
+    staff = [f.person(d, Role.STAFF, office=o) for d, o in zip(depts, offices, strict=True)]
+    db.session.commit()
+    r = rounds.create_round("第1轮", "heze", *window()).id
+    rounds.open_round(r)
+    for office, person in zip(offices, staff, strict=True):
+        for _ in range(5):
+            cast(r, office.id, [Rating(person.id, "basically_satisfied", (), None)])
+    rounds.close_round(r)
+    tally_round(r)
+    cards = {(c.subject_kind, c.subject_id): c.id for c in db.session.scalars(select(ConsequenceRecord).where(
+        ConsequenceRecord.round_id == r, ConsequenceRecord.kind == "yellow_card"))}
+    assert set(cards) == {(kind, x.id) for kind, group in (("department", depts), ("office", offices),
+                                                            ("person", staff)) for x in group}
+    admin_rounds.decide_consequence(r, cards[("office", offices[1].id)], "struck", "经复核撤销")
+    publish(r)
+    round_ = db.session.get(Round, r)
+    assert results.yellow_cards(round_) == {depts[0].id: 2, depts[1].id: 1}
+    report = results.round_report(r)
+    assert {line.name: line.yellow_cards for line in report.departments} == {"市一局": 2, "市二局": 1}
+    for dept, n in zip(depts, (2, 1), strict=True):
+        card = results.department_report(r, dept.code)
+        assert card.line.yellow_cards == n
+        # The department page's own count of its cards agrees (what its template counts today).
+        assert len([c for c in card.consequences if c.kind == "yellow_card" and c.subject_kind != "person"]) == n
+
+
+def test_a_hidden_offices_yellow_card_is_not_counted_on_the_public_cards(database):
+    """k = 5. 市一局: office 甲窗口 5 ballots 基本满意 (60.00 一般, a card), 乙窗口 1 ballot 基本满意
+    (60.00 一般, a card), 丙窗口 6 ballots 满意. Department = (60 + 60 + 100)/3 = 73.33 合格, no card
+    of its own. 乙 (1 ballot) is hidden, and 甲 (5, the smallest shown) with it, so that 1 + 5 ≥ k:
+    the public sees 0 cards; the coordinator 2."""
+    from ballot_service.domain.roles import Role
+    from tests import factories as f
+
+    region = f.region(code="heze", name="菏泽市", kind="city")
+    dept = f.department(region=region, name="市一局")
+    offices = [f.office(dept, name=name) for name in ("甲窗口", "乙窗口", "丙窗口")]
+    staff = [f.person(dept, Role.STAFF, office=o) for o in offices]
+    db.session.commit()
+    r = rounds.create_round("第1轮", "heze", *window()).id
+    rounds.open_round(r)
+    for office, person, n, level in zip(offices, staff, (5, 1, 6), ("basically_satisfied",) * 2 + ("satisfied",),
+                                        strict=True):
+        for _ in range(n):
+            cast(r, office.id, [Rating(person.id, level, (), None)])
+    rounds.close_round(r)
+    tally_round(r)
+    publish(r)
+    round_ = db.session.get(Round, r)
+    assert results.yellow_cards(round_, Audience.COORDINATOR) == {dept.id: 2}
+    assert results.yellow_cards(round_) == {dept.id: 0}
+    card = results.department_report(r, dept.code)
+    assert {line.name for line in card.offices if line.hidden} == {"甲窗口", "乙窗口"}
+    assert card.line.yellow_cards == 0 and results.round_report(r).departments[0].yellow_cards == 0

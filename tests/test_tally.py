@@ -105,17 +105,34 @@ def test_first_round_scores_grades_ranks_by_hand(city):
     assert person["S1"].counts == {"basically_satisfied": 1, "dissatisfied": 1, "fairly_satisfied": 0,
                                    "satisfied": 0, "unknown": 1}
     assert person["S1"].tags == {"obstruction": 1}
-    # Ranks within department A: H2 90, H1 86.67, L 85, M 77.5, S1 45.
-    assert [person[k].rank for k in ("H2", "H1", "L", "M", "S1")] == [1, 2, 3, 4, 5]
+    # Everyone has fewer than 10 scored ratings (min_sample): low sample, shown apart, unranked.
+    assert all(v.low_sample and v.rank is None for v in person.values())
     assert (res[("office", c["X"])].score, res[("office", c["X"])].grade) == (D("81.00"), "good")
     assert (res[("office", c["Y"])].score, res[("office", c["Y"])].grade) == (D("74.00"), "pass")
     a, b = res[("department", c["A"])], res[("department", c["B"])]
-    assert (a.score, a.grade, a.rank, a.scored, a.unknown) == (D("76.83"), "pass", 2, 15, 3)
-    assert (b.score, b.grade, b.rank) == (D("100.00"), "excellent", 1)
+    # A has 15 scored ratings and ranks first; B, with 2 (below min_sample 10), is graded but unranked.
+    assert (a.score, a.grade, a.rank, a.scored, a.unknown, a.low_sample) == (D("76.83"), "pass", 1, 15, 3, False)
+    assert (b.score, b.grade, b.rank, b.low_sample) == (D("100.00"), "excellent", None, True)
     region = next(v for (kind, _), v in res.items() if kind == "region")
     assert (region.score, region.grade) == (D("88.42"), "good")
-    assert all(v.low_sample for v in person.values())  # fewer than 10 scored ratings each
     assert person["M"].uncertain  # 77.50 with ratings from 30 to 100: the interval spans bands
+    # Intervals of the statistic printed (z = 1.959964). Variance of each person's mean, s²/n:
+    #   M 100,100,80,30: mean 77.5, squared deviations 506.25+506.25+6.25+2256.25 = 3275, s² = 3275/3,
+    #     var = 3275/12 = 272.917; ±1.959964·16.520 = ±32.38 → [45.12, 109.88] → [45.12, 100.00]
+    #   L 80,100,100,60: 25+225+225+625 = 1100, var = 1100/12 = 91.667
+    #   H1 100,60,100: 177.78+711.11+177.78 = 1066.67, var = 1066.67/2/3 = 177.778
+    #   S1 30,60: 225+225 = 450, var = 450/2 = 225 · H2 80,100: 200, var = 100
+    # A = mean of 5 means: var = (272.917+91.667+177.778+225+100)/25 = 867.361/25 = 34.694, se 5.8902,
+    #   ±11.5446 around the exact 384.17/5 = 76.834 → [65.2894, 88.3786], rounded outwards [65.28, 88.38].
+    assert (person["M"].ci_low, person["M"].ci_high) == (D("45.12"), D("100.00"))
+    assert (a.ci_low, a.ci_high, a.uncertain) == (D("65.28"), D("88.38"), True)  # 一般 to 良好
+    # B: P's two 100s, no spread: var 0, [100.00, 100.00].
+    assert (b.ci_low, b.ci_high, b.uncertain) == (D("100.00"), D("100.00"), False)
+    # The region = mean of A and B: var = (34.694 + 0)/4 = 8.6736, se 2.9451, ±5.7723 around 88.415
+    #   → [82.6427, 94.1873] → [82.64, 94.19]: crosses 90, uncertain.
+    assert (region.ci_low, region.ci_high, region.uncertain) == (D("82.64"), D("94.19"), True)
+    for v in res.values():  # every interval holds its score
+        assert v.score is None or v.ci_low <= v.score <= v.ci_high
 
     found = db.session.execute(select(ConsequenceRecord.kind, ConsequenceRecord.subject_kind,
                                       ConsequenceRecord.subject_id, ConsequenceRecord.people,
@@ -133,13 +150,71 @@ def test_first_round_scores_grades_ranks_by_hand(city):
     assert tally_round(r) == digest  # re-tally: identical results
 
 
+def set_config(round_id: int, **changes) -> None:
+    round_ = db.session.get(Round, round_id)
+    round_.config = {**round_.config, **changes}
+    db.session.commit()
+
+
+def test_ranks_by_hand_when_everyone_has_the_minimum_sample(city):
+    c = city
+    r = first_round(c)
+    set_config(r, min_sample=2)  # everyone has at least 2 scored ratings: all ranked
+    close_and_tally(r)
+    res = results(r)
+    # Ranks within department A: H2 90, H1 86.67, L 85, M 77.5, S1 45.
+    assert [res[("person", c[k])].rank for k in ("H2", "H1", "L", "M", "S1")] == [1, 2, 3, 4, 5]
+    assert res[("person", c["P"])].rank == 1  # alone in B
+    # Departments: B 100.00 first, A 76.83 second.
+    assert (res[("department", c["B"])].rank, res[("department", c["A"])].rank) == (1, 2)
+
+
 def test_ratings_weighted_department_score(city):
     r = first_round(city)
-    round_ = db.session.get(Round, r)
-    round_.config = {**round_.config, "department_aggregation": "ratings_weighted"}
-    db.session.commit()
+    set_config(r, department_aggregation="ratings_weighted")
     close_and_tally(r)
-    assert results(r)[("department", city["A"])].score == D("78.67")
+    a = results(r)[("department", city["A"])]
+    assert a.score == D("78.67")
+    # The pooled interval: A's 15 scored ratings are 7×100, 3×80, 3×60, 2×30 = 1180, squares
+    # 70000+19200+10800+1800 = 101800; s² = (15·101800 − 1180²)/(15·14) = (1527000 − 1392400)/210
+    # = 640.952; var = s²/15 = 42.730, se 6.5368, ±12.8119 around 78.6667 → [65.8548, 91.4786]
+    # → [65.85, 91.48].
+    assert (a.ci_low, a.ci_high) == (D("65.85"), D("91.48"))
+
+
+def test_a_department_below_the_minimum_sample_is_unranked_and_the_others_rank_among_themselves(database):
+    region = f.region(code="heze", name="菏泽市", kind="city")
+    depts = [f.department(region=region, name=name) for name in ("市一局", "市二局", "市三局")]
+    offices = [f.office(d, name="窗口") for d in depts]
+    staff = [f.person(d, Role.STAFF, office=o) for d, o in zip(depts, offices, strict=True)]
+    db.session.commit()
+    c = {"region": region.code}
+    r = new_round(c, 1)
+    # 市一局 10 × 满意 = 100.00; 市二局 5 × 满意 + 5 × 比较满意 = 900/10 = 90.00;
+    # 市三局 one 满意 = 100.00, but 1 scored rating < 10: low sample.
+    for level in ["satisfied"] * 10:
+        cast(r, offices[0].id, {staff[0].id: level})
+    for level in ["satisfied"] * 5 + ["fairly_satisfied"] * 5:
+        cast(r, offices[1].id, {staff[1].id: level})
+    cast(r, offices[2].id, {staff[2].id: "satisfied"})
+    digest = close_and_tally(r)
+    res = results(r)
+    one, two, three = (res[("department", d.id)] for d in depts)
+    assert (one.score, one.rank, one.low_sample) == (D("100.00"), 1, False)
+    assert (two.score, two.rank, two.low_sample) == (D("90.00"), 2, False)
+    assert (three.score, three.grade, three.rank, three.low_sample) == (D("100.00"), "excellent", None, True)
+    # Its consequences follow its grade as before, flagged for the coordinator's review.
+    [priority] = db.session.scalars(select(ConsequenceRecord).where(
+        ConsequenceRecord.kind == "priority_excellent", ConsequenceRecord.subject_kind == "department",
+        ConsequenceRecord.subject_id == depts[2].id)).all()
+    assert priority.low_sample
+    # The office and person of 市三局 are unranked too; 市二局's are ranked 1 in their department.
+    assert res[("office", offices[2].id)].rank is None and res[("person", staff[2].id)].rank is None
+    assert res[("office", offices[1].id)].rank == 1 and res[("person", staff[1].id)].rank == 1
+    # The one rating's variance is the largest a rating can have on 30–100: 70²/4 = 1225, sd 35,
+    # ±1.959964·35 = ±68.60 → [31.40, 168.60] → [31.40, 100.00].
+    assert (three.ci_low, three.ci_high) == (D("31.40"), D("100.00"))
+    assert tally_round(r) == digest  # re-tally: the same ranks, the same digest
 
 
 def test_a_transfer_after_opening_does_not_move_scores(city):

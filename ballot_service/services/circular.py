@@ -8,10 +8,11 @@ from openpyxl.chart.label import DataLabelList
 from sqlalchemy import select
 
 from ..domain import round_states
+from ..domain.visibility import Audience
 from ..extensions import db
 from ..models import Department, Office, Person, Region, Result, Round
 from . import admin_rounds, audit
-from .results import grade_label
+from .results import grade_label, yellow_cards
 from .rounds import RoundError
 from .sheets import append, safe_name, sheet
 
@@ -37,8 +38,6 @@ def file_name(round_id: int) -> str:
     return f"通报-{safe_name(round_.name)}.xlsx"
 
 
-
-
 def export_circular(round_id: int, stream: IO[bytes]) -> None:
     """Write the round's circular; in an admin or API request, who downloaded it is noted in the
     audit trail (the caller commits)."""
@@ -52,11 +51,7 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
         by_kind.setdefault(r.subject_kind, []).append(r)
     departments = {d.id: d for d in db.session.scalars(select(Department))}
     consequences = admin_rounds.consequences(round_id, confirmed_only=True)
-    cards = {}
-    for line in consequences:
-        c = line.record
-        if c.kind == "yellow_card" and c.subject_kind == "department":
-            cards[c.subject_id] = cards.get(c.subject_id, 0) + 1
+    cards = yellow_cards(round_, Audience.COORDINATOR)  # the report cards' definition: department and offices
 
     def ranked(rows):
         return sorted(rows, key=lambda r: (r.score is None, r.rank is None, r.rank or 0, r.subject_id))

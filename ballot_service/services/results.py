@@ -7,6 +7,7 @@ in domain.visibility allows (architecture A3).
 
 import random
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import exists, func, select
@@ -56,6 +57,13 @@ class Line:
     @property
     def grade_label(self) -> str:
         return grade_label(self.result.grade)
+
+    @property
+    def low_sample(self) -> bool:
+        """Below the round's minimum sample (fewer scored ratings than `min_sample`): shown apart,
+        after the ranked lines, with no rank. False for a hidden line, which shows nothing of
+        itself (that it is low-sample would tell its count)."""
+        return bool(self.result.low_sample) and not self.hidden
 
 
 @dataclass
@@ -126,21 +134,26 @@ def hidden_results(round_: Round, audience: Audience, department_id: int | None 
 
 
 def ordered(lines: list[Line], hidden: set[tuple[str, int]] = frozenset()) -> list[Line]:
-    """One group's lines (departments, offices, people) for display, best first, each marked
-    hidden or not. In a group with hidden lines the shown ones are ranked among themselves and
-    the hidden ones go last, by name, with no rank: a gap in the official ranks, or a hidden
-    line's place in the order, would put its score between two shown ones."""
+    """One group's lines (departments, offices, people) for display, each marked hidden or not:
+    first the ranked lines, best first; then the low-sample ones (`Line.low_sample`: shown apart,
+    unranked, by name); last the hidden ones, by name, with no rank. A low-sample line has no
+    rank even where its stored result has one (a round tallied before the rule). In a group with
+    hidden lines the shown ones are ranked among themselves (the low-sample ones aside): a gap in
+    the official ranks, or a hidden line's place in the order, would put its score between two
+    shown ones."""
     for line in lines:
         line.hidden = (line.result.subject_kind, line.result.subject_id) in hidden
-    shown = [line for line in lines if not line.hidden]
-    if len(shown) < len(lines):
-        ranks = scoring.competition_ranks({n: line.result.score for n, line in enumerate(shown)})
-        for n, line in enumerate(shown):
+    ranked = [line for line in lines if not line.hidden and not line.low_sample]
+    apart = [line for line in lines if line.low_sample]
+    if len(ranked) + len(apart) < len(lines):
+        ranks = scoring.competition_ranks({n: line.result.score for n, line in enumerate(ranked)})
+        for n, line in enumerate(ranked):
             line.rank = ranks.get(n)
     for line in lines:
-        if line.hidden:
+        if line.hidden or line.low_sample:
             line.rank = None
-    return (sorted(shown, key=lambda line: (line.rank is None, line.rank or 0, line.name))
+    return (sorted(ranked, key=lambda line: (line.rank is None, line.rank or 0, line.name))
+            + sorted(apart, key=lambda line: line.name)
             + sorted((line for line in lines if line.hidden), key=lambda line: line.name))
 
 
@@ -184,16 +197,41 @@ def _results(round_id: int, kind: str, **where) -> list[Result]:
     return db.session.scalars(query).all()
 
 
+def yellow_cards(round_: Round, audience: Audience = Audience.PUBLIC,
+                 department_ids: Iterable[int] | None = None) -> dict[int, int]:
+    """黄牌：本部门及其科室本轮被亮黄牌的次数（已确认）.
+
+    Per department: the confirmed yellow cards of the round whose subject is the department
+    itself or one of its offices (by the office's department at the tally); people's own
+    reminders are not counted. What the audience may not see of the department (domain.visibility:
+    the department, or an office, hidden below k) is not counted either, since a yellow card tells
+    the grade (一般) that 样本不足 hides. Both report cards print this number."""
+    query = (select(Result.department_id, ConsequenceRecord.subject_kind, ConsequenceRecord.subject_id, func.count())
+             .join(Result, (Result.round_id == ConsequenceRecord.round_id)
+                   & (Result.subject_kind == ConsequenceRecord.subject_kind)
+                   & (Result.subject_id == ConsequenceRecord.subject_id))
+             .where(ConsequenceRecord.round_id == round_.id, ConsequenceRecord.kind == "yellow_card",
+                    ConsequenceRecord.subject_kind.in_(("department", "office")),
+                    ConsequenceRecord.decision == Decision.CONFIRMED)
+             .group_by(Result.department_id, ConsequenceRecord.subject_kind, ConsequenceRecord.subject_id))
+    if department_ids is not None:
+        query = query.where(Result.department_id.in_(list(department_ids)))
+    by_department: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
+    for department_id, kind, subject_id, n in db.session.execute(query):
+        by_department[department_id].append((kind, subject_id, n))
+    cards = {}
+    for department_id, found in sorted(by_department.items()):
+        hidden = hidden_results(round_, audience, department_id)
+        cards[department_id] = sum(n for kind, subject_id, n in found if (kind, subject_id) not in hidden)
+    return cards
+
+
 def round_report(round_id: int) -> RoundReport | None:
     round_ = _published(round_id)
     if round_ is None:
         return None
     departments = {d.id: d for d in db.session.scalars(select(Department))}
-    cards = dict(db.session.execute(
-        select(ConsequenceRecord.subject_id, func.count())
-        .where(ConsequenceRecord.round_id == round_id, ConsequenceRecord.kind == "yellow_card",
-               ConsequenceRecord.subject_kind == "department", ConsequenceRecord.decision == Decision.CONFIRMED)
-        .group_by(ConsequenceRecord.subject_id)).all())
+    cards = yellow_cards(round_)
     lines = []
     for r in _results(round_id, "department"):
         dept = departments[r.subject_id]
@@ -234,13 +272,16 @@ def department_report(round_id: int, code: str) -> DepartmentReport | None:
         | ((ConsequenceRecord.subject_kind == "office") & ConsequenceRecord.subject_id.in_(offices))
         | ((ConsequenceRecord.subject_kind == "person") & ConsequenceRecord.subject_id.in_(people)),
     ).order_by(ConsequenceRecord.id)).all()
-    line = Line(department.name, rows[0], department.code)
+    line = Line(department.name, rows[0], department.code,
+                yellow_cards=yellow_cards(round_, department_ids=[department.id]).get(department.id, 0))
     hidden = hidden_results(round_, Audience.PUBLIC, department.id)
     # What follows from a hidden grade would tell it: those consequences stay with the coordinators.
     consequences = [c for c in consequences if (c.subject_kind, c.subject_id) not in hidden]
     ordered([line], hidden)
     if hidden:
-        line.rank = None if line.hidden else department_rank(round_, department.id, hidden)
+        line.rank = None if line.hidden or line.low_sample else department_rank(round_, department.id, hidden)
+    if line.hidden:
+        line.yellow_cards = 0
     return DepartmentReport(round_, department, line, ordered(office_lines, hidden), ordered(person_lines, hidden),
                             _levels(round_), consequences)
 

@@ -55,6 +55,7 @@ class _Subject:
     score: Decimal | None = None
     stats: scoring.Stats | None = None
     ballots: int = 0  # an office's, a department's or the round's (a person's: their scored ratings)
+    low_sample: bool = False  # fewer scored ratings than the round's min_sample
 
 
 def _add(target: dict, source: dict) -> None:
@@ -157,33 +158,41 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
             for subject in (offices[office_id], departments[office_dept[office_id]], region):
                 subject.ballots += n
 
+    # A person's and an office's score is the mean of its ratings; a department's the mean of its
+    # people's scores (or of all their ratings, "ratings_weighted"); the round's the mean of its
+    # departments'. Each carries the interval of that same statistic (domain.scoring).
     for subject in [*people.values(), *offices.values()]:
         subject.stats = scoring.stats_from_counts(subject.counts, points)
-        subject.score = subject.stats.score
     dept_people = defaultdict(set)
     for _, person_id, _, dept_id in roster:
         dept_people[dept_id].add(person_id)
     for dept in departments.values():
         dept.stats = scoring.stats_from_counts(dept.counts, points)
-        if config["department_aggregation"] == "ratings_weighted":
-            dept.score = dept.stats.score
-        else:
-            dept.score = scoring.mean_score(people[p].score for p in sorted(dept_people[dept.id])
-                                            if people[p].score is not None)
-    region.stats = scoring.stats_from_counts(region.counts, points)
-    region.score = scoring.mean_score(d.score for d in departments.values() if d.score is not None)
+        if config["department_aggregation"] != "ratings_weighted":
+            dept.stats = scoring.mean_of_means(dept.stats, (people[p].stats for p in sorted(dept_people[dept.id])),
+                                               points)
+    region.stats = scoring.mean_of_means(scoring.stats_from_counts(region.counts, points),
+                                         (d.stats for _, d in sorted(departments.items())), points)
+    min_sample = config["min_sample"]
+    for subject in [*people.values(), *offices.values(), *departments.values(), region]:
+        subject.score = subject.stats.score
+        subject.low_sample = subject.stats.scored < min_sample
 
-    # People and offices rank within their department; departments within the round.
+    # People and offices rank within their department; departments within the round. A subject
+    # below the minimum sample is shown apart and unranked: the others rank among themselves.
+    def rankable(s: _Subject) -> Decimal | None:
+        return None if s.low_sample else s.score
+
     ranks = {}
     for kind, group in (("person", people), ("office", offices)):
         by_dept = defaultdict(dict)
         for s in group.values():
-            by_dept[s.department_id][s.id] = s.score
+            by_dept[s.department_id][s.id] = rankable(s)
         for scores in by_dept.values():
             ranks.update({(kind, k): r for k, r in scoring.competition_ranks(scores).items()})
     ranks.update({("department", k): r
-                  for k, r in scoring.competition_ranks({d.id: d.score for d in departments.values()}).items()})
-    ranks[("region", region.id)] = 1 if region.score is not None else None
+                  for k, r in scoring.competition_ranks({d.id: rankable(d) for d in departments.values()}).items()})
+    ranks[("region", region.id)] = 1 if rankable(region) is not None else None
 
     subjects = [*sorted(people.values(), key=lambda s: s.id), *sorted(offices.values(), key=lambda s: s.id),
                 *sorted(departments.values(), key=lambda s: s.id), region]
@@ -205,7 +214,7 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
             counts=dict(sorted(s.stats.counts.items())), tags=dict(sorted(s.tags.items())),
             scored=s.stats.scored, unknown=s.stats.unknown, score=s.score, grade=grade,
             rank=ranks.get((s.kind, s.id)), ci_low=s.stats.ci_low, ci_high=s.stats.ci_high,
-            low_sample=s.stats.scored < config["min_sample"],
+            low_sample=s.low_sample,
             uncertain=s.score is not None and scoring.is_uncertain(s.stats, bands),
             previous_grade=prev[0] if prev else None,
             steps=scoring.grade_steps(prev[0], grade) if prev else None,

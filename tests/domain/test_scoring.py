@@ -1,15 +1,18 @@
 """Scores and grades, with expected numbers worked by hand from architecture section 2."""
 
 from decimal import Decimal as D
+from fractions import Fraction
 
 import pytest
 
 from ballot_service.domain.scoring import (
+    Stats,
     competition_ranks,
     grade_for,
     grade_steps,
     half_up,
     is_uncertain,
+    mean_of_means,
     mean_score,
     stats_from_counts,
 )
@@ -78,3 +81,64 @@ def test_grade_steps():
     assert grade_steps("good", "good") == 0
     assert grade_steps("excellent", "fail") == -4
     assert grade_steps(None, "good") is None and grade_steps("good", None) is None
+
+
+def test_one_rating_takes_the_largest_variance_a_rating_can_have():
+    # s² is undefined for n = 1: the largest variance on 30–100, 70²/4 = 1225 (sd 35), stands in.
+    # 100 ± 1.959964·35 = ±68.5987 → [31.4013, 168.5987] → [31.40, 100.00]; 30 → [30.00, 98.60].
+    top = stats_from_counts({"satisfied": 1}, POINTS)
+    assert (top.score, top.ci_low, top.ci_high, top.variance) == (D("100.00"), D("31.40"), D("100.00"), 1225)
+    bottom = stats_from_counts({"dissatisfied": 1}, POINTS)
+    assert (bottom.ci_low, bottom.ci_high) == (D("30.00"), D("98.60"))
+
+
+def test_a_mean_of_means_gets_the_interval_of_a_mean_of_means():
+    # Person A: 100, 80 → mean 90, s² = (10² + 10²)/1 = 200, var of the mean 200/2 = 100.
+    # Person B: 60, 60, 30 → mean 50, s² = (10² + 10² + 20²)/2 = 300, var 300/3 = 100.
+    # Department = (90.00 + 50.00)/2 = 70.00; var = (100 + 100)/2² = 50, se 7.0711,
+    # ±1.959964·7.0711 = ±13.8590 → [56.1410, 83.8590] → outwards [56.14, 83.86].
+    a = stats_from_counts({"satisfied": 1, "fairly_satisfied": 1}, POINTS)
+    b = stats_from_counts({"basically_satisfied": 2, "dissatisfied": 1}, POINTS)
+    assert (a.score, a.variance, b.score, b.variance) == (D("90.00"), 100, D("50.00"), 100)
+    pooled = stats_from_counts({"satisfied": 1, "fairly_satisfied": 1, "basically_satisfied": 2,
+                                "dissatisfied": 1}, POINTS)
+    assert pooled.score == D("66.00")  # 330/5: the pooled mean is not the department's score
+    department = mean_of_means(pooled, [a, b], POINTS)
+    assert (department.score, department.ci_low, department.ci_high) == (D("70.00"), D("56.14"), D("83.86"))
+    assert department.variance == 50 and department.scored == 5 and department.counts == pooled.counts
+    assert is_uncertain(department)  # 一般 to 良好
+    # With a person of one rating (100, var 1225): (90 + 100)/2 = 95.00, var (100 + 1225)/4 = 331.25,
+    # se 18.2003, ±35.6720 → [59.3280, 130.6720] → [59.32, 100.00].
+    c = stats_from_counts({"satisfied": 1}, POINTS)
+    with_one = mean_of_means(pooled, [a, c], POINTS)
+    assert (with_one.score, with_one.ci_low, with_one.ci_high) == (D("95.00"), D("59.32"), D("100.00"))
+    # A region of two such departments: (70.00 + 95.00)/2 = 82.50, var (50 + 331.25)/4 = 95.3125,
+    # se 9.7628, ±19.1348 → [63.3652, 101.6348] → [63.36, 100.00].
+    region = mean_of_means(pooled, [department, with_one], POINTS)
+    assert (region.score, region.ci_low, region.ci_high) == (D("82.50"), D("63.36"), D("100.00"))
+    # Subjects without a score are left out; none at all: no score, no interval.
+    none = stats_from_counts({"unknown": 2}, POINTS)
+    assert mean_of_means(pooled, [a, none, b], POINTS).score == D("70.00")
+    assert mean_of_means(none, [none], POINTS).score is None
+
+
+def test_the_interval_holds_the_printed_score_even_without_spread():
+    # Two means 76.67 and 76.66 with no spread: exact 153.33/2 = 76.665 → printed 76.67 (half up);
+    # the interval rounds outwards: [76.66, 76.67], which holds it.
+    parts = [Stats({}, 10, 0, D("76.67"), D("76.67"), D("76.67"), Fraction(0)),
+             Stats({}, 10, 0, D("76.66"), D("76.66"), D("76.66"), Fraction(0))]
+    mean = mean_of_means(Stats({}, 20, 0, None, None, None), parts, POINTS)
+    assert (mean.score, mean.ci_low, mean.ci_high) == (D("76.67"), D("76.66"), D("76.67"))
+
+
+@pytest.mark.parametrize("low, high, uncertain", [
+    ("79.99", "85.00", True),  # reaches 合格
+    ("80.00", "89.99", False),  # within 良好: a band includes its floor
+    ("80.00", "90.00", True),  # reaches 优秀
+    ("59.99", "60.00", True),
+    ("90.00", "100.00", False),
+    ("30.00", "59.99", False),
+])
+def test_uncertain_at_band_edges(low, high, uncertain):
+    stats = Stats({}, 30, 0, D(low), D(low), D(high))
+    assert is_uncertain(stats) is uncertain
