@@ -216,6 +216,13 @@ def test_every_public_page_passes_axe_at_both_phone_sizes(database, live_server,
                 page.get_by_role("button", name="确认提交").click()
                 assert "感谢您的评价" in page.locator("h1").inner_text()
                 check("thanks")
+                page.goto(f"{live_server}/o/{office.code}")  # 已评价
+                assert page.locator(".done").count() == 1
+                check("voted")
+                stale = page.request.post(f"{live_server}/o/{office.code}/ballot", form={"token": "x"})
+                assert stale.status == 400 and "页面已过期" in stale.text()
+                page.set_content(stale.text())
+                check("message page")
             ctx.close()
             checker.close()
     assert problems == {}
