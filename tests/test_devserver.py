@@ -65,3 +65,17 @@ def test_voter_requests_are_never_logged_at_any_status(server, caplog):
     assert not [line for line in lines if "ABC234" in line]
     logged = [line for line in lines if "/healthz" in line]
     assert len(logged) == len(STATUSES) + 1  # the others are logged, errors included
+    # The error line names no path but still pairs an address with a time: only /healthz's is written.
+    assert sum("Invalid HTTP version" in line for line in lines) == 1
+
+
+def test_make_runs_web_process_serves_with_the_quiet_handler(monkeypatch):
+    """Procfile.dev's `web:` is devserver.main: it must serve through the handler tested above."""
+    import ballot_service
+    from ballot_service import devserver
+
+    served = {}
+    monkeypatch.setattr(ballot_service, "create_app", lambda: "the app")
+    monkeypatch.setattr(devserver, "run_simple", lambda *args, **kwargs: served.update(args=args, **kwargs))
+    devserver.main()
+    assert served["args"][2] == "the app" and served["request_handler"] is QuietVoterRequestHandler
