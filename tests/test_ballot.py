@@ -178,7 +178,10 @@ def test_the_rest_as_unknown_is_asked_once_then_stored(client, database):
                          r"其余<b data-open>3</b>人将记为“不了解情况”", html)
         assert f'name="r{people[0]}" value="satisfied" checked' in html and 'value="unknown" checked' not in html
         assert "已评 <b id=\"rated\">1</b> / 共 4 人" in html
-    response = client.post(f"/o/{office.code}/ballot", data={**answered, "rest": "confirm"})
+    # A confirmation is for the number it showed: "confirm-2" while 3 are unrated asks again.
+    stale = client.post(f"/o/{office.code}/ballot", data={**answered, "rest": "confirm-2"}).get_data(as_text=True)
+    assert sealed_ballots() == 0 and 'name="rest" value="confirm-3"' in stale
+    response = client.post(f"/o/{office.code}/ballot", data={**answered, "rest": "confirm-3"})
     assert response.status_code == 200 and "感谢您的评价" in response.get_data(as_text=True)
     [(_office, _channel, ratings)] = opened(round_.id)
     assert sorted((r.person_id, r.level) for r in ratings) == [(people[0], "satisfied")] + [
@@ -459,6 +462,18 @@ def test_cached_office_page_issues_a_token_per_view_and_the_database_refuses_an_
     closed = voter.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people))
     assert closed.status_code == 409 and sealed_ballots() == 1
     assert list(redis_client.scan_iter("ballot:claim:*")) == []  # the claim was released
+
+
+def test_the_token_slot_is_at_the_end_of_the_office_page(app, database):
+    """Only what follows the token is compressed per request: it must stay a short tail, whatever
+    the page holds above it (the ballot, results, the disclosure)."""
+    from ballot_service.public import page_cache
+
+    office, _ = open_office()
+    with app.test_request_context():
+        cached = page_cache.build(office.code)
+    assert len(cached.form.suffix) < 200, cached.form.suffix
+    assert b'form="ballot-form"' in cached.form.suffix
 
 
 def test_token_pages_are_valid_gzip_with_the_token_in_place():

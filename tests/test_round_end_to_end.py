@@ -73,6 +73,9 @@ def test_demo_round_from_open_to_circular(app, database, tmp_path):
     distribution = workbook["等次分布"]
     assert [c.value for c in distribution[2]] == ["排名", "部门", "满意", "比较满意", "基本满意", "不满意", "不了解情况", "合计"]
     assert [c.value for c in distribution[3]] == [1, "市行政审批服务局", 4, 4, 0, 3, 1, 12]
+    # People with 2–3 scored ratings (below the minimum of 10) are graded, not ranked, and say so.
+    people_rows = [[c.value for c in row] for row in workbook["市行政审批服务局"].iter_rows(min_row=3)][1:]
+    assert people_rows and all(row[0] == "样本较少" for row in people_rows)
 
 
 def test_export_refuses_an_untallied_round_and_writes_nothing(app, database, tmp_path):

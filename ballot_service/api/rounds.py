@@ -414,7 +414,8 @@ class RoundResults(MethodView):
         audience = results.audience_of(g.user.role_enum)
         hidden = results.hidden_results(g.obj, audience, department_id)
         # Where anything is hidden, the official order would place it among the shown: by id then.
-        order = [Result.subject_kind, Result.department_id, *([] if hidden else [Result.rank]), Result.subject_id]
+        by_rank = [] if hidden else [Result.rank.is_(None), Result.rank]  # unranked last on both databases
+        order = [Result.subject_kind, Result.department_id, *by_rank, Result.subject_id]
         rows = _named(page(statement.order_by(*order), pagination_parameters), g.obj, audience, hidden)
         if hidden:  # ranked among the shown results, as on the report cards
             ranks = results.shown_ranks(g.obj, db.session.scalars(

@@ -129,9 +129,10 @@ def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str
         return message_page(400, "无法确认评价身份", NO_COOKIE_MESSAGE)
     rest = (form.pop("rest", None) or [""])[0]
     if rest and snap is not None:
-        if rest == "confirm":  # "其余 N 人将记为“不了解情况”" confirmed
+        unrated = _unrated(snap, form)
+        if rest == f"confirm-{len(unrated)}":  # "其余 N 人将记为“不了解情况”" confirmed, for these N
             form = fill_unknown(snap.roster, form)
-        elif _unrated(snap, form):  # the no-JavaScript "其余均不了解": ask that once, store nothing
+        elif unrated:  # the no-JavaScript "其余均不了解" (or a confirmation of another N): ask, store nothing
             return _render_with_answers(cached.code, token, form, {}, None, 200, confirm_rest=True)
     result = ballot_box.submit(snap, identity, token, form)
     if result.outcome is Outcome.RECORDED:

@@ -19,6 +19,11 @@ from .sheets import append, safe_name, sheet
 COUNT_HEADERS = ["评价票（张）", "有效评价（人次）", "不了解（人次）"]
 
 
+def _rank(r: Result) -> int | str:
+    """The rank, or why there is none: below the minimum sample a subject is graded, not ranked."""
+    return r.rank if r.rank is not None else ("样本较少" if r.low_sample else "")
+
+
 def _change(result: Result) -> str:
     if result.steps is None:
         return "—"
@@ -67,7 +72,7 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
     first_department_row = summary.max_row + 1
     department_results = ranked(by_kind.get("department", []))
     for r in department_results:
-        append(summary, [r.rank, departments[r.subject_id].name, _score(r), grade_label(r.grade), _change(r),
+        append(summary, [_rank(r), departments[r.subject_id].name, _score(r), grade_label(r.grade), _change(r),
                         cards.get(r.subject_id, 0), r.ballots, r.scored, r.unknown])
     # Ranked first, unscored last: the chart takes the scored rows only, rank 1 on top.
     last_scored_row = first_department_row + sum(1 for r in department_results if r.score is not None) - 1
@@ -90,7 +95,7 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
                           ["排名", "部门", *[label for _, label in levels], "合计"], [6, 34, *[10] * len(levels), 10])
     for r in department_results:
         counts = [r.counts.get(code, 0) for code, _ in levels]
-        append(distribution, [r.rank, departments[r.subject_id].name, *counts, sum(counts)])
+        append(distribution, [_rank(r), departments[r.subject_id].name, *counts, sum(counts)])
 
     offices = {o.id: o for o in db.session.scalars(select(Office))}
     people = {p.id: p for p in db.session.scalars(select(Person).where(Person.id.in_(
@@ -101,11 +106,11 @@ def export_circular(round_id: int, stream: IO[bytes]) -> None:
                     ["排名", "姓名 / 科室", "职务", "得分", "等次", "较上轮变化", *COUNT_HEADERS],
                     [6, 22, 20, 9, 9, 24, 12, 16, 14])
         for r in ranked(r for r in by_kind.get("office", []) if r.department_id == dept.id):
-            append(ws, [r.rank, offices[r.subject_id].name, "科室", _score(r), grade_label(r.grade), _change(r),
+            append(ws, [_rank(r), offices[r.subject_id].name, "科室", _score(r), grade_label(r.grade), _change(r),
                        r.ballots, r.scored, r.unknown])
         for r in ranked(r for r in by_kind.get("person", []) if r.department_id == dept.id):
             person = people[r.subject_id]  # a person is rated on ballots, not sent any: no ballot count
-            append(ws, [r.rank, person.name, person.post, _score(r), grade_label(r.grade), _change(r), "", r.scored,
+            append(ws, [_rank(r), person.name, person.post, _score(r), grade_label(r.grade), _change(r), "", r.scored,
                        r.unknown])
 
     ws = sheet(workbook, "结果运用", f"{round_.name} · 结果运用", ["类型", "对象", "涉及人员", "扣分（每人/单位）",

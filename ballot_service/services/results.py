@@ -138,14 +138,13 @@ def ordered(lines: list[Line], hidden: set[tuple[str, int]] = frozenset()) -> li
     first the ranked lines, best first; then the low-sample ones (`Line.low_sample`: shown apart,
     unranked, by name); last the hidden ones, by name, with no rank. A low-sample line has no
     rank even where its stored result has one (a round tallied before the rule). In a group with
-    hidden lines the shown ones are ranked among themselves (the low-sample ones aside): a gap in
-    the official ranks, or a hidden line's place in the order, would put its score between two
-    shown ones."""
+    hidden or low-sample lines the ranked ones are ranked among themselves: a gap in the official
+    ranks, or a hidden line's place in the order, would put its score between two shown ones."""
     for line in lines:
         line.hidden = (line.result.subject_kind, line.result.subject_id) in hidden
     ranked = [line for line in lines if not line.hidden and not line.low_sample]
     apart = [line for line in lines if line.low_sample]
-    if len(ranked) + len(apart) < len(lines):
+    if len(ranked) < len(lines):
         ranks = scoring.competition_ranks({n: line.result.score for n, line in enumerate(ranked)})
         for n, line in enumerate(ranked):
             line.rank = ranks.get(n)

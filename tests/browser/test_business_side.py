@@ -92,6 +92,13 @@ def test_a_21_person_office_is_rated_for_the_one_who_served_and_the_rest_confirm
     assert page.locator(".count").inner_text() == "已评 2 / 共 21 人"
     shot(page, f"big-office-{tag}-filtered.png", full=False)
 
+    # Enter in a field sends as 提交评价 would: the server asks about the 19, stores nothing.
+    card.locator("input[value=dissatisfied]").press("Enter")
+    page.wait_for_load_state()
+    assert page.locator("#confirm").is_visible() and "其余19人" in page.locator("#confirm").inner_text()
+    assert opened(round_.id) == []
+    page.locator(".surnames a", has_text="赵").click()
+
     # Sending asks once for the 19 others, and says how many.
     page.locator("#send").click()
     confirm = page.locator("#confirm")
