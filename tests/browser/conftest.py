@@ -38,11 +38,9 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def phone(browser, live_server):
-    """A WeChat-like phone page that refuses (and records) every request leaving the host."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, user_agent=WECHAT_UA,
-                                  device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN")
+def guarded_page(context, live_server):
+    """A page of the context that refuses (and records in `outside_requests`) every request
+    leaving the host."""
     page = context.new_page()
     page.outside_requests = []
 
@@ -54,5 +52,13 @@ def phone(browser, live_server):
             route.abort()
 
     page.route("**/*", guard)
-    yield page
+    return page
+
+
+@pytest.fixture
+def phone(browser, live_server):
+    """A WeChat-like phone page that refuses (and records) every request leaving the host."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, user_agent=WECHAT_UA,
+                                  device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN")
+    yield guarded_page(context, live_server)
     context.close()

@@ -20,7 +20,7 @@ from ballot_service.services.tally import tally_round
 from tests import factories as f
 from tests.ballot_helpers import cast, publish, window
 
-from .conftest import ARTIFACTS
+from .conftest import ARTIFACTS, guarded_page
 
 WIDTH, HEIGHT = 1920, 1080
 SIZES = {"社会事务窗口": 1, "企业登记窗口": 4, "工程建设项目审批窗口": 12, "综合受理服务大厅": 30}
@@ -127,18 +127,7 @@ def hall(app, database):
 @pytest.fixture
 def tv(browser, live_server):
     context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, locale="zh-CN")
-    page = context.new_page()
-    page.outside_requests = []
-
-    def guard(route):
-        if route.request.url.startswith(live_server):
-            route.continue_()
-        else:
-            page.outside_requests.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", guard)
-    yield page
+    yield guarded_page(context, live_server)
     context.close()
 
 
