@@ -13,6 +13,7 @@ import time
 
 import pytest
 from openpyxl import load_workbook
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ballot_service.domain.roles import Role
 from ballot_service.extensions import db
@@ -58,6 +59,17 @@ def _workbook_with_a_bad_row() -> bytes:
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
+
+
+def shows(page, text: str) -> bool:
+    """Whether the page, once the navigation a click started has loaded, shows `text` (read while
+    the page is still navigating, its content is empty)."""
+    page.wait_for_load_state()
+    try:
+        page.get_by_text(text).first.wait_for(timeout=10_000)
+    except PlaywrightTimeout:
+        return False
+    return True
 
 
 def _wait_for_text(page, text: str, seconds: float = 60):
@@ -113,9 +125,9 @@ def test_a_coordinator_runs_a_round_from_the_browser(app, database, live_server,
     page.get_by_role("link", name="修改").click()
     page.fill("input[name=name]", "2026年下半年")
     page.get_by_role("button", name="保存修改").click()
-    assert "已保存修改" in page.content() and "2026年下半年（草稿）" not in page.content()
+    assert shows(page, "已保存修改") and "2026年下半年（草稿）" not in page.content()
     page.get_by_role("button", name="立即开启评价").click()
-    assert "进行中" in page.content() and "即刻起接受评价" in page.content()
+    assert shows(page, "进行中") and shows(page, "即刻起接受评价")
     round_url = page.url
 
     # A business rates the office (through the public page, as a phone would).
@@ -148,25 +160,25 @@ def test_a_coordinator_runs_a_round_from_the_browser(app, database, live_server,
     # (both rest on one ballot: a low sample, so the confirmation is explicit).
     assert page.get_by_role("button", name="发布结果").is_visible()
     page.get_by_role("button", name="发布结果").click()
-    assert "项结果运用未审核" in page.content()
+    assert shows(page, "项结果运用未审核")
     rows = page.locator("table.consequences tr[id^=consequence-]")
     assert rows.count() == 2
     department_row = rows.filter(has_text="市行政审批服务局").filter(has_not_text="企业登记窗口")
     department_row.locator("input[name=reason]").fill("仅一张评价票，不作为优秀依据")
     department_row.get_by_role("button", name="撤销").click()
-    assert "已撤销该项结果运用" in page.content()
+    assert shows(page, "已撤销该项结果运用")
     office_row = page.locator("table.consequences tr[id^=consequence-]").filter(has_text="企业登记窗口")
     office_row.get_by_role("button", name="确认").click()
-    assert "已知样本不足，仍予确认" in page.content()  # refused without the acknowledgement
+    assert shows(page, "已知样本不足，仍予确认")  # refused without the acknowledgement
     office_row = page.locator("table.consequences tr[id^=consequence-]").filter(has_text="企业登记窗口")
     office_row.locator("input[name=sample_acknowledged]").check()
     office_row.get_by_role("button", name="确认").click()
-    assert "已全部审核，可以发布" in page.content()
+    assert shows(page, "已全部审核，可以发布")
     shot(page, "admin-round-reviewed.png")
 
     # Publish, then the circular: named in Chinese, carrying the confirmed consequence only.
     page.get_by_role("button", name="发布结果").click()
-    assert "已发布" in page.content()
+    assert shows(page, "已发布")
     with page.expect_download() as download:
         page.get_by_role("link", name="下载通报（Excel）").click()
     assert download.value.suggested_filename == "通报-2026年下半年.xlsx"
@@ -175,7 +187,7 @@ def test_a_coordinator_runs_a_round_from_the_browser(app, database, live_server,
     kept = [r for r in load_workbook(saved)["结果运用"].iter_rows(min_row=3, values_only=True)]
     assert len(kept) == 1 and "企业登记窗口" in kept[0][1]
     page.goto(f"{live_server}/admin/")
-    assert "各科室参评情况：2026年下半年" in page.content()
+    assert shows(page, "各科室参评情况：2026年下半年")
     shot(page, "admin-dashboard.png")
     page.goto(f"{live_server}/results")
-    assert "2026年下半年" in page.content()
+    assert shows(page, "2026年下半年")
