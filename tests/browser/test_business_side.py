@@ -70,6 +70,8 @@ def test_a_21_person_office_is_rated_for_the_one_who_served_and_the_rest_confirm
     assert page.locator("#ballot h2").bounding_box()["y"] < height / 2
     assert page.locator("#finder").bounding_box()["y"] < height
     assert page.locator("fieldset.rate").count() == 21
+    # Nothing marked hidden shows (the form's default button, the confirmation, 显示全部).
+    assert page.evaluate("() => [...document.querySelectorAll('[hidden]')].filter(e => e.offsetParent).length") == 0
     assert page.locator(".count").inner_text() == "已评 0 / 共 21 人"
     # Every tap target is at least 44 px: levels, surnames, buttons (tags once opened, below).
     for selector in (".lv span", ".surnames a", ".send button"):
