@@ -5,7 +5,7 @@ Levels, points and tags are per-round configuration, snapshotted when a round op
 recomputed from its own snapshot.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .roles import Role
@@ -86,12 +86,16 @@ class Checked:
         return not self.errors
 
 
+def unrated(person_ids: Iterable[int], form: Mapping[str, list[str]]) -> list[int]:
+    """The people the form gives no level yet, in the order given."""
+    return [person_id for person_id in person_ids if not form.get(f"r{person_id}")]
+
+
 def fill_unknown(roster: list[tuple[int, Role]], form: Mapping[str, list[str]]) -> dict[str, list[str]]:
     """The form with 不了解情况 chosen for everyone not yet rated (the "其余均不了解" button)."""
     filled = {key: list(values) for key, values in form.items()}
-    for person_id, _role in roster:
-        if not filled.get(f"r{person_id}"):
-            filled[f"r{person_id}"] = [UNKNOWN]
+    for person_id in unrated((person_id for person_id, _role in roster), form):
+        filled[f"r{person_id}"] = [UNKNOWN]
     return filled
 
 

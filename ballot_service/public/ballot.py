@@ -4,7 +4,7 @@ import secrets
 
 from flask import current_app, make_response, redirect, render_template, request, url_for
 
-from ..domain.ballots import fill_unknown
+from ..domain.ballots import fill_unknown, unrated
 from ..services import ballot_box, disclosure, results, voters, wechat
 from ..services.ballot_box import Outcome
 from .page_cache import CachedOffice, Vote, render_office
@@ -108,10 +108,6 @@ def _render_with_answers(code: str, token: str, values: dict, errors: dict, mess
     return _no_store(make_response(html, status))
 
 
-def _unrated(snap, form: dict[str, list[str]]) -> list[int]:
-    return [person_id for person_id, _ in snap.roster if not form.get(f"r{person_id}")]
-
-
 def remember_done(response, snap):
     done = [d for d in request.cookies.get(DONE_COOKIE, "").split(",") if d and d != _done(snap)]
     response.set_cookie(DONE_COOKIE, ",".join([*done[-(DONE_KEEP - 1):], _done(snap)]), max_age=voters.MAX_AGE,
@@ -129,10 +125,10 @@ def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str
         return message_page(400, "无法确认评价身份", NO_COOKIE_MESSAGE)
     rest = (form.pop("rest", None) or [""])[0]
     if rest and snap is not None:
-        unrated = _unrated(snap, form)
-        if rest == f"confirm-{len(unrated)}":  # "其余 N 人将记为“不了解情况”" confirmed, for these N
+        left = unrated((person_id for person_id, _ in snap.roster), form)
+        if rest == f"confirm-{len(left)}":  # "其余 N 人将记为“不了解情况”" confirmed, for these N
             form = fill_unknown(snap.roster, form)
-        elif unrated:  # the no-JavaScript "其余均不了解" (or a confirmation of another N): ask, store nothing
+        elif left:  # the no-JavaScript "其余均不了解" (or a confirmation of another N): ask, store nothing
             return _render_with_answers(cached.code, token, form, {}, None, 200, confirm_rest=True)
     result = ballot_box.submit(snap, identity, token, form)
     if result.outcome is Outcome.RECORDED:
@@ -142,10 +138,10 @@ def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str
     if result.outcome is Outcome.FAILED:
         return retry_page(cached.code, {"token": [token], **form})
     if result.outcome is Outcome.INVALID:
-        errors, unrated = result.checked.errors, _unrated(snap, form)
-        if errors.keys() <= set(unrated):  # nothing wrong but people left unrated: offer the rest as 不了解情况
+        errors, left = result.checked.errors, unrated((person_id for person_id, _ in snap.roster), form)
+        if errors.keys() <= set(left):  # nothing wrong but people left unrated: offer the rest as 不了解情况
             return _render_with_answers(cached.code, token, form, errors, None, 400, confirm_rest=True)
-        message = INVALID_MESSAGE + (UNRATED_TOO.format(len(unrated)) if unrated else "")
+        message = INVALID_MESSAGE + (UNRATED_TOO.format(len(left)) if left else "")
         return _render_with_answers(cached.code, token, form, errors, message, 400)
     response = message_page(*MESSAGES[result.outcome], office_code=cached.code)
     return remember_done(response, snap) if result.outcome is Outcome.ALREADY_VOTED else response

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app, render_template
 
+from ..domain.ballots import unrated
 from ..domain.office_codes import normalize_office_code
 from ..services import ballot_box, disclosure, keys, results
 from ..services.ballot_box import BallotSnapshot, OfficeBallot
@@ -48,7 +49,7 @@ class Vote:
     @property
     def open_people(self) -> list[int]:
         """The people not yet rated on this form, in roster order."""
-        return [e.person.id for e in self.ballot.roster if not self.values.get(f"r{e.person.id}")]
+        return unrated((e.person.id for e in self.ballot.roster), self.values)
 
 
 @dataclass(frozen=True)
