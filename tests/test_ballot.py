@@ -73,6 +73,18 @@ def test_a_ballot_is_sealed_with_its_dedup_record_and_nothing_about_the_voter(ap
     assert "您已评价过" in html and 'name="token"' not in html
 
 
+def test_the_thank_you_page_lists_the_ratings_with_names_escaped(client, database):
+    office, _ = open_office()
+    person = db.session.scalar(select(Person).where(Person.name == "刘文博"))
+    person.name = "刘<i>文</i>&博"
+    db.session.commit()
+    token, people = token_and_people(page(client, office))
+    html = client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people)).get_data(as_text=True)
+    assert html.count("<li><b>") == 4 and html.count("：满意</li>") == 4
+    assert "<b>刘&lt;i&gt;文&lt;/i&gt;&amp;博</b>" in html
+    assert "<i>文</i>" not in html
+
+
 def test_every_sealed_ballot_of_a_round_has_one_size(app, database):
     office, round_ = open_office()
     answers = [{}, {"n": "短"}, {"n": "很长的意见" * 40, "t": ["poor_attitude", "low_efficiency", "other"]}]

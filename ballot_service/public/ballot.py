@@ -132,9 +132,7 @@ def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str
             return _render_with_answers(cached.code, token, form, {}, None, 200, confirm_rest=True)
     result = ballot_box.submit(snap, identity, token, form)
     if result.outcome is Outcome.RECORDED:
-        names = {person_id: name for person_id, _, name in snap.people}
-        return remember_done(_no_store(make_response(render_template(
-            "public/thanks.html", code=cached.code, snap=snap, names=names, ratings=result.checked.ratings))), snap)
+        return remember_done(_no_store(make_response(cached.thanks.html(result.checked.ratings))), snap)
     if result.outcome is Outcome.FAILED:
         return retry_page(cached.code, {"token": [token], **form})
     if result.outcome is Outcome.INVALID:
