@@ -7,13 +7,13 @@ from flask import Flask, g
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from . import internals
 from .config import Config, embedded_redis_url
 from .extensions import (
     SessionInterface,
     compress,
     csrf,
     db,
-    drop_app_wide_limit_hooks,
     limiter,
     limiter_storage_uri,
     login_manager,
@@ -67,12 +67,9 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.exempt(public_bp)  # the ballot form carries its own one-time token
     app.register_blueprint(public_bp)
     app.register_blueprint(admin_bp)
-    # Flask-Login refreshes its remember-me cookie after every response, reading the session
-    # (hence `Vary: Cookie`) on public pages too; only admin pages sign anyone in or out.
-    app.after_request_funcs[None].remove(login_manager._update_remember_cookie)
-    app.after_request_funcs.setdefault(admin_bp.name, []).append(login_manager._update_remember_cookie)
+    internals.remember_cookie_on(app, admin_bp.name, login_manager)
     init_api(app)
-    drop_app_wide_limit_hooks(app)
+    internals.drop_app_wide_limit_hooks(app, limiter)
     register_error_pages(app)
     app.teardown_request(_forget_request_user)
     register_cli(app)

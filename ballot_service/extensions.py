@@ -10,7 +10,6 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
-from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
@@ -39,15 +38,6 @@ csrf = CSRFProtect()
 login_manager = LoginManager()
 
 
-class ApiV1(Api):
-    """The JSON API's flask-smorest extension, one per app (app.extensions["api_v1"]).
-
-    flask-smorest answers every HTTP error of the app with JSON; ours does so for /api/ only
-    (public.errors dispatches there), so people keep their Chinese HTML pages."""
-
-    def _register_error_handlers(self):
-        pass
-
 # swallow_errors: with Redis down the limits are skipped and the ballot path answers itself
 # (with its retry page) instead of failing inside the limiter.
 limiter = Limiter(key_func=get_remote_address, headers_enabled=False, swallow_errors=True)
@@ -57,20 +47,6 @@ limiter = Limiter(key_func=get_remote_address, headers_enabled=False, swallow_er
 def _reads_are_not_limited() -> bool:
     """Only submissions count against limits (the sign-in page's GET does not)."""
     return request.method in ("GET", "HEAD", "OPTIONS")
-
-
-def drop_app_wide_limit_hooks(app: Flask) -> None:
-    """Our limits all sit on routes, whose decorators check them. Flask-Limiter's app-wide
-    before/after-request hooks serve default, application, blueprint and meta limits: while
-    there are none, they only find nothing to do, on every request. (With Flask's session
-    signer, see SessionInterface, that work was 17 % of an office page's instructions under
-    callgrind.) Call it once the blueprints are registered; any such limit keeps the hooks."""
-    manager = limiter.limit_manager
-    if manager._default_limits or manager._application_limits or manager._blueprint_limits or limiter._meta_limits:
-        return
-    app.before_request_funcs[None].remove(limiter._check_request_limit)
-    app.after_request_funcs[None] = [f for f in app.after_request_funcs[None]
-                                     if getattr(f, "args", None) != (limiter,)]
 
 
 # Pooled database connections are checked before use only when they have been idle a while:

@@ -8,7 +8,8 @@ the OpenAPI document flask-smorest generates from these views at `/api/v1/openap
 from flask import Flask, g, request
 from flask_smorest import Blueprint, abort
 
-from ..extensions import ApiV1, csrf, db
+from ..extensions import csrf, db
+from ..internals import ApiV1
 from ..request_checks import fields_with_nul
 from ..services import access, users
 
