@@ -85,6 +85,18 @@ def test_the_thank_you_page_lists_the_ratings_with_names_escaped(client, databas
     assert "<i>文</i>" not in html
 
 
+def test_the_thank_you_page_is_sent_gzipped_when_asked(client, database):
+    import gzip
+
+    office, _ = open_office()
+    token, people = token_and_people(page(client, office))
+    response = client.post(f"/o/{office.code}/ballot", data=all_satisfied(token, people),
+                           headers={"Accept-Encoding": "gzip"})
+    assert response.headers["Content-Encoding"] == "gzip" and response.headers["Cache-Control"] == "no-store"
+    html = gzip.decompress(response.get_data()).decode()
+    assert "感谢您的评价" in html and html.count("：满意</li>") == 4
+
+
 def test_every_sealed_ballot_of_a_round_has_one_size(app, database):
     office, round_ = open_office()
     answers = [{}, {"n": "短"}, {"n": "很长的意见" * 40, "t": ["poor_attitude", "low_efficiency", "other"]}]
@@ -491,10 +503,10 @@ def test_the_token_slot_is_at_the_end_of_the_office_page(app, database):
 def test_token_pages_are_valid_gzip_with_the_token_in_place():
     import gzip
 
-    from ballot_service.public.page_cache import TOKEN_PLACEHOLDER, TokenPage
+    from ballot_service.public.page_cache import TOKEN_PLACEHOLDER, SlotPage
 
     html = "<html><body>" + "三亮公示" * 2000 + f'<input name="token" value="{TOKEN_PLACEHOLDER}"></form></html>'
-    page = TokenPage(html)
+    page = SlotPage(html)
     for token in ("tok-A", "another-token-value"):
         expected = html.replace(TOKEN_PLACEHOLDER, token).encode()
         assert page.html(token) == expected

@@ -3,6 +3,7 @@
 import secrets
 
 from flask import current_app, make_response, redirect, render_template, request, url_for
+from markupsafe import escape
 
 from ..domain.ballots import fill_unknown, unrated
 from ..services import ballot_box, disclosure, results, voters, wechat
@@ -55,8 +56,8 @@ def wechat_redirect(office_code: str):
     return response
 
 
-def _send(page, token: str | None = None):
-    """A cached page (with the voter's token when it has a slot), never stored by caches,
+def _send(page, fill: str | None = None):
+    """A cached page (its slot filled: the voter's token, or their ratings), never stored by caches,
     gzip-compressed when the browser takes it (Flask-Compress leaves responses that already
     carry a Content-Encoding alone). Only the form sent is made."""
     gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
@@ -64,7 +65,7 @@ def _send(page, token: str | None = None):
     if gzipped:
         headers.append(("Content-Encoding", "gzip"))
     # Built whole: one Headers list instead of a set per header (bench/ballot_instructions.py).
-    return current_app.response_class(page.body(gzipped, token), headers=headers,
+    return current_app.response_class(page.body(gzipped, fill), headers=headers,
                                       content_type="text/html; charset=utf-8")
 
 
@@ -115,6 +116,19 @@ def remember_done(response, snap):
     return response
 
 
+def _rated(snap, ratings) -> str:
+    """The thank-you page's list of the voter's ratings, into its cached page's slot (rendering
+    the whole page per ballot was 0.68 M of the POST's 4.62 M instructions,
+    bench/ballot_instructions.py)."""
+    names, config = {person_id: name for person_id, _, name in snap.people}, snap.config
+    items = []
+    for r in ratings:
+        tags = "、".join(config.staff_tags.get(t) or config.leader_tags[t] for t in r.tags)
+        items.append(f"<li><b>{escape(names[r.person_id])}</b>：{escape(config.levels[r.level][0])}"
+                     f"{escape(f'（{tags}）') if tags else ''}</li>")
+    return "".join(items)
+
+
 def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str, list[str]]):
     form = dict(form)
     token = (form.pop("token", None) or [""])[0]
@@ -132,7 +146,7 @@ def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str
             return _render_with_answers(cached.code, token, form, {}, None, 200, confirm_rest=True)
     result = ballot_box.submit(snap, identity, token, form)
     if result.outcome is Outcome.RECORDED:
-        return remember_done(_no_store(make_response(cached.thanks.html(result.checked.ratings))), snap)
+        return remember_done(_send(cached.thanks, _rated(snap, result.checked.ratings)), snap)
     if result.outcome is Outcome.FAILED:
         return retry_page(cached.code, {"token": [token], **form})
     if result.outcome is Outcome.INVALID:

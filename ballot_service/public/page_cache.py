@@ -17,7 +17,6 @@ import zlib
 from dataclasses import dataclass, field
 
 from flask import current_app, render_template
-from markupsafe import escape
 
 from ..domain.ballots import unrated
 from ..domain.office_codes import normalize_office_code
@@ -70,54 +69,34 @@ class Page:
         return self.gz if gzipped else self.html
 
 
-class TokenPage:
-    """A page with one slot for the voter's token near its end, compressed up to the slot once.
+class SlotPage:
+    """A page with one slot (the voter's form token, or the ratings a thank-you page lists),
+    compressed up to the slot once.
 
-    Per request only the token and the short tail are compressed (from a copy of the
+    Per request only what fills the slot and the tail are compressed (from a copy of the
     compressor state), and the gzip CRC continues from the prefix's: the hot path does not
     compress the whole page again for every voter.
     """
 
-    def __init__(self, html: str):
-        prefix, suffix = html.encode().split(TOKEN_PLACEHOLDER.encode())
+    def __init__(self, html: str, placeholder: str = TOKEN_PLACEHOLDER):
+        prefix, suffix = html.encode().split(placeholder.encode())
         self.prefix, self.suffix = prefix, suffix
         self._compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WBITS, _MEMLEVEL)
         self._head = _GZIP_HEADER + self._compressor.compress(prefix) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
         self._crc = zlib.crc32(prefix)
 
-    def body(self, gzipped: bool, token: str) -> bytes:
-        return self.gz(token) if gzipped else self.html(token)
+    def body(self, gzipped: bool, fill: str) -> bytes:
+        return self.gz(fill) if gzipped else self.html(fill)
 
-    def html(self, token: str) -> bytes:
-        return self.prefix + token.encode() + self.suffix
+    def html(self, fill: str) -> bytes:
+        return self.prefix + fill.encode() + self.suffix
 
-    def gz(self, token: str) -> bytes:
-        tail = token.encode() + self.suffix
+    def gz(self, fill: str) -> bytes:
+        tail = fill.encode() + self.suffix
         compressor = self._compressor.copy()
         size = (len(self.prefix) + len(tail)) & 0xFFFFFFFF
         return (self._head + compressor.compress(tail) + compressor.flush()
                 + struct.pack("<II", zlib.crc32(tail, self._crc), size))
-
-
-class ThanksPage:
-    """The thank-you page, rendered once per office: per ballot only the list of the voter's
-    ratings is joined from names and labels escaped here (rendering the page per ballot was
-    0.68 M of the POST's 4.6 M instructions, bench/ballot_instructions.py)."""
-
-    def __init__(self, html: str, snap: BallotSnapshot):
-        prefix, suffix = html.encode().split(RATINGS_PLACEHOLDER.encode())
-        self.prefix, self.suffix = prefix, suffix
-        config = snap.config
-        self._names = {person_id: str(escape(name)) for person_id, _, name in snap.people}
-        self._levels = {level: str(escape(label)) for level, (label, _) in config.levels.items()}
-        self._tags = {tag: str(escape(label)) for tag, label in {**config.leader_tags, **config.staff_tags}.items()}
-
-    def html(self, ratings) -> bytes:
-        items = []
-        for r in ratings:
-            tags = f"（{'、'.join(self._tags[t] for t in r.tags)}）" if r.tags else ""
-            items.append(f"<li><b>{self._names[r.person_id]}</b>：{self._levels[r.level]}{tags}</li>")
-        return self.prefix + "".join(items).encode() + self.suffix
 
 
 @dataclass(frozen=True)
@@ -129,8 +108,8 @@ class CachedOffice:
     code: str
     snapshot: BallotSnapshot | None
     pages: dict[str, Page]
-    form: TokenPage | None = None
-    thanks: ThanksPage | None = None
+    form: SlotPage | None = None
+    thanks: SlotPage | None = None
 
 
 _cache: dict[str, tuple[float, CachedOffice]] = {}
@@ -188,5 +167,5 @@ def build(code: str) -> CachedOffice | None:
         "wechat": Page.of(render(Vote(ballot, wechat_required=True))),
     }
     thanks = render_template("public/thanks.html", code=page.office.code, snap=snap, ratings_slot=RATINGS_PLACEHOLDER)
-    return CachedOffice(page.office.code, snap, pages, TokenPage(render(Vote(ballot, token=TOKEN_PLACEHOLDER))),
-                        ThanksPage(thanks, snap))
+    return CachedOffice(page.office.code, snap, pages, SlotPage(render(Vote(ballot, token=TOKEN_PLACEHOLDER))),
+                        SlotPage(thanks, RATINGS_PLACEHOLDER))
