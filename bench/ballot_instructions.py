@@ -78,7 +78,7 @@ def child(loop: str, requests: int) -> None:
     def office_page(app=measured):
         # The client's own reading of the page is counted too: kept to one bytes.find for the
         # token (the office's people are read from the first page only), so that it does not
-        # grow with the page (a regex over the decoded page had cost 0.1 M per GET).
+        # grow with the page (a regex over the decoded page had cost 0.50 M per GET).
         status, headers, html = call(app, "GET", path)
         assert status.startswith("200"), status
         if not people:

@@ -65,6 +65,9 @@ class BallotConfig:
         """附件3: leaders' complaint tags; office people also have 故意刁难."""
         return self.leader_tags if role.is_department_leader else self.staff_tags
 
+    def tag_label(self, code: str) -> str:
+        return self.staff_tags.get(code) or self.leader_tags[code]
+
 
 @dataclass(frozen=True)
 class Rating:

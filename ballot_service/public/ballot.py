@@ -123,7 +123,7 @@ def _rated(snap, ratings) -> str:
     names, config = {person_id: name for person_id, _, name in snap.people}, snap.config
     items = []
     for r in ratings:
-        tags = "、".join(config.staff_tags.get(t) or config.leader_tags[t] for t in r.tags)
+        tags = "、".join(config.tag_label(t) for t in r.tags)
         items.append(f"<li><b>{escape(names[r.person_id])}</b>：{escape(config.levels[r.level][0])}"
                      f"{escape(f'（{tags}）') if tags else ''}</li>")
     return "".join(items)
