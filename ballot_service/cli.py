@@ -11,7 +11,7 @@ from .domain.access import UserRole
 from .domain.review import Decision
 from .domain.round_states import RoundStatus
 from .extensions import db
-from .services import audit, ballot_box, demo, push, roster_io, rounds, users
+from .services import audit, ballot_box, demo, push, roster_export, roster_import, roster_io, rounds, users
 from .services.jobs import QueueUnavailable
 from .services.photos import PhotoImportRejected, import_photos
 
@@ -34,17 +34,27 @@ def seed_demo_command():
 
 @import_group.command("roster")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-def import_roster(path: str):
-    """Import people, post duties and service items from an .xlsx workbook (all or nothing)."""
-    with open(path, "rb") as fh:
-        try:
-            summary = roster_io.import_workbook(fh)
-        except roster_io.ImportRejected as rejected:
-            for error in rejected.errors:
-                click.echo(str(error), err=True)
-            raise click.ClickException(f"{rejected}，未导入任何数据。") from None
+@click.option("--dry-run", is_flag=True, help="只预览将要发生的变化，不导入")
+def import_roster(path: str, dry_run: bool):
+    """Import people, post duties and service items from an .xlsx workbook: adds, updates and
+    retires as the rows say, all or nothing; lists every change first."""
+    try:
+        with open(path, "rb") as fh:
+            plan = roster_import.plan_import(fh)
+        for change in plan.changes:
+            details = "；".join(change.details)
+            click.echo(f"「{change.sheet}」第{change.row}行 {change.kind}：{change.subject}"
+                       + (f"（{details}）" if details else ""))
+        if dry_run:
+            click.echo(f"预览：{plan.summary()}。未导入（--dry-run）。")
+            return
+        plan.apply()
+    except roster_io.ImportRejected as rejected:
+        for error in rejected.errors:
+            click.echo(str(error), err=True)
+        raise click.ClickException(f"{rejected}，未导入任何数据。") from None
     db.session.commit()
-    click.echo(f"已导入：人员{summary.people}人，岗位职责{summary.duties}条，服务事项{summary.items}项。")
+    click.echo(f"已导入：{plan.summary()}。")
 
 
 @import_group.command("photos")
@@ -68,7 +78,7 @@ def import_photos_command(path: str):
 def export_roster(path: str, department_code: str | None):
     """Write the roster templates, filled in (an empty database gives blank templates)."""
     with open(path, "wb") as fh:
-        roster_io.export_workbook(fh, department_code)
+        roster_export.export_workbook(fh, department_code)
     click.echo(f"已导出到 {path}")
 
 

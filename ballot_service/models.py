@@ -29,13 +29,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .domain.access import UserRole
 from .domain.review import Decision
 from .domain.roles import Role
+from .domain.roster import DUTY_CATEGORY_LABELS, LIMITS
 from .domain.round_states import RoundStatus
 from .extensions import db
 
 REGION_KINDS = ("city", "county", "zone")
 BALLOT_CHANNELS = ("online", "paper")
-DUTY_CATEGORIES = ("main_leader", "leader_in_charge", "office")
-DUTY_CATEGORY_LABELS = {"main_leader": "主要领导", "leader_in_charge": "分管领导", "office": "业务科室"}
+DUTY_CATEGORIES = tuple(DUTY_CATEGORY_LABELS)
 GUIDELINE_KINDS = ("work_rule", "service_phrase")
 
 
@@ -119,12 +119,12 @@ class Person(db.Model):
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
     office_id: Mapped[int | None] = mapped_column(ForeignKey("office.id"), index=True)
     role: Mapped[str] = mapped_column(String(20))
-    name: Mapped[str] = mapped_column(String(50))
-    post: Mapped[str] = mapped_column(String(100))  # 职务
-    phone: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(LIMITS["name"]))
+    post: Mapped[str] = mapped_column(String(LIMITS["post"]))  # 职务
+    phone: Mapped[str] = mapped_column(String(LIMITS["phone"]))
     business: Mapped[str | None] = mapped_column(Text)  # 从事业务
     duties: Mapped[str | None] = mapped_column(Text)  # 岗位职责
-    oversees_field: Mapped[str | None] = mapped_column(String(200))  # 分管领域
+    oversees_field: Mapped[str | None] = mapped_column(String(LIMITS["oversees_field"]))  # 分管领域
     # Content hash of the processed photo under MEDIA_ROOT/photos/; None shows a placeholder.
     photo: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(default=True)
@@ -150,7 +150,7 @@ class PostDuty(db.Model):
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
     office_id: Mapped[int | None] = mapped_column(ForeignKey("office.id"), index=True)
     category: Mapped[str] = mapped_column(String(20))
-    post_name: Mapped[str] = mapped_column(String(100))
+    post_name: Mapped[str] = mapped_column(String(LIMITS["post_name"]))
     duties: Mapped[str] = mapped_column(Text)
     sort_order: Mapped[int] = mapped_column(default=0)
 
@@ -165,10 +165,10 @@ class ServiceItem(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), index=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(LIMITS["item_name"]))
     procedure: Mapped[str | None] = mapped_column(Text)  # 办理流程
-    statutory_limit: Mapped[str | None] = mapped_column(String(50))  # 法定时限
-    promised_limit: Mapped[str | None] = mapped_column(String(50))  # 承诺时限
+    statutory_limit: Mapped[str | None] = mapped_column(String(LIMITS["statutory_limit"]))  # 法定时限
+    promised_limit: Mapped[str | None] = mapped_column(String(LIMITS["promised_limit"]))  # 承诺时限
     materials: Mapped[str | None] = mapped_column(Text)  # 申请材料
     sort_order: Mapped[int] = mapped_column(default=0)
 

@@ -11,15 +11,9 @@ from sqlalchemy import func, select
 from ballot_service.domain.roles import Role
 from ballot_service.extensions import db
 from ballot_service.models import Person, PostDuty, ServiceItem
-from ballot_service.services.roster_io import (
-    DUTIES,
-    ITEMS,
-    MAX_ROWS,
-    PEOPLE,
-    ImportRejected,
-    export_workbook,
-    import_workbook,
-)
+from ballot_service.services.roster_export import export_workbook
+from ballot_service.services.roster_import import ADDED, import_workbook
+from ballot_service.services.roster_io import DUTIES, ITEMS, MAX_ROWS, PEOPLE, ImportRejected
 from tests import factories as f
 
 
@@ -62,12 +56,13 @@ GOOD_PEOPLE = [
 
 def test_import_adds_people_duties_and_items(org):
     dept, window = org
-    summary = import_workbook(workbook(
+    plan = import_workbook(workbook(
         people=GOOD_PEOPLE,
         duties=[("spj", "主要领导", "", "局长", "主持全面工作"), ("spj", "业务科室", "企业登记窗口", "企业登记窗口", "受理登记")],
         items=[("spj", "企业登记窗口", "企业设立登记", "申请→受理→发照", "3个工作日", "即时办结", "申请书")],
     ))
-    assert (summary.people, summary.duties, summary.items) == (4, 2, 1)
+    assert [plan.count(sheet, ADDED) for sheet in (PEOPLE, DUTIES, ITEMS)] == [4, 2, 1]
+    assert plan.summary() == "人员身份公示表：新增4；岗位职责公示表：新增2；服务事项清单：新增1"
     leader = db.session.scalar(select(Person).where(Person.name == "李海燕"))
     assert leader.role == Role.LEADER_IN_CHARGE and leader.office is None
     assert leader.phone == "13953012345"  # typed as a number in Excel, kept whole
@@ -93,16 +88,16 @@ def test_a_bad_file_imports_nothing_and_lists_every_error_exactly(org):
     with pytest.raises(ImportRejected) as caught:
         import_workbook(workbook(people=rows, duties=duties, items=items))
     assert [str(e) for e in caught.value.errors] == [
-        "「人员身份公示表」第6行「D（姓名）」列：不能为空",
+        "「人员身份公示表」第6行「D（姓名）」列：请填写姓名",
         "「人员身份公示表」第7行「A（部门编码）」列：系统中没有编码为“xxx”的部门",
-        "「人员身份公示表」第8行「C（人员类别）」列：应为以下之一：主要负责人、分管负责人、科室负责人、科室副职、其他负责人、工作人员",
+        "「人员身份公示表」第8行「C（人员类别）」列：人员类别应为以下之一：主要领导、分管领导、科室负责人、科室副职、其他负责人、工作人员",
         "「人员身份公示表」第8行「F（联系电话）」列：“12345”不是有效号码（11位手机号，或带区号的座机如0530-5310000）",
         "「人员身份公示表」第9行「D（姓名）」列：与第5行重复（同一部门、同一姓名和电话）",
-        "「人员身份公示表」第10行「B（科室）」列：工作人员必须填写所在科室",
+        "「人员身份公示表」第10行「B（科室）」列：工作人员必须指定所在科室",
         "「人员身份公示表」第11行「J（分管科室）」列：市行政审批服务局没有名为“不存在科”的科室",
-        "「人员身份公示表」第12行「I（分管领域）」列：只有分管负责人填写分管领域和分管科室",
-        "「岗位职责公示表」第2行「C（科室）」列：业务科室的岗位必须填写科室",
-        "「岗位职责公示表」第3行「B（类别）」列：应为以下之一：主要领导、分管领导、业务科室",
+        "「人员身份公示表」第12行「I（分管领域）」列：只有分管领导填写分管领域和分管科室",
+        "「岗位职责公示表」第2行「C（科室）」列：业务科室的岗位必须指定科室",
+        "「岗位职责公示表」第3行「B（类别）」列：类别应为以下之一：主要领导、分管领导、业务科室",
         "「服务事项清单」第3行「C（事项名称）」列：与第2行重复",
     ]
     assert count(Person) == count(PostDuty) == count(ServiceItem) == 0
@@ -142,7 +137,7 @@ def test_wrong_headers_and_non_excel_files_are_refused(org):
 def test_overlong_text_is_reported_not_truncated(org):
     with pytest.raises(ImportRejected) as caught:
         import_workbook(workbook(people=[("spj", "企业登记窗口", "工作人员", "名" * 51, "工作人员", "13953012347", "", "", "", "")]))
-    assert [str(e) for e in caught.value.errors] == ["「人员身份公示表」第2行「D（姓名）」列：不能超过50个字"]
+    assert [str(e) for e in caught.value.errors] == ["「人员身份公示表」第2行「D（姓名）」列：姓名不能超过50个字"]
 
 
 def cells(stream) -> dict[str, list[tuple]]:
@@ -151,14 +146,48 @@ def cells(stream) -> dict[str, list[tuple]]:
     return {ws.title: [tuple(c.value for c in row) for row in ws.iter_rows()] for ws in wb.worksheets}
 
 
-def test_export_then_import_into_an_empty_roster_then_export_gives_the_same_workbook(app, database):
+def _without_keys(sheets: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+    """The data sheets with their 编号 column (the last) cut off."""
+    return {s.title: [row[:-1] for row in sheets[s.title]] for s in (PEOPLE, DUTIES, ITEMS)}
+
+
+def _blank_keys(stream) -> io.BytesIO:
+    wb = load_workbook(stream)
+    for sheet in (PEOPLE, DUTIES, ITEMS):
+        for row in wb[sheet.title].iter_rows(min_row=2):
+            row[-1].value = None
+    out = io.BytesIO()
+    wb.save(out)
+    out.seek(0)
+    return out
+
+
+@pytest.fixture
+def demo(app, database):
     from ballot_service.services.demo import seed_demo
 
     seed_demo(app.config["MEDIA_ROOT"], app.config["PHOTO_MAX_PIXELS"])
+    db.session.commit()
+
+
+def test_exporting_and_importing_the_same_file_changes_nothing(demo):
     first = io.BytesIO()
     export_workbook(first)
     exported = cells(first)
     assert len(exported[PEOPLE.title]) > 200 and len(exported[ITEMS.title]) > 80
+    first.seek(0)
+    plan = import_workbook(first)
+    assert plan.changes == [] and plan.summary() == "与系统中的数据一致，没有需要更新的内容"
+    db.session.commit()
+    second = io.BytesIO()
+    export_workbook(second)
+    assert cells(second) == exported
+
+
+def test_export_then_import_into_an_empty_roster_then_export_gives_the_same_workbook(demo):
+    first = io.BytesIO()
+    export_workbook(first)
+    exported = cells(first)
 
     # Keep the organisation (regions, departments, offices); empty the roster, duties and items.
     for model in (ServiceItem, PostDuty):
@@ -170,25 +199,30 @@ def test_export_then_import_into_an_empty_roster_then_export_gives_the_same_work
     db.session.commit()
 
     first.seek(0)
-    summary = import_workbook(first)
-    assert summary.people == len(exported[PEOPLE.title]) - 1
+    plan = import_workbook(_blank_keys(first))  # rows without 编号 are new
+    assert plan.count(PEOPLE, ADDED) == len(exported[PEOPLE.title]) - 1
+    db.session.commit()
     second = io.BytesIO()
     export_workbook(second)
-    assert cells(second) == exported
+    assert _without_keys(cells(second)) == _without_keys(exported)
 
 
 def test_export_of_an_empty_database_is_the_blank_template(database):
     out = io.BytesIO()
     export_workbook(out)
-    assert cells(out) == {s.title: [s.headers] for s in (PEOPLE, DUTIES, ITEMS)}
+    sheets = cells(out)
+    assert list(sheets) == ["填写说明", PEOPLE.title, DUTIES.title, ITEMS.title, "部门科室对照"]
+    assert {title: sheets[title] for title in (PEOPLE.title, DUTIES.title, ITEMS.title)} == {
+        s.title: [s.headers] for s in (PEOPLE, DUTIES, ITEMS)}
+    assert sheets["部门科室对照"] == [("部门编码", "部门名称", "科室")]
 
 
 def test_short_rows_are_padded_and_cells_beyond_the_template_ignored(org):
-    summary = import_workbook(workbook(people=[
+    plan = import_workbook(workbook(people=[
         ("spj", "", "主要负责人", "王建国", "局长", "0530-5310000"),  # stops after the phone
-        ("spj", "企业登记窗口", "工作人员", "刘文博", "工作人员", "13953012347", "", "", "", "", "备注：不导入"),
+        ("spj", "企业登记窗口", "工作人员", "刘文博", "工作人员", "13953012347", "", "", "", "", "", "", "备注：不导入"),
     ]))
-    assert summary.people == 2
+    assert plan.count(PEOPLE, ADDED) == 2
     assert db.session.scalar(select(Person.business).where(Person.name == "王建国")) is None
 
 
@@ -256,3 +290,183 @@ def test_the_export_keeps_formula_looking_text_as_text(org):
     sheet = load_workbook(io.BytesIO(out.getvalue()))[PEOPLE.title]
     cells = [cell for row in sheet.iter_rows(min_row=2) for cell in row if str(cell.value).startswith("=")]
     assert cells and all(cell.data_type == "s" for cell in cells)
+
+
+def _exported() -> io.BytesIO:
+    out = io.BytesIO()
+    export_workbook(out)
+    out.seek(0)
+    return out
+
+
+def _edited(stream, title: str, edit) -> io.BytesIO:
+    """The workbook with `edit(rows)` applied to one sheet's data rows (lists of cells)."""
+    wb = load_workbook(stream)
+    edit(list(wb[title].iter_rows(min_row=2)))
+    out = io.BytesIO()
+    wb.save(out)
+    out.seek(0)
+    return out
+
+
+def _row_of(rows, header: str, value, sheet=PEOPLE):
+    column = sheet.headers.index(header)
+    return next(row for row in rows if row[column].value == value)
+
+
+def _set(row, header: str, value, sheet=PEOPLE) -> None:
+    row[sheet.headers.index(header)].value = value
+
+
+def test_a_phone_changed_in_the_workbook_changes_after_a_preview_that_shows_it(org):
+    dept, window = org
+    person = f.person(dept, Role.STAFF, office=window, name="刘文博", phone="13953012347")
+    other = f.person(dept, Role.STAFF, office=window, name="张丽娜", phone="13953012346")
+    db.session.commit()
+    stream = _edited(_exported(), PEOPLE.title, lambda rows: _set(_row_of(rows, "姓名", "刘文博"), "联系电话", "13953012399"))
+
+    from ballot_service.services.roster_import import CHANGED, Change, plan_import
+
+    plan = plan_import(stream)
+    assert plan.changes == [Change(PEOPLE.title, 2, CHANGED, "市行政审批服务局 企业登记窗口 刘文博",
+                                   ("联系电话：13953012347 → 13953012399",))]
+    db.session.rollback()
+    assert db.session.get(Person, person.id).phone == "13953012347"  # the preview wrote nothing
+    stream.seek(0)
+    import_workbook(stream)
+    db.session.commit()
+    assert db.session.get(Person, person.id).phone == "13953012399"
+    assert db.session.get(Person, other.id).phone == "13953012346"
+
+
+def test_a_person_marked_retired_is_retired_and_withdrawn_duties_and_items_are_removed(org):
+    dept, window = org
+    kept = f.person(dept, Role.STAFF, office=window, name="张丽娜")
+    leaving = f.person(dept, Role.STAFF, office=window, name="刘文博")
+    db.session.commit()
+    import_workbook(workbook(
+        duties=[("spj", "业务科室", "企业登记窗口", "企业登记窗口", "受理登记")],
+        items=[("spj", "企业登记窗口", "企业设立登记", "", "", "", ""), ("spj", "企业登记窗口", "企业注销登记", "", "", "", "")]))
+    db.session.commit()
+
+    stream = _edited(_exported(), PEOPLE.title, lambda rows: _set(_row_of(rows, "姓名", "刘文博"), "状态", "离岗"))
+    stream = _edited(stream, DUTIES.title, lambda rows: _set(rows[0], "状态", "撤销", DUTIES))
+    stream = _edited(stream, ITEMS.title, lambda rows: _set(
+        _row_of(rows, "事项名称", "企业注销登记", ITEMS), "状态", "撤销", ITEMS))
+    plan = import_workbook(stream)
+    assert plan.summary() == "人员身份公示表：离岗1；岗位职责公示表：撤销1；服务事项清单：撤销1"
+    db.session.commit()
+    assert db.session.get(Person, leaving.id).active is False  # kept for the rounds that rated them
+    assert db.session.get(Person, kept.id).active is True
+    assert count(PostDuty) == 0
+    assert db.session.scalars(select(ServiceItem.name)).all() == ["企业设立登记"]
+    # The next export no longer lists the retired person; importing it changes nothing more.
+    again = _exported()
+    assert "刘文博" not in str(cells(again)[PEOPLE.title])
+    again.seek(0)
+    assert import_workbook(again).changes == []
+
+
+def test_keys_that_name_nothing_another_sheet_or_another_department_are_refused(org):
+    dept, window = org
+    other_dept = f.department(code="fgw", name="市发展改革委")
+    f.office(other_dept, name="投资科")
+    elsewhere = f.person(other_dept, Role.MAIN_LEADER, name="王建国")
+    db.session.commit()
+    row = ("spj", "企业登记窗口", "工作人员", "刘文博", "工作人员", "13953012347", "", "", "", "")
+    with pytest.raises(ImportRejected) as caught:
+        import_workbook(workbook(people=[row + ("在岗", "RY999999"), row + ("", "GW1"),
+                                         ("spj", "", "主要领导", "王建国", "主任", "13953012340", "", "", "", "", "",
+                                          f"RY{elsewhere.id}"),
+                                         row[:3] + ("赵敏",) + row[4:] + ("离岗", ""),
+                                         row[:3] + ("钱多",) + row[4:] + ("调走", "")]))
+    assert [str(e) for e in caught.value.errors] == [
+        "「人员身份公示表」第2行「L（编号）」列：系统中没有编号为RY999999的人员（新增的行请留空编号）",
+        "「人员身份公示表」第3行「L（编号）」列：“GW1”不是本表的编号（应为RY加数字；新增的行请留空）",
+        f"「人员身份公示表」第4行「L（编号）」列：编号RY{elsewhere.id}属于市发展改革委，与部门编码不符",
+        "「人员身份公示表」第5行「K（状态）」列：没有编号的行是新增的人员，不能标为离岗",
+        "「人员身份公示表」第6行「K（状态）」列：应为在岗或离岗",
+    ]
+    assert count(Person) == 1
+
+
+def test_the_template_carries_dropdowns_instructions_and_the_offices(org):
+    wb = load_workbook(_exported())
+    assert wb.sheetnames == ["填写说明", PEOPLE.title, DUTIES.title, ITEMS.title, "部门科室对照"]
+    assert wb.active.title == PEOPLE.title
+    lists = {str(v.sqref): v.formula1 for v in wb[PEOPLE.title].data_validations.dataValidation}
+    assert lists == {"A2:A5001": "'部门科室对照'!$A$2:$A$3", "C2:C5001": '"主要领导,分管领导,科室负责人,科室副职,其他负责人,工作人员"',
+                     "K2:K5001": '"在岗,离岗"'}
+    duty_lists = {str(v.sqref): v.formula1 for v in wb[DUTIES.title].data_validations.dataValidation}
+    assert duty_lists["B2:B5001"] == '"主要领导,分管领导,业务科室"' and duty_lists["F2:F5001"] == '"公示,撤销"'
+    assert [tuple(c.value for c in row) for row in wb["部门科室对照"].iter_rows()] == [
+        ("部门编码", "部门名称", "科室"), ("spj", "市行政审批服务局", "企业登记窗口"), (None, None, "投资建设审批科")]
+    instructions = [row[0].value for row in wb["填写说明"].iter_rows()]
+    assert f"【{PEOPLE.title}】" in instructions and "编号" in instructions
+
+
+# --- the rules of domain.roster, the same through the workbook and through the forms -------------
+# (Control characters cannot reach a worksheet: openpyxl neither writes nor reads them; their
+# refusal is tested on the rules themselves, tests/domain/test_roster.py.)
+
+def _form_refusal(call) -> str:
+    from ballot_service.services.catalog import CatalogError
+
+    with pytest.raises(CatalogError) as caught:
+        call()
+    db.session.rollback()
+    return str(caught.value)
+
+
+def _import_refusal(**sheets) -> list[str]:
+    with pytest.raises(ImportRejected) as caught:
+        import_workbook(workbook(**sheets))
+    return [e.message for e in caught.value.errors]
+
+
+@pytest.mark.parametrize("field, cell, value, message", [
+    ("business", 6, "业" * 2001, "从事业务不能超过2000个字"),
+    ("duties", 7, "职" * 4001, "岗位职责不能超过4000个字"),
+    ("phone", 5, "12345", "“12345”不是有效号码（11位手机号，或带区号的座机如0530-5310000）"),
+    ("post", 4, "", "请填写职务"),
+])
+def test_a_person_rule_refuses_alike_in_the_workbook_and_the_form(org, field, cell, value, message):
+    from ballot_service.domain.access import Level, Scope
+    from ballot_service.services import catalog
+
+    dept, window = org
+    row = ["spj", "企业登记窗口", "工作人员", "刘文博", "工作人员", "13953012347", "", "", "", ""]
+    row[cell] = value
+    assert _import_refusal(people=[tuple(row)]) == [message]
+    data = {"department_id": dept.id, "office_id": window.id, "role": "staff", "name": "刘文博", "post": "工作人员",
+            "phone": "13953012347", field: value}
+    assert _form_refusal(lambda: catalog.create_person(Scope(Level.CITY), data)) == message
+
+
+def test_no_one_is_added_to_a_deactivated_department_either_way(org):
+    from ballot_service.domain.access import Level, Scope
+    from ballot_service.services import catalog
+
+    dept, window = org
+    dept.active = False
+    db.session.commit()
+    row = ("spj", "企业登记窗口", "工作人员", "刘文博", "工作人员", "13953012347", "", "", "", "")
+    assert _import_refusal(people=[row]) == ["市行政审批服务局已停用，不能新增人员"]
+    data = {"department_id": dept.id, "office_id": window.id, "role": "staff", "name": "刘文博", "post": "工作人员",
+            "phone": "13953012347"}
+    assert _form_refusal(lambda: catalog.create_person(Scope(Level.CITY), data)) == "市行政审批服务局已停用，不能新增人员"
+
+
+@pytest.mark.parametrize("cells, data, message", [
+    (("procedure", "流" * 4001), {"procedure": "流" * 4001}, "办理流程不能超过4000个字"),
+    (("materials", "材" * 4001), {"materials": "材" * 4001}, "申请材料不能超过4000个字"),
+])
+def test_an_item_rule_refuses_alike_in_the_workbook_and_the_form(org, cells, data, message):
+    from ballot_service.domain.access import Level, Scope
+    from ballot_service.services import catalog
+
+    dept, window = org
+    row = {"procedure": "", "materials": ""} | {cells[0]: cells[1]}
+    assert _import_refusal(items=[("spj", "企业登记窗口", "企业设立登记", row["procedure"], "", "", row["materials"])]) == [message]
+    form = {"office_id": window.id, "name": "企业设立登记", **data}
+    assert _form_refusal(lambda: catalog.create_service_item(Scope(Level.CITY), form)) == message

@@ -1,13 +1,12 @@
 """The catalog pages: regions, departments, offices, people, post duties and service items;
-one person's photo; the roster's Excel import and export and the photo archive import.
+one person's photo (the roster's workbook and photo archive: admin.roster).
 
 Thin views: a form, one call into services.catalog, a flash and a redirect; a refused input is
 shown next to its field with HTTP 400. Lists show only what the user's scope covers.
 """
 
-import io
 
-from flask import current_app, flash, g, redirect, render_template, request, send_file, url_for
+from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy import select
@@ -19,7 +18,7 @@ from ..domain.access import Permission as P
 from ..domain.roles import ROLE_LABELS
 from ..extensions import db
 from ..models import DUTY_CATEGORY_LABELS, Department, Office, Person, PostDuty, Region, ServiceItem
-from ..services import access, catalog, disclosure, photos, roster_io
+from ..services import access, catalog, disclosure
 from . import bp, paginate
 
 PER_PAGE = 50
@@ -105,15 +104,6 @@ class ServiceItemForm(FlaskForm):
 
 class PhotoForm(FlaskForm):
     photo = FileField("照片", description="JPEG、PNG 等常见格式；将裁成一寸照（295×413）并去除拍摄信息")
-
-
-class ImportForm(FlaskForm):
-    workbook = FileField("Excel 文件（.xlsx）",
-                         description="使用“导出名单”得到的模板填写；有任何错误时整个文件都不导入")
-
-
-class PhotoArchiveForm(FlaskForm):
-    archive = FileField("照片压缩包（.zip）", description="文件名为“部门编码_姓名.jpg”或“部门编码_姓名_联系电话.jpg”")
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -498,74 +488,3 @@ def service_item_delete(item_id: int):
     db.session.commit()
     flash(f"事项“{name}”已删除。")
     return redirect(url_for("admin.office", office_id=office_id))
-
-
-# --- import and export --------------------------------------------------------------------------
-
-def _import_page(form=None, photo_form=None, errors=None, photo_errors=None, status: int = 200):
-    return render_template("admin/catalog/import.html", form=form or ImportForm(),
-                           photo_form=photo_form or PhotoArchiveForm(), errors=errors, photo_errors=photo_errors,
-                           departments=_departments(), department_level=access.scope().level is Level.DEPARTMENT
-                           ), status
-
-
-def _upload(form, name: str) -> bytes | None:
-    """The uploaded file's bytes, or None with a field error."""
-    field = getattr(form, name)
-    if not form.validate_on_submit():
-        return None
-    if not hasattr(field.data, "read"):
-        field.errors = ["请选择要上传的文件"]
-        return None
-    return field.data.read()
-
-
-@bp.route("/roster/import", methods=["GET", "POST"])
-@access.guard(P.ROSTER_MANAGE)
-def roster_import():
-    if request.method == "GET":
-        return _import_page()
-    form = ImportForm()
-    data = _upload(form, "workbook")
-    if data is None:
-        return _import_page(form=form, status=400)
-    try:
-        summary = catalog.import_roster(access.scope(), data)
-    except roster_io.ImportRejected as rejected:
-        return _import_page(form=form, errors=rejected.errors, status=400)
-    db.session.commit()
-    flash(f"导入成功：人员{summary.people}人，岗位职责{summary.duties}条，服务事项{summary.items}项。")
-    return redirect(url_for("admin.roster_import"))
-
-
-@bp.route("/roster/export")
-@access.guard(P.ROSTER_MANAGE)
-def roster_export():
-    department = None
-    department_id = request.args.get("department_id", type=int)  # out of range: access.load answers 404
-    if department_id:
-        department = access.load("department", department_id)
-    stream = io.BytesIO()
-    catalog.export_roster(access.scope(), stream, department)
-    stream.seek(0)
-    name = f"人员名单-{department.code}.xlsx" if department else "人员名单.xlsx"
-    return send_file(stream, as_attachment=True, download_name=name,
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-
-
-@bp.route("/roster/photos", methods=["POST"])
-@access.guard(P.ROSTER_MANAGE)
-def photos_import():
-    form = PhotoArchiveForm()
-    data = _upload(form, "archive")
-    if data is None:
-        return _import_page(photo_form=form, status=400)
-    config = current_app.config
-    try:
-        count = catalog.import_photo_archive(access.scope(), data, config["MEDIA_ROOT"], config["PHOTO_MAX_PIXELS"],
-                                             config["MAX_CONTENT_LENGTH"])
-    except photos.PhotoImportRejected as rejected:
-        return _import_page(photo_form=form, photo_errors=rejected.errors, status=400)
-    db.session.commit()
-    flash(f"照片导入成功：共{count}人。")
-    return redirect(url_for("admin.roster_import"))

@@ -19,7 +19,7 @@ from ..domain.access import Permission as P
 from ..domain.roles import Role
 from ..extensions import db
 from ..models import DUTY_CATEGORIES, REGION_KINDS, Department, Office, Person, PostDuty, Region, ServiceItem
-from ..services import access, catalog, photos, roster_io
+from ..services import access, catalog, photos, roster_export, roster_import, roster_io
 from . import SECURITY, blueprint, page, refuse
 
 MAX_ID = access.MAX_ID  # ids beyond what the database holds are refused (422), never queried
@@ -196,10 +196,20 @@ class CatalogRowErrorSchema(ma.Schema):
     message = ma.fields.String()
 
 
+class CatalogImportChangeSchema(ma.Schema):
+    sheet = ma.fields.String()
+    row = ma.fields.Integer()
+    kind = ma.fields.String(metadata={"description": "新增、修改、离岗、恢复在岗 或 撤销"})
+    subject = ma.fields.String()
+    details = ma.fields.List(ma.fields.String())
+
+
 class CatalogImportSummarySchema(ma.Schema):
-    people = ma.fields.Integer()
-    duties = ma.fields.Integer()
-    items = ma.fields.Integer()
+    people = ma.fields.Integer(metadata={"description": "新增的人员"})
+    duties = ma.fields.Integer(metadata={"description": "新增的岗位职责"})
+    items = ma.fields.Integer(metadata={"description": "新增的服务事项"})
+    summary = ma.fields.String()
+    changes = ma.fields.List(ma.fields.Nested(CatalogImportChangeSchema))
 
 
 class CatalogPhotoImportSummarySchema(ma.Schema):
@@ -522,17 +532,21 @@ class RosterImport(MethodView):
     @roster_blp.alt_response(422, description="整个文件未导入；errors 列出每一处错误（工作表、行、列、问题）",
                              schema=CatalogRowErrorSchema(many=True))
     def post(self, files):
-        """Import a roster workbook: every row or none. Rows of departments outside the caller's
-        scope are refused like any other bad row."""
+        """Import a roster workbook: adds the rows without 编号, updates those with one, retires
+        people marked 离岗 and withdraws duties and items marked 撤销; every row or none. Rows of
+        departments outside the caller's scope are refused like any other bad row. The answer
+        lists each change (the admin area previews them before it imports)."""
         data = _upload_bytes(files, "workbook")
         try:
-            summary = catalog.import_roster(access.scope(), data)
+            plan = roster_import.import_for(access.scope(), data)
         except roster_io.ImportRejected as rejected:
             abort(422, message=str(rejected),
                   errors=[{"sheet": e.sheet, "row": e.row, "column": e.column, "message": e.message}
                           for e in rejected.errors])
         db.session.commit()
-        return {"people": summary.people, "duties": summary.duties, "items": summary.items}
+        added = {key: plan.count(sheet, roster_import.ADDED) for key, sheet in
+                 (("people", roster_io.PEOPLE), ("duties", roster_io.DUTIES), ("items", roster_io.ITEMS))}
+        return {**added, "summary": plan.summary(), "changes": plan.changes}
 
 
 @roster_blp.route("/photos")
@@ -564,7 +578,7 @@ class RosterExport(MethodView):
         """The roster workbook (also the import template) of the caller's scope, or one department."""
         department = access.load("department", args["department_id"]) if "department_id" in args else None
         stream = io.BytesIO()
-        catalog.export_roster(access.scope(), stream, department)
+        roster_export.export_for(access.scope(), stream, department)
         stream.seek(0)
         return send_file(stream, mimetype=XLSX, as_attachment=True,
                          download_name=f"roster-{department.code}.xlsx" if department else "roster.xlsx")

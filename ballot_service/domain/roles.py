@@ -28,14 +28,17 @@ class Role(StrEnum):
 
 
 ROLE_LABELS = {
-    Role.MAIN_LEADER: "主要负责人",
-    Role.LEADER_IN_CHARGE: "分管负责人",
+    Role.MAIN_LEADER: "主要领导",
+    Role.LEADER_IN_CHARGE: "分管领导",
     Role.OFFICE_HEAD: "科室负责人",
     Role.DEPUTY_HEAD: "科室副职",
     Role.OTHER_LEADER: "其他负责人",
     Role.STAFF: "工作人员",
 }
-ROLE_BY_LABEL = {label: role for role, label in ROLE_LABELS.items()}
+# The words of 附件1, on every sheet and page alike; workbooks filled in before took the older
+# 主要负责人 and 分管负责人, which are still read.
+ROLE_BY_LABEL = {label: role for role, label in ROLE_LABELS.items()} | {
+    "主要负责人": Role.MAIN_LEADER, "分管负责人": Role.LEADER_IN_CHARGE}
 ROLE_ORDER = list(Role)
 
 

@@ -8,24 +8,19 @@ changes by itself (services.audit). People, offices and departments are deactiva
 deleted: past rounds need them.
 """
 
-import io
 import os
 import tempfile
 import zipfile
 from collections.abc import Iterable
-from typing import IO
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from ..domain import roster
 from ..domain.access import Level, Place, Scope
 from ..domain.office_codes import is_valid_department_code, new_office_code
-from ..domain.phones import is_valid_phone, normalize_phone
-from ..domain.roles import Role
 from ..extensions import db
 from ..models import (
-    DUTY_CATEGORIES,
-    DUTY_CATEGORY_LABELS,
     REGION_KINDS,
     Department,
     Office,
@@ -34,7 +29,7 @@ from ..models import (
     Region,
     ServiceItem,
 )
-from . import access, photos, roster_io
+from . import access, photos
 
 OUT_OF_SCOPE = "不在您的管理范围内"
 REGION_KIND_LABELS = {"city": "市级", "county": "县区", "zone": "功能区"}
@@ -51,19 +46,10 @@ class CatalogError(ValueError):
 # --- small checks -------------------------------------------------------------------------------
 
 def _text(data: dict, name: str, label: str, limit: int, required: bool = True) -> str | None:
-    """A trimmed text field: None when empty and optional."""
-    value = data.get(name)
-    value = value.strip() if isinstance(value, str) else value
-    if not value:
-        if required:
-            raise CatalogError(f"请填写{label}", name)
-        return None
-    if not isinstance(value, str):
-        raise CatalogError(f"{label}应为文字", name)
-    if len(value) > limit:
-        raise CatalogError(f"{label}不能超过{limit}个字", name)
-    if any(ord(c) < 32 and c not in "\t\r\n" for c in value):
-        raise CatalogError(f"{label}含有不可用的控制字符", name)
+    """A trimmed text field (domain.roster.clean_text): None when empty and optional."""
+    value, problem = roster.clean_text(data.get(name), label, limit, required)
+    if problem:
+        raise CatalogError(problem, name)
     return value
 
 
@@ -275,6 +261,11 @@ PERSON_FIELDS = ("department_id", "office_id", "role", "name", "post", "phone", 
                  "oversees_field", "overseen_office_ids", "active", "sort_order")
 
 
+def _refuse_first(problems: list[roster.Problem]) -> None:
+    if problems:
+        raise CatalogError(problems[0].message, problems[0].field)
+
+
 def _check_person(scope: Scope, data: dict, person: Person | None) -> dict:
     if person is not None:
         current = {name: getattr(person, name) for name in PERSON_FIELDS if name != "overseen_office_ids"}
@@ -283,58 +274,35 @@ def _check_person(scope: Scope, data: dict, person: Person | None) -> dict:
     else:
         values = dict(data)
     dept = _department_in_scope(scope, values.get("department_id"))
-    if person is None and not dept.active:
-        raise CatalogError(f"{dept.name}已停用，不能新增人员", "department_id")
-    try:
-        role = Role(values.get("role"))
-    except ValueError:
-        raise CatalogError("请选择人员类别", "role") from None
-    name = _text(values, "name", "姓名", _length(Person, "name"))
-    post = _text(values, "post", "职务", _length(Person, "post"))
-    raw_phone = _text(values, "phone", "联系电话", 64)
-    phone = normalize_phone(raw_phone)
-    if not is_valid_phone(phone) or len(phone) > _length(Person, "phone"):
-        raise CatalogError(f"“{raw_phone}”不是有效号码（11位手机号，或带区号的座机如0530-5310000）", "phone")
-    business = _text(values, "business", "从事业务", 2000, required=False)
-    duties = _text(values, "duties", "岗位职责", 4000, required=False)
-    field_text = _text(values, "oversees_field", "分管领域", _length(Person, "oversees_field"), required=False)
-
+    office_id, overseen_ids = values.get("office_id"), values.get("overseen_office_ids") or []
+    checked, problems = roster.check_person(values, has_office=office_id is not None, oversees=bool(overseen_ids),
+                                            department_name=dept.name, department_active=dept.active,
+                                            new=person is None)
+    _refuse_first(problems)
     office = None
-    office_id = values.get("office_id")
-    if role.is_department_leader:
-        if office_id is not None:
-            raise CatalogError(f"{role.label}属于部门，不选科室", "office_id")
-    else:
-        if office_id is None:
-            raise CatalogError(f"{role.label}必须选择所在科室", "office_id")
+    if office_id is not None:
         office = _office_in_scope(scope, office_id)
         if office.department_id != dept.id:
             raise CatalogError(f"科室“{office.name}”不属于{dept.name}", "office_id")
-
-    overseen_ids = values.get("overseen_office_ids") or []
     overseen: list[Office] = []
-    if role is Role.LEADER_IN_CHARGE:
-        for oid in dict.fromkeys(overseen_ids):
-            found = _get(Office, oid, "overseen_office_ids", "分管科室")
-            if found.department_id != dept.id:
-                raise CatalogError(f"分管科室“{found.name}”不属于{dept.name}", "overseen_office_ids")
-            overseen.append(found)
-    elif overseen_ids or field_text:
-        raise CatalogError("只有分管负责人填写分管领域和分管科室",
-                           "overseen_office_ids" if overseen_ids else "oversees_field")
+    for oid in dict.fromkeys(overseen_ids):
+        found = _get(Office, oid, "overseen_office_ids", "分管科室")
+        if found.department_id != dept.id:
+            raise CatalogError(f"分管科室“{found.name}”不属于{dept.name}", "overseen_office_ids")
+        overseen.append(found)
 
     active = _flag(values, "active", person.active if person else True)
     if active:
-        same = select(Person.id).where(Person.department_id == dept.id, Person.name == name, Person.phone == phone,
-                                       Person.active, Person.id != (person.id if person else -1))
+        same = select(Person.id).where(Person.department_id == dept.id, Person.name == checked["name"],
+                                       Person.phone == checked["phone"], Person.active,
+                                       Person.id != (person.id if person else -1))
         if db.session.scalar(same):
             raise CatalogError(f"{dept.name}已有此人（姓名和电话相同）", "name")
     if person is None:
         default_order = (db.session.scalar(select(func.max(Person.sort_order))) or 0) + 1
     else:
         default_order = person.sort_order
-    return {"department_id": dept.id, "office": office, "role": role.value, "name": name, "post": post,
-            "phone": phone, "business": business, "duties": duties, "oversees_field": field_text,
+    return {**checked, "role": checked["role"].value, "department_id": dept.id, "office": office,
             "overseen_offices": overseen, "active": active, "sort_order": _sort_order(values, default_order)}
 
 
@@ -387,29 +355,22 @@ DUTY_FIELDS = ("department_id", "office_id", "category", "post_name", "duties", 
 def _check_duty(scope: Scope, data: dict, duty: PostDuty | None) -> dict:
     values = _merged(duty, data, DUTY_FIELDS) if duty else dict(data)
     dept = _department_in_scope(scope, values.get("department_id"))
-    category = values.get("category")
-    if category not in DUTY_CATEGORIES:
-        raise CatalogError("类别应为：" + "、".join(DUTY_CATEGORY_LABELS.values()), "category")
+    checked, problems = roster.check_duty(values, has_office=values.get("office_id") is not None)
+    _refuse_first(problems)
     office = None
-    if category == "office":
-        if values.get("office_id") is None:
-            raise CatalogError("业务科室的岗位必须选择科室", "office_id")
+    if values.get("office_id") is not None:
         office = _office_in_scope(scope, values["office_id"])
         if office.department_id != dept.id:
             raise CatalogError(f"科室“{office.name}”不属于{dept.name}", "office_id")
-    elif values.get("office_id") is not None:
-        raise CatalogError("领导岗位属于部门，不选科室", "office_id")
-    post_name = _text(values, "post_name", "岗位名称", _length(PostDuty, "post_name"))
-    duties = _text(values, "duties", "岗位职责", 4000)
     same_office = PostDuty.office_id.is_(None) if office is None else PostDuty.office_id == office.id
-    same = select(PostDuty.id).where(PostDuty.department_id == dept.id, PostDuty.post_name == post_name, same_office,
-                                     PostDuty.id != (duty.id if duty else -1))
+    same = select(PostDuty.id).where(PostDuty.department_id == dept.id, PostDuty.post_name == checked["post_name"],
+                                     same_office, PostDuty.id != (duty.id if duty else -1))
     if db.session.scalar(same):
         raise CatalogError("已有此岗位", "post_name")
     default_order = (db.session.scalar(select(func.max(PostDuty.sort_order))) or 0) + 1 if duty is None \
         else duty.sort_order
-    return {"department_id": dept.id, "office_id": office.id if office else None, "category": category,
-            "post_name": post_name, "duties": duties, "sort_order": _sort_order(values, default_order)}
+    return {**checked, "department_id": dept.id, "office_id": office.id if office else None,
+            "sort_order": _sort_order(values, default_order)}
 
 
 def create_duty(scope: Scope, data: dict) -> PostDuty:
@@ -439,23 +400,15 @@ ITEM_FIELDS = ("office_id", "name", "procedure", "statutory_limit", "promised_li
 def _check_item(scope: Scope, data: dict, item: ServiceItem | None) -> dict:
     values = _merged(item, data, ITEM_FIELDS) if item else dict(data)
     office = _office_in_scope(scope, values.get("office_id"))
-    name = _text(values, "name", "事项名称", _length(ServiceItem, "name"))
-    same = select(ServiceItem.id).where(ServiceItem.office_id == office.id, ServiceItem.name == name,
+    checked, problems = roster.check_item(values)
+    _refuse_first(problems)
+    same = select(ServiceItem.id).where(ServiceItem.office_id == office.id, ServiceItem.name == checked["name"],
                                         ServiceItem.id != (item.id if item else -1))
     if db.session.scalar(same):
         raise CatalogError(f"{office.name}已有此事项", "name")
     default_order = (db.session.scalar(select(func.max(ServiceItem.sort_order))) or 0) + 1 if item is None \
         else item.sort_order
-    return {
-        "office_id": office.id, "name": name,
-        "procedure": _text(values, "procedure", "办理流程", 4000, required=False),
-        "statutory_limit": _text(values, "statutory_limit", "法定时限", _length(ServiceItem, "statutory_limit"),
-                                 required=False),
-        "promised_limit": _text(values, "promised_limit", "承诺时限", _length(ServiceItem, "promised_limit"),
-                                required=False),
-        "materials": _text(values, "materials", "申请材料", 4000, required=False),
-        "sort_order": _sort_order(values, default_order),
-    }
+    return {**checked, "office_id": office.id, "sort_order": _sort_order(values, default_order)}
 
 
 def create_service_item(scope: Scope, data: dict) -> ServiceItem:
@@ -494,16 +447,10 @@ def offices_in(condition, department_id: int | None = None) -> list[Office]:
                                              Office.id)).all()
 
 
-# --- imports and export within a scope ----------------------------------------------------------
+# --- the photo archive within a scope ----------------------------------------------------------
 
 def _covers_department(scope: Scope):
     return lambda dept: scope.covers(Place(dept.region_id, dept.id))
-
-
-def import_roster(scope: Scope, data: bytes) -> roster_io.ImportSummary:
-    """Import an uploaded workbook (all or nothing); raises roster_io.ImportRejected listing
-    every bad row, rows of departments outside the scope included."""
-    return roster_io.import_workbook(io.BytesIO(data), _covers_department(scope))
 
 
 def import_photo_archive(scope: Scope, data: bytes, media_root: str, max_pixels: int, max_file_bytes: int) -> int:
@@ -524,11 +471,6 @@ def import_photo_archive(scope: Scope, data: bytes, media_root: str, max_pixels:
             raise photos.PhotoImportRejected(["zip 压缩包已损坏、加密或压缩方式不支持，无法读取"]) from None
     finally:
         os.unlink(path)
-
-
-def export_roster(scope: Scope, stream: IO[bytes], department: Department | None = None) -> None:
-    """The roster workbook: one department, or everything the scope covers."""
-    roster_io.export_workbook(stream, department.code if department else None, _covers_department(scope))
 
 
 def office_qr_svg(url: str) -> str:

@@ -17,7 +17,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ballot_service.domain.roles import Role
 from ballot_service.extensions import db
-from ballot_service.services import roster_io, rounds
+from ballot_service.services import roster_export, roster_io, rounds
 from tests import factories
 from tests.admin_helpers import PASSWORD, make_user
 from tests.ballot_helpers import all_satisfied, token_and_people
@@ -49,13 +49,13 @@ def _workbook_with_a_bad_row() -> bytes:
     """The roster template with one new person (row 2) and one whose department code does not
     exist (row 3)."""
     buffer = io.BytesIO()
-    roster_io.export_workbook(buffer)
+    roster_export.export_workbook(buffer)
     workbook = load_workbook(io.BytesIO(buffer.getvalue()))
     sheet = workbook[roster_io.SHEETS[0].title]
     good = [c.value for c in sheet[2]]
     sheet.delete_rows(2, sheet.max_row)
-    sheet.append([*good[:3], "赵新", good[4], "13900000099", *good[6:]])
-    sheet.append(["nope", *good[1:3], "钱多", good[4], "13900000098", *good[6:]])
+    sheet.append([*good[:3], "赵新", good[4], "13900000099", *good[6:-1], ""])  # new: no 编号
+    sheet.append(["nope", *good[1:3], "钱多", good[4], "13900000098", *good[6:-1], ""])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
@@ -107,7 +107,7 @@ def test_a_coordinator_runs_a_round_from_the_browser(app, database, live_server,
     upload.write_bytes(_workbook_with_a_bad_row())
     page.goto(f"{live_server}/admin/roster/import")
     page.set_input_files("input[name=workbook]", str(upload))
-    page.get_by_role("button", name="导入", exact=True).click()
+    page.get_by_role("button", name="上传并预览", exact=True).click()
     errors = page.locator("table.import-errors tr")
     assert errors.count() == 2  # the header and the one bad row
     assert "系统中没有编码为“nope”的部门" in errors.nth(1).inner_text()
