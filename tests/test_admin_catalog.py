@@ -155,11 +155,12 @@ def test_person_crud_with_leader_rules_and_audit(client, org):
     assert created and created[0].summary["after"]["overseen_offices"] == [a1.id]
 
     # Staff need an office of their own department; a leader has none.
-    response = post(client, "/admin/people/new", {**base, "role": "staff", "office_id": str(b1.id), "name": "钱"})
+    response = post(client, "/admin/people/new", {**base, "role": "staff", "office_id": str(b1.id), "name": "钱",
+                                                  "oversees_field": ""})
     assert response.status_code == 400 and "不在您的管理范围内" in response.get_data(as_text=True)
     response = post(client, "/admin/people/new", {**base, "role": "staff", "office_id": "", "name": "钱",
                                                   "oversees_field": ""})
-    assert response.status_code == 400 and "工作人员必须选择所在科室" in response.get_data(as_text=True)
+    assert response.status_code == 400 and "工作人员必须指定所在科室" in response.get_data(as_text=True)
     response = post(client, "/admin/people/new", {**base, "role": "staff", "office_id": str(a1.id), "name": "钱",
                                                   "phone": "12345"})
     assert response.status_code == 400 and "不是有效号码" in response.get_data(as_text=True)
@@ -196,7 +197,7 @@ def test_duties_and_service_items_crud(client, org):
     a1, dept = org["a1"], org["dept_a"]
     response = post(client, "/admin/duties/new", {"department_id": str(dept.id), "category": "office",
                                                   "office_id": "", "post_name": "窗口受理", "duties": "受理申请"})
-    assert response.status_code == 400 and "业务科室的岗位必须选择科室" in response.get_data(as_text=True)
+    assert response.status_code == 400 and "业务科室的岗位必须指定科室" in response.get_data(as_text=True)
     response = post(client, "/admin/duties/new", {"department_id": str(dept.id), "category": "office",
                                                   "office_id": str(a1.id), "post_name": "窗口受理",
                                                   "duties": "受理申请"})
@@ -282,11 +283,24 @@ def test_import_with_one_bad_row_lists_it_and_imports_nothing(client, org):
                      "“12345”不是有效号码（11位手机号，或带区号的座机如0530-5310000）")]
     assert people_count() == before
 
+    # A good file is previewed first, nothing written; the confirmation imports what was shown.
     response = post(client, "/admin/roster/import", {"workbook": (people_workbook([good]), "名单.xlsx")},
                     content_type="multipart/form-data")
-    assert response.status_code == 302
+    assert response.status_code == 200 and people_count() == before
+    text = response.get_data(as_text=True)
+    assert "预览：人员身份公示表：新增1。" in text and "甲局 登记窗口 孙三" in text
+    confirm = dict(re.findall(r'name="(token|digest)" type="hidden" value="([^"]+)"', text))
+    wrong = post(client, "/admin/roster/import/confirm", {**confirm, "digest": "0" * 32}, page="/admin/roster/import")
+    assert wrong.status_code == 400 and "名单在预览之后已有变化" in wrong.get_data(as_text=True)
+    assert people_count() == before  # a plan other than the one shown is not applied
+    response = post(client, "/admin/roster/import/confirm", confirm, page="/admin/roster/import")
+    assert response.status_code == 302, re.findall(r"<td>[^<]*</td>", response.get_data(as_text=True))
     assert people_count() == before + 1
     assert audit_actions("person.create")
+    # The same confirmation twice imports nothing more.
+    response = post(client, "/admin/roster/import/confirm", confirm, page="/admin/roster/import",
+                    follow_redirects=True)
+    assert "预览已过期或已导入" in response.get_data(as_text=True) and people_count() == before + 1
 
 
 def test_department_admin_cannot_import_rows_of_another_department(client, org):

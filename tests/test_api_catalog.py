@@ -160,7 +160,9 @@ def test_roster_import_lists_every_bad_row(client, org, dept_headers):  # noqa: 
     response = client.post("/api/v1/roster/import", headers=dept_headers,
                            data={"workbook": (people_workbook(rows[:1]), "r.xlsx")},
                            content_type="multipart/form-data")
-    assert response.status_code == 201 and response.json == {"people": 1, "duties": 0, "items": 0}
+    assert response.status_code == 201 and response.json == {
+        "people": 1, "duties": 0, "items": 0, "summary": "人员身份公示表：新增1",
+        "changes": [{"sheet": "人员身份公示表", "row": 2, "kind": "新增", "subject": "甲局 登记窗口 孙三", "details": []}]}
 
 
 def test_bad_uploads_answer_4xx_with_a_message(client, org, dept_headers):  # noqa: F811

@@ -53,7 +53,14 @@ def test_cli_import_reports_every_error_and_exits_non_zero(app, database, tmp_pa
     assert result.exit_code == 1
     assert "「人员身份公示表」第2行「A（部门编码）」列：系统中没有编码为“nope”的部门" in result.output
     assert "「人员身份公示表」第2行「F（联系电话）」列：“123”不是有效号码" in result.output
-    assert "导入失败，共2处错误，未导入任何数据。" in result.output
+    assert "「人员身份公示表」第2行「B（科室）」列：工作人员必须指定所在科室" in result.output
+    assert "导入失败，共3处错误，未导入任何数据。" in result.output
+
+
+def _subject(row) -> str:
+    """How a plan names a person: department, office (if any) and name."""
+    dept = db.session.scalar(select(Department.name).where(Department.code == row[0]))
+    return " ".join(filter(None, (dept, row[1], row[3])))
 
 
 def test_cli_export_then_import_roundtrip_counts(app, database, tmp_path):
@@ -67,8 +74,31 @@ def test_cli_export_then_import_roundtrip_counts(app, database, tmp_path):
     rows = list(load_workbook(path)[PEOPLE.title].iter_rows(values_only=True))
     assert rows[0] == PEOPLE.headers and len(rows) > 3
     assert {r[0] for r in rows[1:]} == {"spj"}
-    # Importing the same people again is refused as duplicates, naming each row.
+    # Importing the same file again changes nothing.
     result = runner.invoke(args=["import", "roster", str(path)])
-    assert result.exit_code == 1
-    assert result.output.count("已有此人") == len(rows) - 1
+    assert result.exit_code == 0, result.output
+    assert result.output == "已导入：与系统中的数据一致，没有需要更新的内容。\n"
+
+    # A phone changed and one person marked 离岗: previewed with --dry-run (nothing written), then imported.
+    workbook = load_workbook(path)
+    sheet = workbook[PEOPLE.title]
+    phone, status = PEOPLE.headers.index("联系电话") + 1, PEOPLE.headers.index("状态") + 1
+    changed, leaving = rows[1], rows[2]
+    sheet.cell(2, phone).value = "13900000001"
+    sheet.cell(3, status).value = "离岗"
+    workbook.save(path)
+    preview = runner.invoke(args=["import", "roster", str(path), "--dry-run"])
+    assert preview.exit_code == 0, preview.output
+    assert preview.output.splitlines() == [
+        f"「人员身份公示表」第2行 修改：{_subject(changed)}（联系电话：{changed[5]} → 13900000001）",
+        f"「人员身份公示表」第3行 离岗：{_subject(leaving)}",
+        "预览：人员身份公示表：修改1，离岗1。未导入（--dry-run）。",
+    ]
+    person_id = int(changed[-1].removeprefix("RY"))
+    assert db.session.get(Person, person_id).phone == changed[5]
+    result = runner.invoke(args=["import", "roster", str(path)])
+    assert result.exit_code == 0 and result.output.endswith("已导入：人员身份公示表：修改1，离岗1。\n")
+    db.session.expire_all()
+    assert db.session.get(Person, person_id).phone == "13900000001"
+    assert db.session.get(Person, int(leaving[-1].removeprefix("RY"))).active is False
 

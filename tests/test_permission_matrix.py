@@ -125,7 +125,7 @@ def world(database):
                 "person_id": people[a1].id, "round_id": round1.id, "user_id": roles["auditor"].id,
                 "webhook_id": webhook.id, "token_id": own_tokens["city_coordinator"].id,
                 "duty_id": duties[a1].id, "item_id": items[a1].id, "service_item_id": items[a1].id,
-                "consequence_id": 1}
+                "consequence_id": 1, "token": "no-such-upload"}
     return {"roles": roles, "tokens": tokens, "inside_outside": inside_outside, "defaults": defaults,
             "fresh": fresh, "fresh_offices": fresh_offices}
 

@@ -28,7 +28,7 @@ def test_office_roster_orders_within_a_role_by_sort_order_then_id():
 
 
 def test_labels_are_chinese_and_leaders_belong_to_the_department():
-    assert Role.MAIN_LEADER.label == "主要负责人"
+    assert Role.MAIN_LEADER.label == "主要领导"
     assert Role.STAFF.label == "工作人员"
     assert Role.LEADER_IN_CHARGE.is_department_leader
     assert not Role.OFFICE_HEAD.is_department_leader
