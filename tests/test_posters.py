@@ -168,3 +168,64 @@ def test_regenerating_an_office_code_needs_confirmation(demo):
     done = cli.invoke(args=["offices", "regenerate-code", code, "--yes"])
     assert done.exit_code == 0 and _office_code("企业登记窗口") != code
     assert demo.test_client().get(f"/o/{code}").status_code == 404
+
+
+ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "test-artifacts", "posters")
+HEAD_COUNTS = (1, 4, 12, 30)
+# Pages an identity board takes, worked by hand from the templates: a card with a 25×35 mm photo
+# and four lines under it is about 61 mm high, so A4 (about 185 mm between the header and the QR
+# band) holds two rows of up to five, A3 (about 270 mm) four rows of up to seven, each group
+# under its heading (the two leader groups share a row when they fit in it); people are spread
+# evenly over the pages.
+IDENTITY_PAGES = {"identity_board": {1: 1, 4: 1, 12: 2, 30: 4}, "identity_board_a3": {1: 1, 4: 1, 12: 1, 30: 2}}
+
+
+def _office_of(n: int, media_root: str, max_pixels: int) -> Office:
+    """An office with `n` people in 附件1's groups (one 主要领导, then 分管领导, then 业务人员),
+    two in three with a photo, posts and business of realistic length."""
+    from ballot_service.services.demo import placeholder_photo
+    from ballot_service.services.photos import store_photo
+
+    dept = f.department(code=f"n{n}", name="市发展和改革委员会")
+    office = f.office(dept, name="投资科")
+    in_charge = {1: 0, 4: 1, 12: 2, 30: 3}[n]
+    for i in range(n):
+        role = Role.MAIN_LEADER if i == 0 else Role.LEADER_IN_CHARGE if i <= in_charge else Role.STAFF
+        person = f.person(dept, role, office=None if role.is_department_leader else office,
+                          post=("主任" if i == 0 else "副主任" if role is Role.LEADER_IN_CHARGE else "四级主任科员"),
+                          business=None if role.is_department_leader else "企业投资项目核准、备案及监管服务",
+                          oversees_field="投资管理、重大项目" if role is Role.LEADER_IN_CHARGE else None)
+        if role is Role.LEADER_IN_CHARGE:
+            person.overseen_offices = [office]
+        if i % 3 != 2:
+            person.photo = store_photo(placeholder_photo("#7fa99b"), media_root, max_pixels)
+    db.session.commit()
+    return office
+
+
+def _filled(page: Image.Image, top: float, bottom: float) -> float:
+    """How much of the height between `top` and `bottom` (fractions of the page) lies between
+    the first and the last row with anything drawn on it."""
+    strip = page.convert("L").crop((0, round(page.height * top), page.width, round(page.height * bottom)))
+    box = strip.point(lambda v: 255 if v < 235 else 0).getbbox()
+    return 0.0 if box is None else (box[3] - box[1]) / strip.height
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_every_template_renders_for_1_4_12_and_30_people_filled_and_scannable(app, database, template):
+    """Kept as PNGs under test-artifacts/posters/ to be looked at; each page's QR decodes, and
+    an identity board's content fills its page (no half-empty page)."""
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    fonts = posters.Fonts(*posters.find_font())
+    layout = posters.load_template(template)
+    for n in HEAD_COUNTS:
+        office = _office_of(n, app.config["MEDIA_ROOT"], app.config["PHOTO_MAX_PIXELS"])
+        data = posters.office_data(office, app.config["PUBLIC_BASE_URL"])
+        pages = posters.render_office(layout, data, fonts, "监督电话：0530-12345", app.config["MEDIA_ROOT"])
+        for number, page in enumerate(pages, start=1):
+            page.save(os.path.join(ARTIFACTS, f"{template}-{n}-{number}.png"))
+            assert [r.text for r in decode(page.convert("L"))] == [data.url], (template, n, number)
+        if layout["kind"] == "identity":
+            assert len(pages) == IDENTITY_PAGES[template][n], (template, n)
+            for number, page in enumerate(pages, start=1):
+                assert _filled(page, 0.12, 0.80) > 0.55, (template, n, number)

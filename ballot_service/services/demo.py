@@ -4,7 +4,7 @@ import datetime as dt
 import io
 import random
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from ..domain.office_codes import new_office_code
@@ -33,13 +33,13 @@ def head_title(office_name: str) -> str:
     return "主任"
 
 
-def placeholder_photo(initials: str, colour: str) -> bytes:
-    """A 1-inch portrait with the person's initials on a colour (nothing downloaded)."""
+def placeholder_photo(colour: str) -> bytes:
+    """A 1-inch portrait for the demo: a plain head and shoulders on a colour (no one's face, no
+    letters; nothing downloaded)."""
     image = Image.new("RGB", (295, 413), colour)
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=110)
-    draw.text((147, 190), initials, fill="white", font=font, anchor="mm")
-    draw.ellipse((72, 300, 222, 450), fill="white")  # shoulders
+    draw.ellipse((92, 70, 203, 205), fill="#f3efe9")  # head
+    draw.ellipse((37, 250, 258, 520), fill="#f3efe9")  # shoulders
     out = io.BytesIO()
     image.save(out, "PNG")
     return out.getvalue()
@@ -55,8 +55,8 @@ class _People:
 
     def make(self, department: Department, role: Role, post: str, **fields) -> Person:
         while True:
-            surname, s_initial = self.rng.choice(demo_data.SURNAMES)
-            given, g_initial = self.rng.choice(demo_data.GIVEN)
+            surname, _ = self.rng.choice(demo_data.SURNAMES)
+            given, _ = self.rng.choice(demo_data.GIVEN)
             if surname + given not in self.used:
                 break
         self.used.add(surname + given)
@@ -66,7 +66,7 @@ class _People:
         # One in eight has no photo yet, to show the placeholder.
         photo = None
         if self.rng.random() > 0.125:
-            data = placeholder_photo(s_initial + g_initial, self.rng.choice(COLOURS))
+            data = placeholder_photo(self.rng.choice(COLOURS))
             photo = store_photo(data, self.media_root, self.max_pixels)
         person = Person(department=department, role=role.value, name=surname + given, post=post, phone=phone,
                         photo=photo, **fields)

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..domain.ballots import DEFAULT_BALLOT_CONFIG, BallotConfig
-from ..domain.poster_layout import fit_text, grid, mm, paginate, pt, wrap
+from ..domain.poster_layout import Card, board, fit_text, grid, mm, paginate, pt, wrap
 from ..domain.roles import Role
 from ..extensions import db
 from ..models import Department, Office, Region
@@ -33,7 +33,7 @@ TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.p
 KINDS = ("identity", "duties", "counter_card", "paper_ballot")
 FORMATS = ("pdf", "zip")
 RENDERER_VERSION = "1"  # bump when drawing code changes, so cached batches are redrawn
-MIN_QR_MM = 30
+MIN_QR_MM = 35
 FONT_NAME = "Noto Sans CJK SC"
 
 
@@ -254,77 +254,129 @@ class Page:
                   caption_size, "primary", anchor="ma")
         return top
 
+    def qr_band(self, bottom: int) -> int:
+        """The invitation to rate beside the office QR, across the page above `bottom`; return
+        its top y. The QR is never narrower than the layout's qr.size_mm (at least MIN_QR_MM)."""
+        q = self.t["qr"]
+        code = qr_image(self.office.url, self.px(q["size_mm"]))
+        pad = self.px(3)
+        top = bottom - code.height - 2 * pad
+        self.draw.rounded_rectangle((self.margin, top, self.width - self.margin, bottom), radius=self.px(3),
+                                    fill=self.colors["band"])
+        left = self.width - self.margin - pad - code.width
+        self.image.paste(code, (left, top + pad))
+        x, width = self.margin + self.px(6), left - self.margin - self.px(12)
+        caption, note = self.size(q["caption_pt"]), self.size(q["note_pt"])
+        block = round(caption * 1.4) + 2 * round(note * 1.5)
+        y = top + (bottom - top - block) // 2
+        y = self.fitted(x, y, width, q["caption"], caption, round(caption * 0.6), color="primary")
+        y = self.fitted(x, y, width, "请用微信扫描右侧二维码，对本科室工作人员的服务作出评价", note, round(note * 0.7))
+        self.fitted(x, y, width, f"科室编码：{self.office.code}（填写纸质测评表时使用）", note, round(note * 0.7),
+                    color="muted")
+        return top
+
     def photo(self, person: PosterPerson, box: tuple[int, int, int, int]) -> None:
         x, y, w, h = box
         path = os.path.join(photo_dir(self.media_root), f"{person.photo}.jpg") if person.photo else None
         if path and os.path.exists(path):
             with Image.open(path) as img:
                 self.image.paste(img.convert("RGB").resize((w, h), Image.Resampling.LANCZOS), (x, y))
-        else:  # placeholder: the surname on a soft colour
-            self.draw.rectangle((x, y, x + w, y + h), fill=self.colors["band"])
-            self.text((x + w // 2, y + h // 2), person.name[:1], h // 3, "primary", anchor="mm")
+        else:
+            self.image.paste(silhouette(w, h), (x, y))
         self.draw.rectangle((x, y, x + w, y + h), outline=self.colors["line"], width=2)
 
-    def person_card(self, person: PosterPerson, box: tuple[int, int, int, int]) -> None:
-        c = self.t["card"]
+    def person_card(self, person: PosterPerson, box: tuple[int, int, int, int], card: Card) -> None:
+        """One person of 附件1: photo, name, post, what they do or oversee, phone."""
         x, y, w, h = box
-        pad = self.px(c["padding_mm"])
+        pad = self.px(self.t["card"]["padding_mm"])
         self.draw.rounded_rectangle((x, y, x + w, y + h), radius=self.px(2), outline=self.colors["line"], width=3)
-        pw, ph = self.px(c["photo_mm"][0]), self.px(c["photo_mm"][1])
-        ph = min(ph, h - 2 * pad)
-        self.photo(person, (x + pad, y + pad, pw * ph // self.px(c["photo_mm"][1]), ph))
-        tx = x + 2 * pad + pw
+        line, small = card.line_size, max(self.size(6.5), round(card.line_size * 0.75))
+        if card.tall:
+            px_ = x + (w - card.photo[0]) // 2
+            self.photo(person, (px_, y + pad, *card.photo))
+            ty = y + 2 * pad + card.photo[1]
+            inner = w - 2 * pad
+            ty = self.centred(x + w // 2, ty, inner, person.name, card.name_size, small)
+            ty = self.centred(x + w // 2, ty, inner, person.post, line, small, "muted")
+            ty = self.centred(x + w // 2, ty, inner, _what_they_do(person) or "", line, small, "muted")
+            self.centred(x + w // 2, ty, inner, person.phone, line, small)
+            return
+        self.photo(person, (x + pad, y + pad, *card.photo))
+        tx = x + 2 * pad + card.photo[0]
         tw = x + w - pad - tx
-        line, small = self.size(c["line_pt"]), self.size(c["min_pt"])
-        ty = self.fitted(tx, y + pad, tw, person.name, self.size(c["name_pt"]), small)
+        ty = self.fitted(tx, y + pad, tw, person.name, card.name_size, small)
         ty = self.fitted(tx, ty, tw, person.post, line, small, color="muted")
-        if person.role == Role.LEADER_IN_CHARGE and person.oversees_field:
-            ty = self.fitted(tx, ty, tw, f"分管领域：{person.oversees_field}", line, small, 2)
-        elif person.business:
-            ty = self.fitted(tx, ty, tw, f"从事业务：{person.business}", line, small, 2)
+        if what := _what_they_do(person):
+            ty = self.fitted(tx, ty, tw, what, line, small, 3)
         self.fitted(tx, ty, tw, f"联系电话：{person.phone}", line, small)
+
+    def centred(self, cx: int, y: int, width: int, text: str, size: int, min_size: int, color: str = "text") -> int:
+        """One line centred on `cx`, shrunk to fit; return the y below it."""
+        fitted = fit_text(text, width, 1, size, min_size, self.fonts.measure)
+        self.text((cx, y), fitted.lines[0], fitted.size, color, anchor="ma")
+        return y + round(fitted.size * 1.35)
+
+
+def _what_they_do(person: PosterPerson) -> str | None:
+    if person.role == Role.LEADER_IN_CHARGE and person.oversees_field:
+        return f"分管领域：{person.oversees_field}"
+    return f"从事业务：{person.business}" if person.business else None
+
+
+@functools.lru_cache(maxsize=16)
+def silhouette(width: int, height: int) -> Image.Image:
+    """The stand-in for a missing photo: a neutral grey head and shoulders, no name or letters."""
+    image = Image.new("RGB", (width, height), "#eef1f0")
+    draw = ImageDraw.Draw(image)
+    grey = "#c3cbc7"
+    head = width * 0.22
+    cx, cy = width / 2, height * 0.38
+    draw.ellipse((cx - head, cy - head * 1.15, cx + head, cy + head * 1.15), fill=grey)
+    draw.ellipse((width * 0.1, height * 0.66, width * 0.9, height * 1.25), fill=grey)
+    return image
 
 
 def _identity(template, make_page) -> list[Image.Image]:
+    """附件1: 主要领导, 分管领导 and 业务人员 as cards sized to fill the page (domain.poster_layout.board),
+    over as few pages as hold them with photos of at least card.min_photo_mm; the QR band below."""
     probe = make_page()
     people = probe.office.people
-    leaders = [p for p in people if Role(p.role).is_department_leader]
-    staff = [p for p in people if not Role(p.role).is_department_leader]
-    gap, section = probe.px(3), round(probe.size(template["section_pt"]) * 1.6)
-    lc, sc = template["leaders"], template["staff"]
-    leader_h, staff_h = probe.px(lc["card_height_mm"]), probe.px(sc["card_height_mm"])
+    groups = [[p for p in people if p.role == Role.MAIN_LEADER], [p for p in people if p.role == Role.LEADER_IN_CHARGE],
+              [p for p in people if not Role(p.role).is_department_leader]]
+    c, section = template["card"], probe.size(template["section_pt"])
+    heading, gap = round(section * 1.7), probe.px(c["gap_mm"])
 
-    def layout(page: Page):
+    def frame(page: Page) -> tuple[int, int]:
         top = page.header()
-        bottom = page.footer() - gap
-        qr_top = page.qr_block(page.width - page.margin, bottom)
-        return top, qr_top - gap
+        return top, page.qr_band(page.footer() - page.px(3)) - page.px(4)
 
-    # How many staff cards fit: on the first page below the leaders, then on later pages.
-    top, limit = layout(probe)
-    leader_rows = math.ceil(len(leaders) / lc["columns"])
-    first_top = top + (section + leader_rows * (leader_h + gap) if leaders else 0) + section
-    per_first = max(0, (limit - first_top + gap) // (staff_h + gap)) * sc["columns"]
-    per_next = max(1, (limit - top - section + gap) // (staff_h + gap)) * sc["columns"]
+    top, bottom = frame(probe)
+    inner = probe.width - 2 * probe.margin
+    layout = board([len(g) for g in groups], inner, bottom - top, heading, gap, probe.px(c["padding_mm"]),
+                   probe.px(c["min_photo_mm"][1]), probe.px(c["max_photo_mm"][1]))
+    card, shown = layout.card, [0, 0, 0]  # how many of each group earlier pages showed
     pages = []
-    for number, chunk in enumerate(paginate(staff, per_first, per_next)):
+    for number, bands_on_page in enumerate(layout.pages):
         page = probe if number == 0 else make_page()
-        y, _ = (top, limit) if number == 0 else layout(page)
-        inner = page.width - 2 * page.margin
-        if number == 0 and leaders:
-            page.text((page.margin, y), lc["title"], page.size(template["section_pt"]), "primary")
-            y += section
-            for person, box in zip(leaders, grid(len(leaders), lc["columns"], page.margin, y, inner, leader_h, gap),
-                                   strict=True):
-                page.person_card(person, box)
-            y += leader_rows * (leader_h + gap)
-        if chunk:
-            title = sc["title"] if number == 0 else f"{sc['title']}（续）"
-            page.text((page.margin, y), title, page.size(template["section_pt"]), "primary")
-            y += section
-            for person, box in zip(chunk, grid(len(chunk), sc["columns"], page.margin, y, inner, staff_h, gap),
-                                   strict=True):
-                page.person_card(person, box)
+        if number:
+            frame(page)
+        y = top + layout.offset
+        if not bands_on_page:
+            page.text((page.width // 2, (top + bottom) // 2), "（暂无公示人员）", section, "muted", anchor="mm")
+        for band in bands_on_page:
+            column = 0
+            for group, count in band.groups:
+                title = template["groups"][group] + ("（续）" if shown[group] else "")
+                x = page.margin + column * (card.width + gap)
+                page.text((x, y), title, section, "primary")
+                boxes = grid(count, card.columns - column if len(band.groups) > 1 else card.columns, x,
+                             y + heading, inner - column * (card.width + gap), card.height, gap)
+                for person, (bx, by, _, _) in zip(groups[group][shown[group]:shown[group] + count], boxes,
+                                                  strict=True):
+                    page.person_card(person, (bx, by, card.width, card.height), card)
+                shown[group] += count
+                column += count
+            y += heading + band.rows(card.columns) * (card.height + gap) + layout.spacing
         pages.append(page.image)
     return pages
 
