@@ -1,4 +1,4 @@
-"""Poster layout rules, free of Pillow: units, text fitting and pagination.
+"""Poster layout rules, free of Pillow: units, text fitting, grids and the identity board.
 
 Text is measured through a function passed in (`measure(text, size_px) -> width_px`), so the
 rules are tested without fonts and the renderer supplies the real font metrics.
@@ -57,17 +57,6 @@ def fit_text(text: str, width: int, max_lines: int, size: int, min_size: int, me
     return Fitted(lines, min_size)
 
 
-def paginate(items: Sequence, first_page: int, per_page: int) -> list[list]:
-    """Split items over pages: `first_page` fit on the first, `per_page` on each later one.
-    There is always at least one page, even for no items."""
-    pages = [list(items[:first_page])]
-    rest = list(items[first_page:])
-    while rest:
-        pages.append(rest[:per_page])
-        rest = rest[per_page:]
-    return pages
-
-
 def grid(count: int, columns: int, left: int, top: int, width: int, cell_height: int, gap: int) -> list[tuple]:
     """Boxes (x, y, w, h) for `count` cards laid out in rows of `columns`."""
     cell_width = (width - gap * (columns - 1)) // columns
@@ -112,7 +101,7 @@ class Board:
     card: Card
     pages: list[list[Band]]
     spacing: int  # extra height between bands, the page's leftover shared out (capped)
-    offset: int  # what is left after that, above the first band, to centre the block
+    offset: int  # half of what is left after that, above the first band: the block is centred
 
 
 def card_for(tall: bool, columns: int, photo_height: int, width: int, pad: int) -> Card:
@@ -185,9 +174,9 @@ def board(groups: Sequence[int], width: int, height: int, heading: int, gap: int
         if best is not None:
             card, laid_out = best
             used = max(_height(b, card, heading, gap) for b in laid_out)
-            most = max(len(b) for b in laid_out) or 1
-            spacing = min((height - used) // most, card.height // 4)
-            return Board(card, laid_out, spacing, (height - used - spacing * most) // 2)
+            between = max(len(b) for b in laid_out) - 1  # gaps between bands
+            spacing = min((height - used) // between, card.height // 4) if between > 0 else 0
+            return Board(card, laid_out, spacing, (height - used - spacing * max(between, 0)) // 2)
     raise ValueError("不能排版：一页放不下一张最小尺寸的卡片")
 
 

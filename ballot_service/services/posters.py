@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..domain.ballots import DEFAULT_BALLOT_CONFIG, BallotConfig
-from ..domain.poster_layout import Card, board, fit_text, grid, mm, paginate, pt, wrap
+from ..domain.poster_layout import Card, board, fit_text, grid, mm, pt, spread, wrap
 from ..domain.roles import Role
 from ..extensions import db
 from ..models import Department, Office, Region
@@ -32,7 +32,7 @@ TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.p
                             "qr_templates")
 KINDS = ("identity", "duties", "counter_card", "paper_ballot")
 FORMATS = ("pdf", "zip")
-RENDERER_VERSION = "1"  # bump when drawing code changes, so cached batches are redrawn
+RENDERER_VERSION = "2"  # bump when drawing code changes, so cached batches are redrawn
 MIN_QR_MM = 35
 FONT_NAME = "Noto Sans CJK SC"
 
@@ -118,6 +118,7 @@ class PosterOffice:
     duties: list[tuple[str, str]] = field(default_factory=list)
     items: list[tuple[str, str, str, str]] = field(default_factory=list)
     rules: list[tuple[str, str]] = field(default_factory=list)
+    round_name: str = ""  # the round a paper form is for: the open one, else the next; empty if none
 
 
 def _person(p) -> PosterPerson:
@@ -133,6 +134,7 @@ def office_data(office: Office, public_base_url: str) -> PosterOffice:
     page = disclosure.get_office_page(office.code)
     people = [p for section in page.sections for p in section.people]
     ballot = ballot_box.office_ballot(office)
+    for_round = ballot.round or ballot.next_round
     if ballot.round is not None:
         on_ballot = [_person(entry.person) for entry in ballot.roster]
         config = ballot.config
@@ -148,6 +150,7 @@ def office_data(office: Office, public_base_url: str) -> PosterOffice:
         items=[(i.name, i.statutory_limit or "", i.promised_limit or "", i.procedure or "")
                for i in office.service_items],
         rules=[(g.title, g.body or "") for g in page.guidelines],
+        round_name=for_round.name if for_round else "",
     )
 
 
@@ -398,7 +401,7 @@ def _duties(template, make_page) -> list[Image.Image]:
     def new_page() -> tuple[Page, int, int]:
         page = make_page()
         top = page.header()
-        limit = page.qr_block(page.width - page.margin, page.footer() - page.px(3)) - page.px(3)
+        limit = page.qr_band(page.footer() - page.px(3)) - page.px(3)
         return page, top, limit
 
     page, page_top, limit = new_page()
@@ -425,6 +428,8 @@ def _duties(template, make_page) -> list[Image.Image]:
 
 
 def _counter_card(template, make_page) -> list[Image.Image]:
+    """The A6 counter card, four to a sheet (template "sheet"): two cuts along the marks give four
+    cards of the full A6 size."""
     page = make_page()
     top = page.header()
     bottom = page.footer() - page.px(3)
@@ -434,10 +439,23 @@ def _counter_card(template, make_page) -> list[Image.Image]:
     y = top + max(0, (bottom - top - code.height - caption * 2) // 2)
     page.image.paste(code, ((page.width - code.width) // 2, y))
     page.text((page.width // 2, y + code.height + caption // 3), q["caption"], caption, "primary", anchor="ma")
-    return [page.image]
+    sheet_mm = template["sheet"]
+    sheet = Image.new("RGB", (page.px(sheet_mm["width_mm"]), page.px(sheet_mm["height_mm"])), "white")
+    w, h = page.width, page.height
+    for x, y in ((0, 0), (w, 0), (0, h), (w, h)):
+        sheet.paste(page.image, (x, y))
+    draw, mark, grey = ImageDraw.Draw(sheet), page.px(sheet_mm["cut_mark_mm"]), "#8a8a8a"
+    marks = [(w, 0, w, mark), (w, sheet.height - mark, w, sheet.height), (0, h, mark, h),  # at the edges
+             (sheet.width - mark, h, sheet.width, h), (w - mark, h, w + mark, h), (w, h - mark, w, h + mark)]
+    for line in marks:
+        draw.line(line, fill=grey, width=3)
+    return [sheet]
 
 
 def _paper_ballot(template, make_page) -> list[Image.Image]:
+    """附件3 for one office: what the paper-entry screen asks for (the round, the office's name and
+    code, a box for the serial written on each form when it is collected), the instructions,
+    then a row per person on the office's ballot with the levels and the complaint tags."""
     probe = make_page()
     office = probe.office
     row_h = probe.px(template["row_height_mm"])
@@ -447,9 +465,21 @@ def _paper_ballot(template, make_page) -> list[Image.Image]:
 
     def frame(page: Page) -> tuple[int, int]:
         y = page.header()
-        for line in template["instructions"]:
-            page.text((page.margin, y), line, option_size, "muted")
-            y += round(option_size * 1.4)
+        box_w, box_h = page.px(56), page.px(17)
+        box_x = page.width - page.margin - box_w
+        page.draw.rectangle((box_x, y, box_x + box_w, y + box_h), outline=page.colors["text"], width=3)
+        page.text((box_x + page.px(2), y + page.px(1.5)), "选票编号", option_size)
+        page.text((box_x + page.px(2), y + box_h - page.px(1.5)), "（收集时由工作人员填写）", round(option_size * 0.8),
+                  "muted", anchor="lb")
+        info_w = box_x - page.margin - page.px(4)
+        round_name = office.round_name or "＿＿＿＿＿＿＿＿＿＿"
+        line = page.fitted(page.margin, y, info_w, f"评价轮次：{round_name}", name_size, option_size)
+        line = page.fitted(page.margin, line, info_w, f"科室：{office.name}", name_size, option_size)
+        page.fitted(page.margin, line, info_w, f"科室编码：{office.code}", name_size, option_size)
+        y += max(box_h, round(name_size * 1.35) * 3) + page.px(3)
+        for text in template["instructions"]:
+            y = page.fitted(page.margin, y, page.width - 2 * page.margin, text, option_size, round(option_size * 0.8),
+                            2, "muted")
         bottom = page.footer() - page.px(2)
         qr_top = page.qr_block(page.width - page.margin, bottom)
         page.fitted(page.margin, qr_top, page.width - 3 * page.margin - page.px(template["qr"]["size_mm"]),
@@ -457,12 +487,18 @@ def _paper_ballot(template, make_page) -> list[Image.Image]:
         return y + page.px(2), qr_top - page.px(3)
 
     top, limit = frame(probe)
-    per_page = max(1, (limit - top) // row_h)
+    # As few pages as the rows need, the people spread evenly over them, and the rows as tall as
+    # the page then allows: the room left is ruled for writing 意见建议.
+    fit = max(1, (limit - top) // row_h)
+    people = office.ballot
+    sizes = [sum(n for _, n in page) for page in spread([len(people)], max(1, math.ceil(len(people) / fit)))]
+    chunks = [people[sum(sizes[:i]):sum(sizes[:i + 1])] for i in range(len(sizes))]
     pages = []
-    for number, chunk in enumerate(paginate(office.ballot, per_page, per_page)):
+    for number, chunk in enumerate(chunks):
         page = probe if number == 0 else make_page()
         y = top if number == 0 else frame(page)[0]
         inner = page.width - 2 * page.margin
+        row_h = (limit - top) // max(1, len(chunk))
         for person in chunk:
             role = Role(person.role)
             page.draw.rectangle((page.margin, y, page.margin + inner, y + row_h - page.px(1.5)),
@@ -470,8 +506,9 @@ def _paper_ballot(template, make_page) -> list[Image.Image]:
             pad = page.px(2)
             label_w = page.px(42)
             ty = page.fitted(page.margin + pad, y + pad, label_w, person.name, name_size, option_size)
-            page.fitted(page.margin + pad, ty, label_w, f"{person.post}（{role.label}）", option_size,
-                        round(option_size * 0.7), 2, "muted")
+            ty = page.fitted(page.margin + pad, ty, label_w, person.post, option_size, round(option_size * 0.7), 2,
+                             "muted")
+            page.fitted(page.margin + pad, ty, label_w, role.label, option_size, round(option_size * 0.7), 1, "muted")
             ox = page.margin + 2 * pad + label_w
             options = "  ".join(f"□{label}" for label in levels)
             oy = page.fitted(ox, y + pad, inner - label_w - 3 * pad, options, option_size, round(option_size * 0.7))
@@ -481,6 +518,10 @@ def _paper_ballot(template, make_page) -> list[Image.Image]:
             oy = page.fitted(ox, oy, inner - label_w - 3 * pad, tag_line, option_size, round(option_size * 0.7), 2,
                              "muted")
             page.text((ox, oy), "意见建议：", option_size, "muted")
+            rule, ruled = page.px(8), oy + round(option_size * 1.4) + page.px(6)
+            while ruled < y + row_h - page.px(4):
+                page.draw.line((ox, ruled, page.margin + inner - pad, ruled), fill=page.colors["line"], width=2)
+                ruled += rule
             y += row_h
         pages.append(page.image)
     return pages
