@@ -286,8 +286,14 @@ def posters_render(office_code, department_code, region_code, everything, templa
     scope, value = scopes[0]
     value = None if scope == "all" else value
     if queue:
-        job = posters.enqueue_render(scope, value, template_name, fmt)
-        click.echo(f"已提交渲染任务 {job.id}")
+        from .services import poster_batches
+
+        try:
+            batch = poster_batches.request(scope, value, template_name, fmt, None)
+        except posters.PosterError as exc:
+            raise click.ClickException(str(exc)) from None
+        db.session.commit()
+        click.echo(f"已提交渲染任务（批次 {batch.id}）")
         return
     try:
         batch = posters.render_batch(scope, value, template_name, fmt, current_app.config,

@@ -1,7 +1,6 @@
 """Worker jobs. Each takes ids (or nothing), reloads what it needs and is safe to re-run; each is
 declared here with its job id, timeout and retries (services.jobs.declare)."""
 
-from flask import current_app
 from rq import get_current_job
 
 from .services.jobs import declare
@@ -34,14 +33,12 @@ def push(subscriber_id: int, round_id: int) -> str:
     return push_service.deliver(subscriber_id, round_id)
 
 
-@declare(lambda scope, value, template, fmt: f"posters-{scope}-{value or 'all'}-{template}-{fmt}",
-         timeout=3600, retry=[30, 120])
-def render_posters(scope: str, value: str | None, template_name: str, fmt: str) -> str:
-    """Render a poster batch (reused if the same content was rendered before); progress in meta."""
-    from .services import posters
+@declare("posters-{0}", timeout=3600, retry=[30, 120])
+def render_posters(batch_id: int) -> str | None:
+    """Draw a poster batch (services.poster_batches.run): progress, file and outcome on its row."""
+    from .services import poster_batches
 
-    return posters.render_batch(scope, value, template_name, fmt, current_app.config,
-                                lambda done, total: _report(done=done, total=total)).path
+    return poster_batches.run(batch_id)
 
 
 def advance_rounds() -> dict[str, list[int]]:

@@ -534,3 +534,35 @@ class PaperForm(db.Model):
     round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), primary_key=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), primary_key=True)
     serial: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+POSTER_BATCH_STATUSES = ("queued", "running", "done", "failed")
+
+
+class PosterBatch(db.Model):
+    """One request for posters: what to print (a scope, a layout, a format), who asked, and how
+    far the worker has got. The worker's job takes its id and reloads it; the file it wrote, under
+    MEDIA_ROOT/posters/, is named by the hash of its inputs, so the same content is drawn once.
+    Kept after the job is gone from Redis."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(12))  # office, department, region or all
+    value: Mapped[str | None] = mapped_column(String(32))  # the office, department or region code
+    # Where the scope sits, for access checks (all None: the whole city).
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("region.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("office.id"))
+    label: Mapped[str] = mapped_column(String(200))  # 市发展改革委-投资科: the scope in words, for the file name
+    template: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(8))
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))  # None: from the command line
+    requested_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    done: Mapped[int] = mapped_column(default=0)
+    total: Mapped[int] = mapped_column(default=0)
+    inputs_hash: Mapped[str | None] = mapped_column(String(40))
+    file: Mapped[str | None] = mapped_column(String(60))  # <inputs hash>.<format>, once written
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (_one_of("status", POSTER_BATCH_STATUSES), _one_of("scope", ("office", "department", "region",
+                                                                                    "all")))

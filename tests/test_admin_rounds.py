@@ -19,6 +19,7 @@ import datetime as dt
 import io
 import itertools
 import re
+import urllib.parse
 from decimal import Decimal as D
 from urllib.parse import quote
 
@@ -410,18 +411,22 @@ def test_poster_job_progress_reaches_100_and_downloads(app, city):
     job_page = response.location
     page = client.get(job_page).get_data(as_text=True)
     assert "<progress" in page and 'value="0"' in page and "/status" in page
+    assert '<p id="poster-download-row" hidden>' in page  # no 下载 until the file is there
     assert '<meta http-equiv="refresh"' in page  # without JavaScript the page reloads itself
     status = client.get(f"{job_page}/status").json
     assert status["percent"] == 0 and status["download_url"] is None
 
     run_worker()
     status = client.get(f"{job_page}/status").json
-    assert (status["state"], status["done"], status["total"], status["percent"]) == ("finished", 1, 1, 100)
+    assert (status["state"], status["done"], status["total"], status["percent"]) == ("done", 1, 1, 100)
     finished = client.get(job_page).get_data(as_text=True)
     assert 'value="100"' in finished and "refresh" not in finished
     download = client.get(status["download_url"])
     assert download.status_code == 200 and download.data[:5] == b"%PDF-"
     assert download.mimetype == "application/pdf"
+    office = c["X"]
+    name = f"{office.department.name}-{office.name}-窗口台卡（A6，一张A4纸印四份）.pdf"
+    assert download.headers["Content-Disposition"].endswith("filename*=UTF-8''" + urllib.parse.quote(name))
 
     # Someone whose scope does not cover the office cannot see the job.
     other = app.test_client()
@@ -435,4 +440,4 @@ def test_poster_job_progress_reaches_100_and_downloads(app, city):
     dept = app.test_client()
     sign_in(dept, make_user("department_admin", department=c["spj"], username="spjadmin"))
     assert dept.get(job_page).status_code == 200
-    assert dept.get("/admin/posters/posters-nothing-here").status_code == 404
+    assert dept.get("/admin/posters/999999").status_code == 404

@@ -221,7 +221,7 @@ def test_posters_through_the_api(app, city):  # noqa: F811
     assert client.get(f"{status_url}/file", headers=hall).status_code == 409
     run_worker()
     status = client.get(status_url, headers=hall).json
-    assert (status["state"], status["percent"], status["done"], status["total"]) == ("finished", 100, 1, 1)
+    assert (status["state"], status["percent"], status["done"], status["total"]) == ("done", 100, 1, 1)
     download = client.get(status["download_url"], headers=hall)
     assert download.status_code == 200 and download.data[:2] == b"PK"
 

@@ -20,7 +20,7 @@ from ballot_service.domain.access import PERMISSIONS, UserRole
 from ballot_service.domain.roles import Role
 from ballot_service.extensions import db
 from ballot_service.models import AuditEntry, PostDuty, WebhookSubscriber
-from ballot_service.services import posters, rounds, users
+from ballot_service.services import poster_batches, rounds, users
 
 from . import factories
 from .admin_helpers import api_token, make_user, sign_in
@@ -118,10 +118,11 @@ def world(database):
     # role -> (office inside, office outside) for fresh objects
     fresh_offices = {"city_coordinator": (a1, None), "coordinator": (a1, b1), "department_admin": (a1, b1),
                      "hall_manager": (a1, a2), "auditor": (a1, b1)}
-    jobs = {o: posters.enqueue_render("office", o.code, "counter_card", "pdf").id for o in (a1, a2, b1)}
-    inside_outside["poster_job"] = {"city_coordinator": (jobs[a1], None), "coordinator": (jobs[a1], jobs[b1]),
-                                    "department_admin": (jobs[a1], jobs[b1]), "hall_manager": (jobs[a1], jobs[a2])}
-    defaults = {"job_id": jobs[a1], "region_id": county1.id, "department_id": dept_a.id, "office_id": a1.id,
+    batches = {o: poster_batches.request("office", o.code, "counter_card", "pdf", None).id for o in (a1, a2, b1)}
+    inside_outside["poster_batch"] = {
+        "city_coordinator": (batches[a1], None), "coordinator": (batches[a1], batches[b1]),
+        "department_admin": (batches[a1], batches[b1]), "hall_manager": (batches[a1], batches[a2])}
+    defaults = {"batch_id": batches[a1], "region_id": county1.id, "department_id": dept_a.id, "office_id": a1.id,
                 "person_id": people[a1].id, "round_id": round1.id, "user_id": roles["auditor"].id,
                 "webhook_id": webhook.id, "token_id": own_tokens["city_coordinator"].id,
                 "duty_id": duties[a1].id, "item_id": items[a1].id, "service_item_id": items[a1].id,

@@ -142,15 +142,25 @@ def test_long_rosters_continue_on_more_pages_and_long_names_fit(app, database):
         assert [r.text for r in decode(page)] == [f"{app.config['PUBLIC_BASE_URL']}/o/{office.code}"]
 
 
-def test_batches_run_in_the_worker_with_progress_and_one_job_at_a_time(demo):
-    first = posters.enqueue_render("department", "spj", "counter_card", "pdf")
-    second = posters.enqueue_render("department", "spj", "counter_card", "pdf")
-    assert first.id == second.id
+def test_batches_run_in_the_worker_with_progress_and_one_at_a_time_and_outlive_redis(demo):
+    from ballot_service.models import PosterBatch
+    from ballot_service.services import poster_batches
+
+    first = poster_batches.request("department", "spj", "counter_card", "pdf", None)
+    second = poster_batches.request("department", "spj", "counter_card", "pdf", None)
+    db.session.commit()
+    assert first.id == second.id and jobs.queue().job_ids == [f"posters-{first.id}"]
     SimpleWorker([jobs.QUEUE], connection=redis_ext.client).work(burst=True)
-    assert first.get_status(refresh=True) == "finished"
-    meta = first.get_meta(refresh=True)
-    assert meta["done"] == meta["total"] == 4  # 市行政审批服务局 has four offices
-    assert first.return_value().endswith(".pdf") and os.path.exists(first.return_value())
+    db.session.expire_all()
+    batch = db.session.get(PosterBatch, first.id)
+    assert (batch.status, batch.done, batch.total) == ("done", 4, 4)  # 市行政审批服务局 has four offices
+    assert batch.file == f"{batch.inputs_hash}.pdf"
+    redis_ext.client.flushdb()  # the job and its result are gone from Redis; the batch is not
+    status = poster_batches.status(batch)
+    assert status.finished and os.path.exists(status.path) and status.download_name == "市行政审批服务局-窗口台卡（A6，一张A4纸印四份）.pdf"
+    # Once done, the same request is a new batch (the file is reused: same inputs, same hash).
+    third = poster_batches.request("department", "spj", "counter_card", "pdf", None)
+    assert third.id != first.id
 
 
 def test_bad_requests_get_clear_messages(demo):

@@ -1,16 +1,14 @@
 """Posters: choose layout, format and scope (within one's own), render in the worker, follow
-the job with a progress bar, download the batch."""
+the batch (services.poster_batches) with a progress bar, download it once it is drawn."""
 
-from flask import current_app, g, redirect, render_template, send_file, url_for
+from flask import g, redirect, render_template, send_file, url_for
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField
 
 from ..domain.access import Permission as P
 from ..extensions import db
-from ..services import access, admin_rounds, posters
+from ..services import access, poster_batches, posters
 from . import bp
-
-MIMETYPES = {"pdf": "application/pdf", "zip": "application/zip"}
 
 
 class PosterForm(FlaskForm):
@@ -24,8 +22,8 @@ class PosterForm(FlaskForm):
 
 def _form() -> PosterForm:
     form = PosterForm()
-    scopes, departments, offices = admin_rounds.poster_choices(access.scope())
-    form.template.choices = admin_rounds.template_choices()
+    scopes, departments, offices = poster_batches.poster_choices(access.scope())
+    form.template.choices = poster_batches.template_choices()
     form.scope.choices = scopes
     if not form.scope.data:
         form.scope.data = scopes[0][0]
@@ -35,7 +33,7 @@ def _form() -> PosterForm:
 
 
 def _value(form: PosterForm) -> str | None:
-    """The scope's value for posters.enqueue_render, or None after adding a field error."""
+    """The scope's value for poster_batches.request, or None after adding a field error."""
     if form.template.data not in dict(form.template.choices):
         form.template.errors.append("请选择版式")
     if form.fmt.data not in dict(form.fmt.choices):
@@ -47,7 +45,7 @@ def _value(form: PosterForm) -> str | None:
     if kind == "all":
         return None
     if kind == "region":
-        code = admin_rounds.poster_region_code(access.scope())
+        code = poster_batches.poster_region_code(access.scope())
         if code is None:
             form.scope.errors.append("不在您的管理范围内")
         return code
@@ -55,8 +53,8 @@ def _value(form: PosterForm) -> str | None:
     if not field.data:
         field.errors.append("请选择" + ("部门" if kind == "department" else "科室"))
         return None
-    place = admin_rounds.poster_place(kind, field.data)
-    if not admin_rounds.poster_covered(access.scope(), place):
+    place = poster_batches.poster_place(kind, field.data)
+    if not poster_batches.poster_covered(access.scope(), place):
         field.errors.append("不在您的管理范围内")
         return None
     return field.data
@@ -70,43 +68,40 @@ def posters_page():
         value = _value(form)
         if not form.errors:
             try:
-                job = posters.enqueue_render(form.scope.data, value, form.template.data, form.fmt.data)
+                batch = poster_batches.request(form.scope.data, value, form.template.data, form.fmt.data,
+                                               access.current_user().id)
             except posters.PosterError as exc:
                 form.template.errors.append(str(exc))
             else:
                 db.session.commit()
-                return redirect(url_for("admin.poster_job", job_id=job.id))
+                return redirect(url_for("admin.poster_job", batch_id=batch.id))
     status = 400 if form.errors else 200
     return render_template("admin/rounds/posters.html", form=form), status
 
 
-def _status() -> admin_rounds.PosterStatus:
-    """The guarded job's progress (the guard answers 404 for a job outside the user's scope)."""
-    return admin_rounds.poster_status(g.obj, current_app.config["MEDIA_ROOT"])
-
-
-@bp.route("/posters/<job_id>")
-@access.guard(P.POSTERS_RENDER, "poster_job", "job_id")
-def poster_job(job_id: str):
-    status = _status()
-    label = dict(admin_rounds.template_choices()).get(status.template, status.template)
+@bp.route("/posters/<int:batch_id>")
+@access.guard(P.POSTERS_RENDER, "poster_batch", "batch_id")
+def poster_job(batch_id: int):
+    status = poster_batches.status(g.obj)
+    label = dict(poster_batches.template_choices()).get(status.template, status.template)
     return render_template("admin/rounds/poster_job.html", status=status, template_label=label)
 
 
-@bp.route("/posters/<job_id>/status")
-@access.guard(P.POSTERS_RENDER, "poster_job", "job_id")
-def poster_job_status(job_id: str):
-    status = _status()
+@bp.route("/posters/<int:batch_id>/status")
+@access.guard(P.POSTERS_RENDER, "poster_batch", "batch_id")
+def poster_job_status(batch_id: int):
+    status = poster_batches.status(g.obj)
     return {"state": status.state, "done": status.done, "total": status.total, "percent": status.percent,
-            "download_url": url_for("admin.poster_download", job_id=job_id) if status.finished else None}
+            "error": status.error,
+            "download_url": url_for("admin.poster_download", batch_id=batch_id) if status.finished else None}
 
 
-@bp.route("/posters/<job_id>/file")
-@access.guard(P.POSTERS_RENDER, "poster_job", "job_id")
-def poster_download(job_id: str):
-    status = _status()
+@bp.route("/posters/<int:batch_id>/file")
+@access.guard(P.POSTERS_RENDER, "poster_batch", "batch_id")
+def poster_download(batch_id: int):
+    status = poster_batches.status(g.obj)
     if not status.finished:
         return render_template("admin/message.html", title="尚未生成完成",
                                message="公示牌还在生成中（或生成失败），请返回进度页查看。"), 409
-    return send_file(status.path, mimetype=MIMETYPES.get(status.format), as_attachment=True,
-                     download_name=f"{status.template}.{status.format}")
+    return send_file(status.path, mimetype=poster_batches.MIMETYPES.get(status.format), as_attachment=True,
+                     download_name=status.download_name)

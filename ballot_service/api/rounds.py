@@ -6,7 +6,7 @@ import datetime as dt
 import io
 
 import marshmallow as ma
-from flask import current_app, g, send_file, url_for
+from flask import g, send_file, url_for
 from flask.views import MethodView
 from flask_smorest import abort
 from sqlalchemy import select
@@ -18,7 +18,7 @@ from ..domain.review import Decision
 from ..domain.round_states import RoundStatus
 from ..extensions import db
 from ..models import SUBJECT_KINDS, ConsequenceRecord, Department, Office, Person, Region, Result, Round
-from ..services import access, admin_rounds, posters, results, rounds
+from ..services import access, admin_rounds, poster_batches, posters, results, rounds
 from ..services.circular import export_circular
 from ..services.circular import file_name as circular_file_name
 from ..services.jobs import QueueUnavailable
@@ -29,9 +29,6 @@ posters_blp = blueprint("posters", "公示牌、台卡和纸质测评表的批�
 BLUEPRINTS = [blp, posters_blp]
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-MIMETYPES = {"pdf": "application/pdf", "zip": "application/zip"}
-
-
 def _conflict(exc: Exception):
     db.session.rollback()
     abort(409, message=str(exc))
@@ -209,8 +206,9 @@ class PosterRequestSchema(ma.Schema):
 
 
 class PosterJobSchema(ma.Schema):
-    id = ma.fields.String()
-    state = ma.fields.String()
+    id = ma.fields.Integer()
+    state = ma.fields.String(metadata={"description": "queued、running、done 或 failed"})
+    error = ma.fields.String(allow_none=True)
     done = ma.fields.Integer()
     total = ma.fields.Integer()
     percent = ma.fields.Integer()
@@ -257,11 +255,11 @@ def _named(rows: list[Result], round_: Round, audience, hidden: set) -> list[dic
     return out
 
 
-def _job_out(status: admin_rounds.PosterStatus) -> dict:
+def _job_out(status: poster_batches.BatchStatus) -> dict:
     return {"id": status.id, "state": status.state, "done": status.done, "total": status.total,
-            "percent": status.percent, "template": status.template, "format": status.format,
-            "status_url": url_for("api_posters.PosterJob", job_id=status.id),
-            "download_url": url_for("api_posters.poster_file", job_id=status.id) if status.finished else None}
+            "percent": status.percent, "template": status.template, "format": status.format, "error": status.error,
+            "status_url": url_for("api_posters.PosterJob", batch_id=status.id),
+            "download_url": url_for("api_posters.poster_file", batch_id=status.id) if status.finished else None}
 
 
 # ---------------------------------------------------------------- rounds
@@ -507,11 +505,11 @@ class RoundCircular(MethodView):
 
 
 def _poster_value(data: dict) -> str | None:
-    """The scope's code for posters.enqueue_render; 422 naming the field when out of scope."""
+    """The scope's code for poster_batches.request; 422 naming the field when out of scope."""
     kind = data["scope"]
     user_scope = access.scope()
     if kind == "all":
-        if not admin_rounds.poster_covered(user_scope, admin_rounds.poster_place("all", None)):
+        if not poster_batches.poster_covered(user_scope, poster_batches.poster_place("all", None)):
             refuse("scope", "不在您的管理范围内")
         return None
     field, model = {"region": ("region_id", Region), "department": ("department_id", Department),
@@ -520,7 +518,7 @@ def _poster_value(data: dict) -> str | None:
         refuse(field, "范围为该项时必填")
     row = db.session.get(model, data[field])
     code = row.code if row is not None else None
-    if code is None or not admin_rounds.poster_covered(user_scope, admin_rounds.poster_place(kind, code)):
+    if code is None or not poster_batches.poster_covered(user_scope, poster_batches.poster_place(kind, code)):
         refuse(field, "不在您的管理范围内")
     return code
 
@@ -537,37 +535,33 @@ class Posters(MethodView):
             refuse("template", f"没有该版式，可选：{'、'.join(posters.template_names())}")
         value = _poster_value(data)
         try:
-            job = posters.enqueue_render(data["scope"], value, data["template"], data["format"])
+            batch = poster_batches.request(data["scope"], value, data["template"], data["format"], g.user.id)
         except posters.PosterError as exc:
             refuse("template", str(exc))
         db.session.commit()
-        return _job_out(admin_rounds.poster_status(job, current_app.config["MEDIA_ROOT"]))
+        return _job_out(poster_batches.status(batch))
 
 
-def _poster_status() -> admin_rounds.PosterStatus:
-    return admin_rounds.poster_status(g.obj, current_app.config["MEDIA_ROOT"])
-
-
-@posters_blp.route("/<job_id>")
+@posters_blp.route("/<int:batch_id>")
 class PosterJob(MethodView):
-    @access.guard(P.POSTERS_RENDER, "poster_job", "job_id")
+    @access.guard(P.POSTERS_RENDER, "poster_batch", "batch_id")
     @posters_blp.doc(security=SECURITY)
     @posters_blp.response(200, PosterJobSchema)
-    def get(self, job_id):
-        """A poster job's progress (percent of offices drawn) and, once finished, its download URL."""
-        return _job_out(_poster_status())
+    def get(self, batch_id):
+        """A poster batch's progress (percent of offices drawn) and, once finished, its download URL."""
+        return _job_out(poster_batches.status(g.obj))
 
 
-@posters_blp.route("/<job_id>/file", endpoint="poster_file")
+@posters_blp.route("/<int:batch_id>/file", endpoint="poster_file")
 class PosterFile(MethodView):
-    @access.guard(P.POSTERS_RENDER, "poster_job", "job_id")
+    @access.guard(P.POSTERS_RENDER, "poster_batch", "batch_id")
     @posters_blp.doc(security=SECURITY, responses={"200": {"description": "PDF 或 ZIP", "content": {
         "application/pdf": {"schema": {"type": "string", "format": "binary"}},
         "application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
-    def get(self, job_id):
+    def get(self, batch_id):
         """The finished batch (409 while it is still being drawn)."""
-        status = _poster_status()
+        status = poster_batches.status(g.obj)
         if not status.finished:
             abort(409, message="公示牌还在生成中（或生成失败）")
-        return send_file(status.path, mimetype=MIMETYPES.get(status.format), as_attachment=True,
-                         download_name=f"{status.template}.{status.format}")
+        return send_file(status.path, mimetype=poster_batches.MIMETYPES.get(status.format), as_attachment=True,
+                         download_name=status.download_name)

@@ -21,6 +21,7 @@ from ..models import (
     Office,
     Person,
     PostDuty,
+    PosterBatch,
     Region,
     Round,
     ServiceItem,
@@ -62,16 +63,10 @@ def _placed(place: Callable[[object], Place]) -> Callable[[Scope, object], bool]
     return lambda user_scope, row: user_scope.covers(place(row))
 
 
-def _poster_job(job_id):
-    from .admin_rounds import poster_job
+def _poster_batch_covered(user_scope: Scope, batch) -> bool:
+    from .poster_batches import batch_place, poster_covered
 
-    return poster_job(job_id)
-
-
-def _poster_job_covered(user_scope: Scope, job) -> bool:
-    from .admin_rounds import poster_covered, poster_place
-
-    return poster_covered(user_scope, poster_place(*job.args[:2]))
+    return poster_covered(user_scope, batch_place(batch))
 
 
 # kind -> (how to load one by its URL id, whether a scope covers it)
@@ -89,8 +84,8 @@ KINDS: dict[str, tuple[Callable[[object], object | None], Callable[[Scope, objec
     "webhook": (_row(WebhookSubscriber), _placed(lambda w: Place(None))),
     # A token is its owner's alone, whatever their scope.
     "token": (_row(ApiToken), lambda user_scope, t: t.user_id == g.user.id),
-    # A poster batch (an RQ job): covered when everything it prints is.
-    "poster_job": (_poster_job, _poster_job_covered),
+    # A poster batch: covered when everything it prints is.
+    "poster_batch": (_row(PosterBatch), _poster_batch_covered),
 }
 
 

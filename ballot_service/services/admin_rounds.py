@@ -1,27 +1,25 @@
-"""What the admin area and the API need around rounds, results and poster jobs, on top of
+"""What the admin area and the API need around rounds and results, on top of
 services/rounds.py, tally.py, results.py and posters.py: time entry in China time, the
-coordinator's review of a tallied (not yet published) round, live turnout with office names,
-and which poster job lies in whose scope.
+coordinator's review of a tallied (not yet published) round, and live turnout with office
+names (posters: services.poster_batches).
 
 Individual ballots never leave here either (A3): only the tally's aggregates, and comments
 through results.department_comments under the k rule.
 """
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 
-from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sqlalchemy import ColumnElement, false, select
 
 from .. import jobs
 from ..domain import review as review_rules
-from ..domain.access import Level, Place, Scope
+from ..domain.access import Level, Scope
 from ..domain.consequences import KIND_LABELS
 from ..domain.review import Decision
 from ..domain.round_states import REVIEWABLE, RoundStatus
-from ..extensions import db, redis_ext
+from ..extensions import db
 from ..models import ConsequenceRecord, Department, Office, Person, Region, Result, Round
 from . import audit, ballot_box, rounds
 from .access import condition
@@ -267,126 +265,3 @@ def tag_labels(round_: Round) -> dict[str, str]:
     for group in ("leader_tags", "staff_tags"):
         labels.update({code: label for code, label in config.get(group, [])})
     return labels
-
-
-# ---------------------------------------------------------------- poster jobs
-
-
-def poster_choices(scope: Scope) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
-    """What a user may print: (scopes, departments, offices) as (value, label) lists."""
-    offices_q = (select(Office).join(Department).where(Office.active, Department.active)
-                 .order_by(Department.region_id, Department.sort_order, Department.id, Office.sort_order, Office.id))
-    depts_q = select(Department).where(Department.active).order_by(Department.region_id, Department.sort_order,
-                                                                    Department.id)
-    if scope.level is Level.REGION:
-        offices_q = offices_q.where(Department.region_id == scope.region_id)
-        depts_q = depts_q.where(Department.region_id == scope.region_id)
-    elif scope.level is Level.DEPARTMENT:
-        offices_q = offices_q.where(Department.id == scope.department_id)
-        depts_q = depts_q.where(Department.id == scope.department_id)
-    elif scope.level is Level.OFFICES:
-        offices_q = offices_q.where(Office.id.in_(scope.office_ids))
-        depts_q = depts_q.where(false())
-    scopes = [("office", "一个科室")]
-    if scope.level is not Level.OFFICES:
-        scopes.insert(0, ("department", "一个部门"))
-    if scope.level in (Level.CITY, Level.REGION):
-        scopes.insert(0, ("region" if scope.level is Level.REGION else "all",
-                          "本区域全部科室" if scope.level is Level.REGION else "全部科室"))
-    departments = [(d.code, d.name) for d in db.session.scalars(depts_q)]
-    offices = [(o.code, f"{o.department.name} · {o.name}") for o in db.session.scalars(offices_q)]
-    return scopes, departments, offices
-
-
-def poster_place(kind: str, value: str | None) -> Place | None:
-    """Where a poster batch's scope sits (None: no such office, department or region)."""
-    if kind == "all":
-        return Place(None)
-    if kind == "region":
-        region = db.session.scalar(select(Region).where(Region.code == value))
-        return Place(region.id) if region else None
-    if kind == "department":
-        dept = db.session.scalar(select(Department).where(Department.code == value))
-        return Place(dept.region_id, dept.id) if dept else None
-    if kind == "office":
-        office = db.session.scalar(select(Office).where(Office.code == (value or "").strip().upper()))
-        return Place(office.department.region_id, office.department_id, office.id) if office else None
-    return None
-
-
-def poster_covered(scope: Scope, place: Place | None) -> bool:
-    """A batch is in scope when everything it prints is: a city-wide batch only for the city,
-    a region's for that region, a department's for its region or the department itself."""
-    if place is None:
-        return False
-    if place.region_id is None:
-        return scope.level is Level.CITY
-    if place.office_id is None and place.department_id is None:
-        return scope.level is Level.CITY or (scope.level is Level.REGION and scope.region_id == place.region_id)
-    if place.office_id is None:
-        return scope.level is not Level.OFFICES and scope.covers(place)
-    return scope.covers(place)
-
-
-def poster_region_code(scope: Scope) -> str | None:
-    if scope.level is Level.REGION:
-        region = db.session.get(Region, scope.region_id)
-        return region.code if region else None
-    return None
-
-
-def poster_job(job_id: str) -> Job | None:
-    """The poster job of this id (None: no such job); access.guard checks its scope."""
-    if not job_id.startswith("posters-"):
-        return None
-    try:
-        job = Job.fetch(job_id, connection=redis_ext.client)
-    except NoSuchJobError:
-        return None
-    if job.func_name != jobs.render_posters.path or len(job.args) != 4:
-        return None
-    return job
-
-
-@dataclass
-class PosterStatus:
-    id: str
-    state: str
-    done: int
-    total: int
-    percent: int
-    template: str
-    format: str
-    finished: bool
-    failed: bool
-    path: str | None
-
-
-def poster_status(job: Job, media_root: str) -> PosterStatus:
-    state = job_state(job)
-    meta = job.get_meta(refresh=True)
-    done, total = int(meta.get("done", 0)), int(meta.get("total", 0))
-    finished = state == "finished"
-    percent = 100 if finished else (min(99, done * 100 // total) if total else 0)
-    path = None
-    if finished:
-        value = job.return_value(refresh=True)
-        folder = os.path.realpath(os.path.join(media_root, "posters"))
-        if isinstance(value, str) and os.path.realpath(value).startswith(folder + os.sep) and os.path.exists(value):
-            path = value
-    _kind, _value, template, fmt = job.args
-    return PosterStatus(job.id, state, done, total, percent, template, fmt, finished and path is not None,
-                        state in ("failed", "stopped", "canceled"), path)
-
-
-def template_choices() -> list[tuple[str, str]]:
-    """(name, label) of every poster layout in qr_templates/."""
-    from . import posters
-
-    choices = []
-    for name in posters.template_names():
-        try:
-            choices.append((name, posters.load_template(name).get("label", name)))
-        except posters.PosterError:
-            continue  # a broken layout file is not offered
-    return choices

@@ -25,7 +25,7 @@ from ..domain.poster_layout import Card, board, fit_text, grid, mm, pt, spread, 
 from ..domain.roles import Role
 from ..extensions import db
 from ..models import Department, Office, Region
-from . import audit, ballot_box, disclosure
+from . import ballot_box, disclosure
 from .photos import photo_dir
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -598,18 +598,6 @@ def render_batch(scope: str, value: str | None, template_name: str, fmt: str, co
         fh.write(data)
     os.replace(tmp, path)  # a retried or parallel job never sees half a file
     return Batch(key, path, len(pages), False)
-
-
-def enqueue_render(scope: str, value: str | None, template_name: str, fmt: str):
-    """Queue a batch in the worker; one job per (scope, template, format) at a time. In an admin or
-    API request, who asked is noted in the audit trail."""
-    from .. import jobs
-
-    load_template(template_name)  # refuse an unknown layout now, not in the worker
-    job = jobs.render_posters.enqueue(scope, value, template_name, fmt)
-    audit.note("posters.render", f"posters:{scope}:{value or 'all'}",  # the caller commits
-               {"template": template_name, "format": fmt, "job": job.id})
-    return job
 
 
 def missing_glyphs(text: str, fonts: Fonts, size: int = 48) -> list[str]:
