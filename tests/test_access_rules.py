@@ -47,8 +47,10 @@ def test_user_management_stays_inside_the_managers_scope():
 
 def test_roles_grant_what_the_issue_lists():
     assert all(allowed(UserRole.COORDINATOR, p) for p in Permission)
-    assert PERMISSIONS[UserRole.HALL_MANAGER] == {Permission.ROSTER_READ, Permission.POSTERS_RENDER,
-                                                  Permission.OWN_ACCOUNT}
+    assert PERMISSIONS[UserRole.HALL_MANAGER] == {Permission.ROSTER_READ, Permission.ROSTER_KEEP,
+                                                  Permission.POSTERS_RENDER, Permission.OWN_ACCOUNT}
+    assert allowed(UserRole.DEPARTMENT_ADMIN, Permission.ROSTER_KEEP)
+    assert not allowed(UserRole.AUDITOR, Permission.ROSTER_KEEP)
     assert not allowed(UserRole.AUDITOR, Permission.ROUNDS_MANAGE)
     assert allowed(UserRole.AUDITOR, Permission.AUDIT_READ) and allowed(UserRole.AUDITOR, Permission.CONSEQUENCES_READ)
     assert allowed(UserRole.DEPARTMENT_ADMIN, Permission.COMMENTS_READ)

@@ -464,3 +464,35 @@ def test_the_service_treats_out_of_range_ids_as_missing(org, huge):
             create(scope, data)
         assert refused.value.field == field
     assert catalog.offices_in(True, huge) == []
+
+
+def test_a_hall_manager_keeps_their_offices_people_current_and_nothing_more(client, org):
+    staff, leader = org["staff_a"], org["leader"]
+    signed_in(client, "hall_manager", offices=[org["a1"]])
+    office_page = client.get(f"/admin/offices/{org['a1'].id}").get_data(as_text=True)
+    assert f"/admin/people/{staff.id}/keep" in office_page and f"/admin/people/{leader.id}/keep" not in office_page
+    page = f"/admin/people/{staff.id}/keep"
+    # A phone and a post changed, under the same rules as a full edit.
+    refused = post(client, page, {"post": "窗口工作人员", "phone": "12345", "active": "y"})
+    assert refused.status_code == 400 and "“12345”不是有效号码" in refused.get_data(as_text=True)
+    response = post(client, page, {"post": "窗口工作人员", "phone": "0530 5310009", "active": "y",
+                                   "name": "改名", "role": "main_leader"})  # fields it does not offer are ignored
+    assert response.status_code == 302
+    db.session.refresh(staff)
+    assert (staff.post, staff.phone, staff.name, staff.role, staff.active) == (
+        "窗口工作人员", "05305310009", "王一", "staff", True)
+    assert audit_actions("person.update", f"person:{staff.id}")
+    # A photo.
+    response = post(client, f"/admin/people/{staff.id}/photo", {"photo": (io.BytesIO(jpeg()), "p.jpg")},
+                    page=page, content_type="multipart/form-data")
+    assert response.status_code == 302 and response.location.endswith(page)
+    db.session.refresh(staff)
+    assert staff.photo
+    # 离岗: unticked.
+    assert post(client, page, {"post": "窗口工作人员", "phone": "0530-5310009"}).status_code == 302
+    db.session.refresh(staff)
+    assert staff.active is False
+    # The full edit, someone else's office, a department leader: not theirs.
+    assert client.get(f"/admin/people/{staff.id}/edit").status_code == 403
+    assert client.get(f"/admin/people/{org['staff_b'].id}/keep").status_code == 404
+    assert client.get(f"/admin/people/{leader.id}/keep").status_code == 404

@@ -254,7 +254,8 @@ def office(office_id: int):
                                 .order_by(PostDuty.sort_order, PostDuty.id)).all()
     return render_template("admin/catalog/office.html", office=office, people=disclosure.office_people(office),
                            items=office.service_items, duties=duties, link=link, qr=catalog.office_qr_svg(link),
-                           role_labels=ROLE_LABELS, manage=access.can(P.ROSTER_MANAGE))
+                           role_labels=ROLE_LABELS, manage=access.can(P.ROSTER_MANAGE),
+                           keep=access.can(P.ROSTER_KEEP))
 
 
 @bp.route("/offices/new", methods=["GET", "POST"])
@@ -364,8 +365,12 @@ def person_deactivate(person_id: int):
 
 
 @bp.route("/people/<int:person_id>/photo", methods=["POST"])
-@access.guard(P.ROSTER_MANAGE, "person", "person_id")
+@access.guard(P.ROSTER_KEEP, "person", "person_id")
 def person_photo(person_id: int):
+    """A person's photo, from the full edit page or from a hall manager's (admin.keep)."""
+    from . import keep
+
+    manage = access.can(P.ROSTER_MANAGE)
     photo_form = PhotoForm()
     upload = photo_form.photo.data if photo_form.validate_on_submit() else None
     if upload is not None and hasattr(upload, "read"):
@@ -377,10 +382,12 @@ def person_photo(person_id: int):
         else:
             db.session.commit()
             flash("照片已更新。")
-            return redirect(url_for("admin.person_edit", person_id=person_id))
+            return redirect(url_for("admin.person_edit" if manage else "admin.person_keep", person_id=person_id))
     elif photo_form.is_submitted() and not photo_form.errors:
         photo_form.photo.errors = ["请选择一张照片"]
-    return _person_page(_person_form(g.obj), photo_form, 400)
+    if manage:
+        return _person_page(_person_form(g.obj), photo_form, 400)
+    return keep.page(keep.KeepForm(obj=g.obj), photo_form, 400)
 
 
 # --- post duties --------------------------------------------------------------------------------

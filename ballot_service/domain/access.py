@@ -36,6 +36,7 @@ class Permission(StrEnum):
     ORGANISATION_MANAGE = "organisation.manage"  # regions and departments
     ROSTER_READ = "roster.read"  # offices and the people shown for them
     ROSTER_MANAGE = "roster.manage"  # offices, people, duties, service items, photos, imports
+    ROSTER_KEEP = "roster.keep"  # the people of one's offices kept current: post, phone, photo, on duty
     POSTERS_RENDER = "posters.render"
     ROUNDS_READ = "rounds.read"
     ROUNDS_MANAGE = "rounds.manage"  # create, open, close, tally, publish
@@ -55,9 +56,10 @@ P = Permission
 PERMISSIONS: dict[UserRole, frozenset[Permission]] = {
     UserRole.COORDINATOR: frozenset(P),
     UserRole.DEPARTMENT_ADMIN: frozenset({
-        P.ROSTER_READ, P.ROSTER_MANAGE, P.POSTERS_RENDER, P.RESULTS_READ, P.COMMENTS_READ, P.OWN_ACCOUNT,
+        P.ROSTER_READ, P.ROSTER_MANAGE, P.ROSTER_KEEP, P.POSTERS_RENDER, P.RESULTS_READ, P.COMMENTS_READ,
+        P.OWN_ACCOUNT,
     }),
-    UserRole.HALL_MANAGER: frozenset({P.ROSTER_READ, P.POSTERS_RENDER, P.OWN_ACCOUNT}),
+    UserRole.HALL_MANAGER: frozenset({P.ROSTER_READ, P.ROSTER_KEEP, P.POSTERS_RENDER, P.OWN_ACCOUNT}),
     UserRole.AUDITOR: frozenset({
         P.ROUNDS_READ, P.RESULTS_READ, P.CONSEQUENCES_READ, P.TURNOUT_READ, P.AUDIT_READ, P.OWN_ACCOUNT,
     }),

@@ -293,17 +293,40 @@ def _check_person(scope: Scope, data: dict, person: Person | None) -> dict:
 
     active = _flag(values, "active", person.active if person else True)
     if active:
-        same = select(Person.id).where(Person.department_id == dept.id, Person.name == checked["name"],
-                                       Person.phone == checked["phone"], Person.active,
-                                       Person.id != (person.id if person else -1))
-        if db.session.scalar(same):
-            raise CatalogError(f"{dept.name}已有此人（姓名和电话相同）", "name")
+        _refuse_duplicate(dept, checked["name"], checked["phone"], person)
     if person is None:
         default_order = (db.session.scalar(select(func.max(Person.sort_order))) or 0) + 1
     else:
         default_order = person.sort_order
     return {**checked, "role": checked["role"].value, "department_id": dept.id, "office": office,
             "overseen_offices": overseen, "active": active, "sort_order": _sort_order(values, default_order)}
+
+
+def _refuse_duplicate(dept: Department, name: str, phone: str, person: Person | None) -> None:
+    """One active person per name and phone in a department."""
+    same = select(Person.id).where(Person.department_id == dept.id, Person.name == name, Person.phone == phone,
+                                   Person.active, Person.id != (person.id if person else -1))
+    if db.session.scalar(same):
+        raise CatalogError(f"{dept.name}已有此人（姓名和电话相同）", "name")
+
+
+def keep_person(person: Person, data: dict) -> Person:
+    """What a hall manager keeps current for a person of their offices (the caller's guard checked
+    the person is in their scope): post, phone and whether on duty, under the same rules as a full
+    edit. Anything else in `data` is ignored."""
+    values = {name: getattr(person, name) for name in ("role", "name", "post", "phone", "business", "duties",
+                                                        "oversees_field")}
+    values.update({name: data[name] for name in ("post", "phone") if name in data})
+    checked, problems = roster.check_person(values, has_office=person.office_id is not None,
+                                            oversees=bool(person.overseen_offices),
+                                            department_name=person.department.name)
+    _refuse_first(problems)
+    active = _flag(data, "active", person.active)
+    if active:
+        _refuse_duplicate(person.department, checked["name"], checked["phone"], person)
+    person.post, person.phone, person.active = checked["post"], checked["phone"], active
+    _flush()
+    return person
 
 
 def create_person(scope: Scope, data: dict) -> Person:
