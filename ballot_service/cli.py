@@ -63,13 +63,16 @@ def import_photos_command(path: str):
     """Attach photos from a folder or zip named 部门编码_姓名.jpg (all or nothing)."""
     config = current_app.config
     try:
-        count = import_photos(path, config["MEDIA_ROOT"], config["PHOTO_MAX_PIXELS"], config["MAX_CONTENT_LENGTH"])
+        result = import_photos(path, config["MEDIA_ROOT"], config["PHOTO_MAX_PIXELS"], config["MAX_CONTENT_LENGTH"])
     except PhotoImportRejected as rejected:
         for error in rejected.errors:
             click.echo(error, err=True)
         raise click.ClickException(f"{rejected}，未更新任何照片。") from None
     db.session.commit()
-    click.echo(f"已更新{count}人的照片。")
+    for skipped in result.skipped:
+        click.echo(f"未导入 {skipped}", err=True)
+    left_out = f"；{len(result.skipped)}个文件未导入（见上）" if result.skipped else ""
+    click.echo(f"已更新{result.stored}人的照片{left_out}。")
 
 
 @export_group.command("roster")

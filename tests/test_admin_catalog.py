@@ -378,20 +378,23 @@ def test_photo_archive_import(client, org):
     response = post(client, "/admin/roster/photos", {"archive": (io.BytesIO(b"PK\x03\x04broken"), "p.zip")},
                     page=page, content_type="multipart/form-data")
     assert response.status_code == 400 and "不是 zip 压缩包" in response.get_data(as_text=True)
-    # Every problem is listed; nothing changes.
-    bad = archive({"deptA_王一.jpg": jpeg(), "deptA_甲局长.png": bomb_png(), "deptB_李二.jpg": jpeg()})
-    response = post(client, "/admin/roster/photos", {"archive": (bad, "p.zip")}, page=page,
-                    content_type="multipart/form-data")
-    assert response.status_code == 400
-    text = response.get_data(as_text=True)
-    assert "deptB_李二：部门“乙局”不在您的管理范围内" in text and "图片尺寸过大" in text  # every problem at once
-    bad = archive({"deptA_王一.jpg": jpeg(), "deptA_甲局长.png": bomb_png(), "deptA_无此人.jpg": jpeg()})
+    # No usable file at all: every problem is listed, nothing changes.
+    bad = archive({"deptA_甲局长.png": bomb_png(), "deptB_李二.jpg": jpeg(), "deptA_无此人.jpg": jpeg()})
     response = post(client, "/admin/roster/photos", {"archive": (bad, "p.zip")}, page=page,
                     content_type="multipart/form-data")
     text = response.get_data(as_text=True)
-    assert response.status_code == 400 and "图片尺寸过大" in text and "没有找到此人" in text
+    assert response.status_code == 400 and "没有修改任何照片" in text
+    assert "deptB_李二：部门“乙局”不在您的管理范围内" in text and "图片尺寸过大" in text and "没有找到此人" in text
+    # One file that matches is used; the others are listed.
+    mixed = archive({"deptA_王一.jpg": jpeg(), "deptA_甲局长.png": bomb_png(), "deptB_李二.jpg": jpeg()})
+    response = post(client, "/admin/roster/photos", {"archive": (mixed, "p.zip")}, page=page,
+                    content_type="multipart/form-data")
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200 and "已更新1人的照片。以下2个文件未导入" in text
+    assert "deptB_李二：部门“乙局”不在您的管理范围内" in text and "图片尺寸过大" in text
     db.session.expire_all()
-    assert db.session.get(Person, org["staff_a"].id).photo is None
+    assert db.session.get(Person, org["staff_a"].id).photo
+    assert db.session.get(Person, org["staff_b"].id).photo is None
     good = archive({"deptA_王一.jpg": jpeg()})
     response = post(client, "/admin/roster/photos", {"archive": (good, "p.zip")}, page=page,
                     content_type="multipart/form-data")

@@ -102,7 +102,7 @@ def test_import_photos_from_a_zip_attaches_each_photo(app, database, tmp_path):
     b = f.person(dept, name="李海燕", phone="13953010002")
     database.session.commit()
     path = _zip({"spj_王建国.jpg": jpeg_with_exif(), "照片/spj_李海燕_13953010002.png": jpeg_with_exif()}, tmp_path / "p.zip")
-    assert import_photos(path, app.config["MEDIA_ROOT"], MAX_PIXELS, 10**7) == 2
+    assert import_photos(path, app.config["MEDIA_ROOT"], MAX_PIXELS, 10**7).stored == 2
     database.session.refresh(a)
     assert a.photo and b.photo
     client = app.test_client()
@@ -113,7 +113,7 @@ def test_import_photos_from_a_zip_attaches_each_photo(app, database, tmp_path):
     assert full.size == FULL_SIZE
 
 
-def test_import_photos_is_all_or_nothing_and_names_every_bad_file(app, database, tmp_path):
+def test_import_photos_uses_every_matching_file_and_names_every_other(app, database, tmp_path):
     dept = f.department(code="spj")
     a = f.person(dept, name="王建国")
     f.person(dept, name="张伟", phone="13953010003")
@@ -129,16 +129,26 @@ def test_import_photos_is_all_or_nothing_and_names_every_bad_file(app, database,
         },
         tmp_path / "p.zip",
     )
-    with pytest.raises(PhotoImportRejected) as caught:
-        import_photos(path, app.config["MEDIA_ROOT"], MAX_PIXELS, 10**7)
-    assert sorted(caught.value.errors) == sorted([
+    result = import_photos(path, app.config["MEDIA_ROOT"], MAX_PIXELS, 10**7)
+    assert result.stored == 1 and result.skipped == sorted([
         "readme.txt：文件名应为“部门编码_姓名.txt”或“部门编码_姓名_联系电话.txt”",
         "spj_王建国_1.jpg：不是可识别的图片文件（支持 JPEG、PNG 等常见格式）",
         "spj_不存在：没有找到此人（部门编码、姓名需与名单一致）",
         "spj_张伟：该部门有多位同名人员，请在文件名中加上联系电话",
     ])
     database.session.refresh(a)
-    assert a.photo is None
+    assert a.photo  # the one file that matched is used
+
+    # An archive of which no file can be used changes nothing and says why, file by file.
+    b = f.person(dept, name="李四")
+    database.session.commit()
+    path = _zip({"spj_不存在.jpg": jpeg_with_exif(), "spj_李四.jpg": b"not an image"}, tmp_path / "q.zip")
+    with pytest.raises(PhotoImportRejected) as caught:
+        import_photos(path, app.config["MEDIA_ROOT"], MAX_PIXELS, 10**7)
+    assert sorted(caught.value.errors) == ["spj_不存在：没有找到此人（部门编码、姓名需与名单一致）",
+                                           "spj_李四.jpg：不是可识别的图片文件（支持 JPEG、PNG 等常见格式）"]
+    database.session.refresh(b)
+    assert b.photo is None
 
 
 def test_import_photos_from_a_folder(app, database, tmp_path):
@@ -149,7 +159,7 @@ def test_import_photos_from_a_folder(app, database, tmp_path):
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "gaj_赵敏.jpg").write_bytes(jpeg_with_exif())
     (folder / ".DS_Store").write_bytes(b"junk")  # hidden files are skipped
-    assert import_photos(str(folder), app.config["MEDIA_ROOT"], MAX_PIXELS, 10**7) == 1
+    assert import_photos(str(folder), app.config["MEDIA_ROOT"], MAX_PIXELS, 10**7).stored == 1
     database.session.refresh(person)
     assert person.photo
 
@@ -175,7 +185,7 @@ def test_gbk_names_from_windows_zips_and_broken_members(app, database, tmp_path)
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr(placeholder.decode(), jpeg_with_exif())
     path.write_bytes(path.read_bytes().replace(placeholder, gbk_name))
-    assert import_photos(str(path), app.config["MEDIA_ROOT"], MAX_PIXELS, 10**7) == 1
+    assert import_photos(str(path), app.config["MEDIA_ROOT"], MAX_PIXELS, 10**7).stored == 1
     database.session.refresh(person)
     assert person.photo
 

@@ -1,5 +1,6 @@
 """The roster's files: the workbook exported for Excel and imported back after a preview, the
-error table of a refused import as a workbook, and the photo archive.
+error table of a refused import as a workbook, and the photo archive (the photos that match
+are used, the others listed).
 
 An import is two steps. The upload is checked and its plan shown, row by row, with nothing
 written; the workbook is held for the user (services.importing.hold) and the confirmation
@@ -143,10 +144,12 @@ def photos_import():
         return _page(400, photo_form=form)
     config = current_app.config
     try:
-        count = catalog.import_photo_archive(access.scope(), data, config["MEDIA_ROOT"], config["PHOTO_MAX_PIXELS"],
-                                             config["MAX_CONTENT_LENGTH"])
+        result = catalog.import_photo_archive(access.scope(), data, config["MEDIA_ROOT"],
+                                              config["PHOTO_MAX_PIXELS"], config["MAX_CONTENT_LENGTH"])
     except photos.PhotoImportRejected as rejected:
         return _page(400, photo_form=form, photo_errors=rejected.errors)
     db.session.commit()
-    flash(f"照片导入成功：共{count}人。")
+    if result.skipped:  # the page lists what was left out
+        return _page(photo_form=form, photo_result=result)
+    flash(f"照片导入成功：共{result.stored}人。")
     return redirect(url_for("admin.roster_import"))

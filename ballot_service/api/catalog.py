@@ -213,7 +213,8 @@ class CatalogImportSummarySchema(ma.Schema):
 
 
 class CatalogPhotoImportSummarySchema(ma.Schema):
-    photos = ma.fields.Integer()
+    photos = ma.fields.Integer(metadata={"description": "照片已更新的人数"})
+    skipped = ma.fields.List(ma.fields.String(), metadata={"description": "未使用的文件及原因"})
 
 
 # --- blueprints ---------------------------------------------------------------------------------
@@ -556,16 +557,17 @@ class RosterPhotos(MethodView):
     @roster_blp.arguments(CatalogArchiveUploadSchema, location="files")
     @roster_blp.response(201, CatalogPhotoImportSummarySchema)
     def post(self, files):
-        """Attach the photos of a zip (部门编码_姓名.jpg) to their people: all or none."""
+        """Attach the photos of a zip (部门编码_姓名.jpg) to their people: every file that matches one
+        person; `skipped` lists the others and why (422 when none could be used)."""
         data = _upload_bytes(files, "archive")
         config = current_app.config
         try:
-            count = catalog.import_photo_archive(access.scope(), data, config["MEDIA_ROOT"],
-                                                 config["PHOTO_MAX_PIXELS"], config["MAX_CONTENT_LENGTH"])
+            result = catalog.import_photo_archive(access.scope(), data, config["MEDIA_ROOT"],
+                                                  config["PHOTO_MAX_PIXELS"], config["MAX_CONTENT_LENGTH"])
         except photos.PhotoImportRejected as rejected:
             abort(422, message=str(rejected), errors=list(rejected.errors))
         db.session.commit()
-        return {"photos": count}
+        return {"photos": result.stored, "skipped": result.skipped}
 
 
 @roster_blp.route("/export")

@@ -476,9 +476,11 @@ def _covers_department(scope: Scope):
     return lambda dept: scope.covers(Place(dept.region_id, dept.id))
 
 
-def import_photo_archive(scope: Scope, data: bytes, media_root: str, max_pixels: int, max_file_bytes: int) -> int:
-    """Attach the photos of an uploaded zip to their people, all or none. Raises
-    photos.PhotoImportRejected with every problem (files of departments outside the scope too)."""
+def import_photo_archive(scope: Scope, data: bytes, media_root: str, max_pixels: int,
+                         max_file_bytes: int) -> photos.PhotoImportResult:
+    """Attach the photos of an uploaded zip to their people: those that match, the others listed
+    (photos.import_photos; files of departments outside the scope are not matched). Raises
+    photos.PhotoImportRejected when no file could be used."""
     with tempfile.NamedTemporaryFile(suffix=".zip", delete=False) as fh:
         fh.write(data)
         path = fh.name

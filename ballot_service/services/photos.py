@@ -158,17 +158,26 @@ def read_photo_archive(path: str, max_pixels: int, max_file_bytes: int) -> Photo
 
 
 class PhotoImportRejected(Exception):
-    """No photo was changed; `errors` lists every file that could not be used."""
+    """No photo was changed: none of the files could be used; `errors` lists every one."""
 
     def __init__(self, errors: list[str]):
         super().__init__(f"照片导入失败，共{len(errors)}处错误")
         self.errors = errors
 
 
+@dataclass
+class PhotoImportResult:
+    stored: int  # people whose photo was replaced
+    skipped: list[str]  # every file that was not used, and why
+
+
 def import_photos(path: str, media_root: str, max_pixels: int, max_file_bytes: int,
-                  in_scope: Callable[[object], bool] | None = None) -> int:
-    """Attach the photos of a folder or zip to their people: all of them, or none. With
-    `in_scope` (a department -> bool), people of departments it refuses are errors."""
+                  in_scope: Callable[[object], bool] | None = None) -> PhotoImportResult:
+    """Attach the photos of a folder or zip to their people: every file that matches one person
+    is used, every other is listed with why. A photo belongs to one person and replaces only that
+    person's, so one bad file is no reason to hold back the rest (a hall's archive is fixed file
+    by file); an archive with no usable file at all raises PhotoImportRejected. With `in_scope`
+    (a department -> bool), people of departments it refuses are not matched."""
     from sqlalchemy import select
 
     from ..extensions import db
@@ -191,9 +200,9 @@ def import_photos(path: str, media_root: str, max_pixels: int, max_file_bytes: i
             errors.append(f"{label}：该部门有多位同名人员，请在文件名中加上联系电话")
         else:
             targets.append((people[0], data))
-    if errors:
-        raise PhotoImportRejected(errors)
+    if not targets:
+        raise PhotoImportRejected(errors or ["压缩包中没有照片文件"])
     for person, data in targets:
         person.photo = store_photo(data, media_root, max_pixels)
     db.session.flush()  # the caller commits
-    return len(targets)
+    return PhotoImportResult(len(targets), sorted(errors))
