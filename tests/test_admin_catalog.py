@@ -17,7 +17,7 @@ from ballot_service.domain.office_codes import is_valid_office_code
 from ballot_service.domain.roles import Role
 from ballot_service.extensions import db
 from ballot_service.models import AuditEntry, Department, Office, Person, PostDuty, ServiceItem
-from ballot_service.services import catalog
+from ballot_service.services import catalog, roster
 from ballot_service.services.roster_io import PEOPLE
 
 from . import factories
@@ -458,10 +458,10 @@ def test_the_service_treats_out_of_range_ids_as_missing(org, huge):
     person = {"department_id": dept_a.id, "role": "staff", "office_id": huge, "name": "钱", "post": "科员",
               "phone": "13900000020"}
     calls = [(catalog.create_office, {"department_id": huge, "name": "新科室"}, "department_id"),
-             (catalog.create_person, person, "office_id"),
-             (catalog.create_person, {**person, "role": "leader_in_charge", "office_id": None,
+             (roster.create_person, person, "office_id"),
+             (roster.create_person, {**person, "role": "leader_in_charge", "office_id": None,
                                       "overseen_office_ids": [a1.id, huge]}, "overseen_office_ids"),
-             (catalog.create_service_item, {"office_id": huge, "name": "事项"}, "office_id")]
+             (roster.create_service_item, {"office_id": huge, "name": "事项"}, "office_id")]
     for create, data, field in calls:
         with pytest.raises(catalog.CatalogError) as refused:
             create(scope, data)

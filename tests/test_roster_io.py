@@ -432,7 +432,7 @@ def _import_refusal(**sheets) -> list[str]:
 ])
 def test_a_person_rule_refuses_alike_in_the_workbook_and_the_form(org, field, cell, value, message):
     from ballot_service.domain.access import Level, Scope
-    from ballot_service.services import catalog
+    from ballot_service.services import roster
 
     dept, window = org
     row = ["spj", "企业登记窗口", "工作人员", "刘文博", "工作人员", "13953012347", "", "", "", ""]
@@ -440,12 +440,12 @@ def test_a_person_rule_refuses_alike_in_the_workbook_and_the_form(org, field, ce
     assert _import_refusal(people=[tuple(row)]) == [message]
     data = {"department_id": dept.id, "office_id": window.id, "role": "staff", "name": "刘文博", "post": "工作人员",
             "phone": "13953012347", field: value}
-    assert _form_refusal(lambda: catalog.create_person(Scope(Level.CITY), data)) == message
+    assert _form_refusal(lambda: roster.create_person(Scope(Level.CITY), data)) == message
 
 
 def test_no_one_is_added_to_a_deactivated_department_either_way(org):
     from ballot_service.domain.access import Level, Scope
-    from ballot_service.services import catalog
+    from ballot_service.services import roster
 
     dept, window = org
     dept.active = False
@@ -454,7 +454,7 @@ def test_no_one_is_added_to_a_deactivated_department_either_way(org):
     assert _import_refusal(people=[row]) == ["市行政审批服务局已停用，不能新增人员"]
     data = {"department_id": dept.id, "office_id": window.id, "role": "staff", "name": "刘文博", "post": "工作人员",
             "phone": "13953012347"}
-    assert _form_refusal(lambda: catalog.create_person(Scope(Level.CITY), data)) == "市行政审批服务局已停用，不能新增人员"
+    assert _form_refusal(lambda: roster.create_person(Scope(Level.CITY), data)) == "市行政审批服务局已停用，不能新增人员"
 
 
 @pytest.mark.parametrize("cells, data, message", [
@@ -463,10 +463,10 @@ def test_no_one_is_added_to_a_deactivated_department_either_way(org):
 ])
 def test_an_item_rule_refuses_alike_in_the_workbook_and_the_form(org, cells, data, message):
     from ballot_service.domain.access import Level, Scope
-    from ballot_service.services import catalog
+    from ballot_service.services import roster
 
     dept, window = org
     row = {"procedure": "", "materials": ""} | {cells[0]: cells[1]}
     assert _import_refusal(items=[("spj", "企业登记窗口", "企业设立登记", row["procedure"], "", "", row["materials"])]) == [message]
     form = {"office_id": window.id, "name": "企业设立登记", **data}
-    assert _form_refusal(lambda: catalog.create_service_item(Scope(Level.CITY), form)) == message
+    assert _form_refusal(lambda: roster.create_service_item(Scope(Level.CITY), form)) == message

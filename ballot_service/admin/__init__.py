@@ -77,4 +77,4 @@ def csrf_failed(_error):
                            message="表单已过期或来源不明（缺少安全令牌）。请返回，刷新页面后重新提交。"), 400
 
 
-from . import auth, catalog, home, keep, paper, posters, results, roster, rounds, system  # noqa: E402,F401
+from . import auth, catalog, home, keep, organisation, paper, posters, results, roster, rounds, system  # noqa: E402,F401

@@ -1,5 +1,6 @@
-"""The catalog pages: regions, departments, offices, people, post duties and service items;
-one person's photo (the roster's workbook and photo archive: admin.roster).
+"""The roster pages: people, post duties and service items, one person's photo (regions,
+departments and offices: admin.organisation; the roster's workbook and photo archive:
+admin.roster), and the helpers every catalog page shares.
 
 Thin views: a form, one call into services.catalog, a flash and a redirect; a refused input is
 shown next to its field with HTTP 400. Lists show only what the user's scope covers.
@@ -9,16 +10,14 @@ shown next to its field with HTTP 400. Lists show only what the user's scope cov
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from sqlalchemy import select
 from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
-from ..domain.access import Level
 from ..domain.access import Permission as P
 from ..domain.roles import ROLE_LABELS
 from ..extensions import db
-from ..models import DUTY_CATEGORY_LABELS, Department, Office, Person, PostDuty, Region, ServiceItem
-from ..services import access, catalog, disclosure
+from ..models import DUTY_CATEGORY_LABELS, Person, PostDuty, ServiceItem
+from ..services import access, catalog, roster
 from . import bp, paginate
 
 PER_PAGE = 50
@@ -39,30 +38,6 @@ def _int_or_none(value):
 
 def _choices(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
-
-
-class RegionForm(FlaskForm):
-    code = StringField("区域编码", description="字母、数字、- 或 _，如 mudan")
-    name = StringField("区域名称")
-    kind = SelectField("区域类型", choices=_choices(catalog.REGION_KIND_LABELS.items()), validate_choice=False)
-    sort_order = StringField("排序", default="0")
-
-
-class DepartmentForm(FlaskForm):
-    region_id = SelectField("所属区域", coerce=_int_or_none, validate_choice=False)
-    code = StringField("部门编码", description="字母、数字、- 或 _；用于公开链接和导入表")
-    name = StringField("部门名称")
-    is_stationed = BooleanField("驻荷单位（由上级部门派驻）")
-    superior_authority = StringField("上级主管部门", description="驻荷单位必填：评价结果将同时通报该部门")
-    active = BooleanField("启用", default=True)
-    sort_order = StringField("排序", default="0")
-
-
-class OfficeForm(FlaskForm):
-    department_id = SelectField("所属部门", coerce=_int_or_none, validate_choice=False)
-    name = StringField("科室名称")
-    active = BooleanField("启用", default=True)
-    sort_order = StringField("排序", default="0")
 
 
 class PersonForm(FlaskForm):
@@ -130,6 +105,18 @@ def _form_page(form, title: str, action: str, back: str, status: int, **extra):
                            **extra), status
 
 
+def _save(form, call, done, title: str, back: str, **extra):
+    """What every new and edit page does: on a valid POST run the service call and commit, then
+    flash and redirect where `done(saved)` says, (message, url); else the form (400 after a
+    refused POST), posting back to this page."""
+    saved = _run(form, call)
+    if saved:
+        message, target = done(saved)
+        flash(message)
+        return redirect(target)
+    return _form_page(form, title, request.path, back, 400 if request.method == "POST" else 200, **extra)
+
+
 def _departments():
     return catalog.departments_in(access.scope(), access.condition("department", access.scope()))
 
@@ -158,154 +145,15 @@ def _run(form, call):
         return None
 
 
-# --- regions and departments --------------------------------------------------------------------
-
-@bp.route("/departments")
-@access.guard(P.ORGANISATION_MANAGE)
-def departments():
-    scope = access.scope()
-    regions = db.session.scalars(
-        select(Region).where(access.condition("region", scope)).order_by(Region.sort_order, Region.id)).all()
-    query = (select(Department).join(Region).where(access.condition("department", scope))
-             .order_by(Region.sort_order, Region.id, Department.sort_order, Department.id))
-    region_id = request.args.get("region_id", type=_int_or_none)
-    if region_id:
-        query = query.where(Department.region_id == region_id)
-    return render_template("admin/catalog/departments.html", regions=regions, page=_page(query),
-                           region_id=region_id, city=scope.level is Level.CITY,
-                           kind_labels=catalog.REGION_KIND_LABELS)
-
-
-@bp.route("/regions/new", methods=["GET", "POST"])
-@access.guard(P.ORGANISATION_MANAGE)
-def region_new():
-    form = RegionForm()
-    region = _run(form, lambda: catalog.create_region(access.scope(), _data(form)))
-    if region:
-        flash(f"区域“{region.name}”已新增。")
-        return redirect(url_for("admin.departments"))
-    return _form_page(form, "新增区域", url_for("admin.region_new"), url_for("admin.departments"),
-                      400 if request.method == "POST" else 200)
-
-
-@bp.route("/regions/<int:region_id>/edit", methods=["GET", "POST"])
-@access.guard(P.ORGANISATION_MANAGE, "region", "region_id")
-def region_edit(region_id: int):
-    form = RegionForm(obj=g.obj)
-    region = _run(form, lambda: catalog.update_region(access.scope(), g.obj, _data(form)))
-    if region:
-        flash(f"区域“{region.name}”已保存。")
-        return redirect(url_for("admin.departments"))
-    return _form_page(form, f"修改区域：{g.obj.name}", url_for("admin.region_edit", region_id=region_id),
-                      url_for("admin.departments"), 400 if request.method == "POST" else 200)
-
-
-@bp.route("/departments/new", methods=["GET", "POST"])
-@access.guard(P.ORGANISATION_MANAGE)
-def department_new():
-    form = DepartmentForm()
-    regions = db.session.scalars(select(Region).where(access.condition("region", access.scope()))
-                                 .order_by(Region.sort_order, Region.id)).all()
-    form.region_id.choices = _choices((r.id, r.name) for r in regions)
-    del form.active
-    dept = _run(form, lambda: catalog.create_department(access.scope(), _data(form)))
-    if dept:
-        flash(f"部门“{dept.name}”已新增。")
-        return redirect(url_for("admin.departments"))
-    return _form_page(form, "新增部门", url_for("admin.department_new"), url_for("admin.departments"),
-                      400 if request.method == "POST" else 200)
-
-
-@bp.route("/departments/<int:department_id>/edit", methods=["GET", "POST"])
-@access.guard(P.ORGANISATION_MANAGE, "department", "department_id")
-def department_edit(department_id: int):
-    form = DepartmentForm(obj=g.obj)
-    regions = db.session.scalars(select(Region).where(access.condition("region", access.scope()))
-                                 .order_by(Region.sort_order, Region.id)).all()
-    form.region_id.choices = _choices((r.id, r.name) for r in regions)
-    dept = _run(form, lambda: catalog.update_department(access.scope(), g.obj, _data(form)))
-    if dept:
-        flash(f"部门“{dept.name}”已保存。")
-        return redirect(url_for("admin.departments"))
-    return _form_page(form, f"修改部门：{g.obj.name}", url_for("admin.department_edit", department_id=department_id),
-                      url_for("admin.departments"), 400 if request.method == "POST" else 200)
-
-
-# --- offices ------------------------------------------------------------------------------------
-
-@bp.route("/offices")
-@access.guard(P.ROSTER_READ)
-def offices():
-    query = (select(Office).join(Department).where(access.condition("office", access.scope()))
-             .order_by(Department.sort_order, Department.id, Office.sort_order, Office.id))
-    department_id = request.args.get("department_id", type=_int_or_none)
-    if department_id:
-        query = query.where(Office.department_id == department_id)
-    return render_template("admin/catalog/offices.html", page=_page(query), department_id=department_id,
-                           departments=_departments(), manage=access.can(P.ROSTER_MANAGE))
-
-
-@bp.route("/offices/<int:office_id>")
-@access.guard(P.ROSTER_READ, "office", "office_id")
-def office(office_id: int):
-    office = g.obj
-    link = current_app.config["PUBLIC_BASE_URL"] + url_for("public.office", code=office.code)
-    duties = db.session.scalars(select(PostDuty).where(PostDuty.office_id == office.id)
-                                .order_by(PostDuty.sort_order, PostDuty.id)).all()
-    return render_template("admin/catalog/office.html", office=office, people=disclosure.office_people(office),
-                           items=office.service_items, duties=duties, link=link, qr=catalog.office_qr_svg(link),
-                           role_labels=ROLE_LABELS, manage=access.can(P.ROSTER_MANAGE),
-                           keep=access.can(P.ROSTER_KEEP))
-
-
-@bp.route("/offices/new", methods=["GET", "POST"])
-@access.guard(P.ROSTER_MANAGE)
-def office_new():
-    form = OfficeForm()
-    form.department_id.choices = _department_choices()
-    if request.method == "GET":
-        form.department_id.data = request.args.get("department_id", type=_int_or_none)
-    del form.active
-    office = _run(form, lambda: catalog.create_office(access.scope(), _data(form)))
-    if office:
-        flash(f"科室“{office.name}”已新增，公示编码 {office.code}。")
-        return redirect(url_for("admin.office", office_id=office.id))
-    return _form_page(form, "新增科室", url_for("admin.office_new"), url_for("admin.offices"),
-                      400 if request.method == "POST" else 200)
-
-
-@bp.route("/offices/<int:office_id>/edit", methods=["GET", "POST"])
-@access.guard(P.ROSTER_MANAGE, "office", "office_id")
-def office_edit(office_id: int):
-    form = OfficeForm(obj=g.obj)
-    del form.department_id  # an office stays in its department
-    office = _run(form, lambda: catalog.update_office(access.scope(), g.obj, _data(form)))
-    if office:
-        flash(f"科室“{office.name}”已保存。")
-        return redirect(url_for("admin.office", office_id=office.id))
-    return _form_page(form, f"修改科室：{g.obj.department.name} · {g.obj.name}",
-                      url_for("admin.office_edit", office_id=office_id),
-                      url_for("admin.office", office_id=office_id), 400 if request.method == "POST" else 200,
-                      note="停用后该科室不再显示在公示页、不再出现在新的评价轮次中；以往轮次的结果保留。")
-
-
 # --- people -------------------------------------------------------------------------------------
 
 @bp.route("/people")
 @access.guard(P.ROSTER_MANAGE)
 def people():
-    query = (select(Person).join(Department).where(access.condition("person", access.scope()))
-             .order_by(Department.sort_order, Department.id, Person.sort_order, Person.id))
     department_id = request.args.get("department_id", type=_int_or_none)
     office_id = request.args.get("office_id", type=_int_or_none)
     show = request.args.get("show", "active")
-    if department_id:
-        query = query.where(Person.department_id == department_id)
-    if office_id:
-        query = query.where((Person.office_id == office_id)
-                            | Person.overseen_offices.any(Office.id == office_id))
-    if show != "all":
-        query = query.where(Person.active)
+    query = catalog.people_listed(access.scope(), department_id, office_id, None if show == "all" else True)
     return render_template("admin/catalog/people.html", page=_page(query), departments=_departments(),
                            offices=catalog.offices_in(access.condition("office", access.scope()), department_id),
                            department_id=department_id, office_id=office_id, show=show, role_labels=ROLE_LABELS)
@@ -330,12 +178,10 @@ def _person_form(person: Person | None) -> PersonForm:
 def person_new():
     form = _person_form(None)
     del form.active
-    person = _run(form, lambda: catalog.create_person(access.scope(), _data(form)))
-    if person:
-        flash(f"已新增人员“{person.name}”。")
-        return redirect(url_for("admin.person_edit", person_id=person.id))
-    return _form_page(form, "新增人员", url_for("admin.person_new"), url_for("admin.people"),
-                      400 if request.method == "POST" else 200)
+    return _save(form, lambda: roster.create_person(access.scope(), _data(form)),
+                 lambda person: (f"已新增人员“{person.name}”。",
+                                 url_for("admin.person_edit", person_id=person.id)),
+                 "新增人员", url_for("admin.people"))
 
 
 def _person_page(form: PersonForm, photo_form: PhotoForm, status: int):
@@ -348,7 +194,7 @@ def _person_page(form: PersonForm, photo_form: PhotoForm, status: int):
 @access.guard(P.ROSTER_MANAGE, "person", "person_id")
 def person_edit(person_id: int):
     form = _person_form(g.obj)
-    person = _run(form, lambda: catalog.update_person(access.scope(), g.obj, _data(form)))
+    person = _run(form, lambda: roster.update_person(access.scope(), g.obj, _data(form)))
     if person:
         flash(f"人员“{person.name}”已保存。")
         return redirect(url_for("admin.person_edit", person_id=person.id))
@@ -358,7 +204,7 @@ def person_edit(person_id: int):
 @bp.route("/people/<int:person_id>/deactivate", methods=["POST"])
 @access.guard(P.ROSTER_MANAGE, "person", "person_id")
 def person_deactivate(person_id: int):
-    catalog.deactivate_person(g.obj)
+    roster.deactivate_person(g.obj)
     db.session.commit()
     flash(f"人员“{g.obj.name}”已停用：不再显示在公示页和新的选票上，以往轮次的结果保留。")
     return redirect(url_for("admin.people"))
@@ -376,7 +222,7 @@ def person_photo(person_id: int):
     if upload is not None and hasattr(upload, "read"):
         config = current_app.config
         try:
-            catalog.set_person_photo(g.obj, upload.read(), config["MEDIA_ROOT"], config["PHOTO_MAX_PIXELS"])
+            roster.set_person_photo(g.obj, upload.read(), config["MEDIA_ROOT"], config["PHOTO_MAX_PIXELS"])
         except catalog.CatalogError as error:
             _refuse(photo_form, error)
         else:
@@ -395,12 +241,8 @@ def person_photo(person_id: int):
 @bp.route("/duties")
 @access.guard(P.ROSTER_MANAGE)
 def duties():
-    query = (select(PostDuty).join(Department, PostDuty.department_id == Department.id)
-             .where(access.condition("duty", access.scope()))
-             .order_by(Department.sort_order, Department.id, PostDuty.sort_order, PostDuty.id))
     department_id = request.args.get("department_id", type=_int_or_none)
-    if department_id:
-        query = query.where(PostDuty.department_id == department_id)
+    query = catalog.duties_listed(access.scope(), department_id)
     return render_template("admin/catalog/duties.html", page=_page(query), departments=_departments(),
                            department_id=department_id, category_labels=DUTY_CATEGORY_LABELS)
 
@@ -421,32 +263,28 @@ def _duty_form(duty: PostDuty | None) -> DutyForm:
 @access.guard(P.ROSTER_MANAGE)
 def duty_new():
     form = _duty_form(None)
-    duty = _run(form, lambda: catalog.create_duty(access.scope(), _data(form)))
-    if duty:
-        flash(f"岗位“{duty.post_name}”已新增。")
-        return redirect(url_for("admin.duties", department_id=duty.department_id))
-    return _form_page(form, "新增岗位职责", url_for("admin.duty_new"), url_for("admin.duties"),
-                      400 if request.method == "POST" else 200)
+    return _save(form, lambda: roster.create_duty(access.scope(), _data(form)),
+                 lambda duty: (f"岗位“{duty.post_name}”已新增。",
+                               url_for("admin.duties", department_id=duty.department_id)),
+                 "新增岗位职责", url_for("admin.duties"))
 
 
 @bp.route("/duties/<int:duty_id>/edit", methods=["GET", "POST"])
 @access.guard(P.ROSTER_MANAGE, "duty", "duty_id")
 def duty_edit(duty_id: int):
     form = _duty_form(g.obj)
-    duty = _run(form, lambda: catalog.update_duty(access.scope(), g.obj, _data(form)))
-    if duty:
-        flash(f"岗位“{duty.post_name}”已保存。")
-        return redirect(url_for("admin.duties", department_id=duty.department_id))
-    return _form_page(form, f"修改岗位职责：{g.obj.post_name}", url_for("admin.duty_edit", duty_id=duty_id),
-                      url_for("admin.duties"), 400 if request.method == "POST" else 200,
-                      delete=url_for("admin.duty_delete", duty_id=duty_id))
+    return _save(form, lambda: roster.update_duty(access.scope(), g.obj, _data(form)),
+                 lambda duty: (f"岗位“{duty.post_name}”已保存。",
+                               url_for("admin.duties", department_id=duty.department_id)),
+                 f"修改岗位职责：{g.obj.post_name}", url_for("admin.duties"),
+                 delete=url_for("admin.duty_delete", duty_id=duty_id))
 
 
 @bp.route("/duties/<int:duty_id>/delete", methods=["POST"])
 @access.guard(P.ROSTER_MANAGE, "duty", "duty_id")
 def duty_delete(duty_id: int):
     name, department_id = g.obj.post_name, g.obj.department_id
-    catalog.delete_duty(g.obj)
+    roster.delete_duty(g.obj)
     db.session.commit()
     flash(f"岗位“{name}”已删除。")
     return redirect(url_for("admin.duties", department_id=department_id))
@@ -466,32 +304,28 @@ def _item_form(item: ServiceItem | None) -> ServiceItemForm:
 @access.guard(P.ROSTER_MANAGE)
 def service_item_new():
     form = _item_form(None)
-    item = _run(form, lambda: catalog.create_service_item(access.scope(), _data(form)))
-    if item:
-        flash(f"事项“{item.name}”已新增。")
-        return redirect(url_for("admin.office", office_id=item.office_id))
-    return _form_page(form, "新增服务事项", url_for("admin.service_item_new"), url_for("admin.offices"),
-                      400 if request.method == "POST" else 200)
+    return _save(form, lambda: roster.create_service_item(access.scope(), _data(form)),
+                 lambda item: (f"事项“{item.name}”已新增。",
+                               url_for("admin.office", office_id=item.office_id)),
+                 "新增服务事项", url_for("admin.offices"))
 
 
 @bp.route("/service-items/<int:item_id>/edit", methods=["GET", "POST"])
 @access.guard(P.ROSTER_MANAGE, "service_item", "item_id")
 def service_item_edit(item_id: int):
     form = _item_form(g.obj)
-    item = _run(form, lambda: catalog.update_service_item(access.scope(), g.obj, _data(form)))
-    if item:
-        flash(f"事项“{item.name}”已保存。")
-        return redirect(url_for("admin.office", office_id=item.office_id))
-    return _form_page(form, f"修改服务事项：{g.obj.name}", url_for("admin.service_item_edit", item_id=item_id),
-                      url_for("admin.office", office_id=g.obj.office_id), 400 if request.method == "POST" else 200,
-                      delete=url_for("admin.service_item_delete", item_id=item_id))
+    return _save(form, lambda: roster.update_service_item(access.scope(), g.obj, _data(form)),
+                 lambda item: (f"事项“{item.name}”已保存。",
+                               url_for("admin.office", office_id=item.office_id)),
+                 f"修改服务事项：{g.obj.name}", url_for("admin.office", office_id=g.obj.office_id),
+                 delete=url_for("admin.service_item_delete", item_id=item_id))
 
 
 @bp.route("/service-items/<int:item_id>/delete", methods=["POST"])
 @access.guard(P.ROSTER_MANAGE, "service_item", "item_id")
 def service_item_delete(item_id: int):
     name, office_id = g.obj.name, g.obj.office_id
-    catalog.delete_service_item(g.obj)
+    roster.delete_service_item(g.obj)
     db.session.commit()
     flash(f"事项“{name}”已删除。")
     return redirect(url_for("admin.office", office_id=office_id))

@@ -1,5 +1,5 @@
 """A hall manager keeps the people of their offices current: post, phone, photo and whether they
-are on duty (services.catalog.keep_person, the same rules as a full edit). Everything else about
+are on duty (services.roster.keep_person, the same rules as a full edit). Everything else about
 a person, and adding people, stays with the department's admin."""
 
 from flask import flash, g, redirect, render_template, request, url_for
@@ -8,7 +8,7 @@ from wtforms import BooleanField, StringField
 
 from ..domain.access import Permission as P
 from ..domain.roles import ROLE_LABELS
-from ..services import access, catalog
+from ..services import access, roster
 from . import bp
 from .catalog import PhotoForm, _data, _run
 
@@ -28,7 +28,7 @@ def page(form: KeepForm, photo_form: FlaskForm, status: int = 200):
 @access.guard(P.ROSTER_KEEP, "person", "person_id")
 def person_keep(person_id: int):
     form = KeepForm(obj=g.obj)
-    person = _run(form, lambda: catalog.keep_person(g.obj, _data(form)))
+    person = _run(form, lambda: roster.keep_person(g.obj, _data(form)))
     if person:
         flash(f"“{person.name}”的信息已更新。" + ("" if person.active else "已标为离岗。"))
         return redirect(url_for("admin.office", office_id=person.office_id)) if person.office_id \

@@ -17,7 +17,7 @@ from wtforms import HiddenField
 from ..domain.access import Level
 from ..domain.access import Permission as P
 from ..extensions import db
-from ..services import access, catalog, photos
+from ..services import access, catalog, photos, roster
 from ..services import roster_export as exporting
 from ..services import roster_import as importing
 from ..services.roster_io import ImportRejected
@@ -144,7 +144,7 @@ def photos_import():
         return _page(400, photo_form=form)
     config = current_app.config
     try:
-        result = catalog.import_photo_archive(access.scope(), data, config["MEDIA_ROOT"],
+        result = roster.import_photo_archive(access.scope(), data, config["MEDIA_ROOT"],
                                               config["PHOTO_MAX_PIXELS"], config["MAX_CONTENT_LENGTH"])
     except photos.PhotoImportRejected as rejected:
         return _page(400, photo_form=form, photo_errors=rejected.errors)

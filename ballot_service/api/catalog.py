@@ -19,7 +19,7 @@ from ..domain.access import Permission as P
 from ..domain.roles import Role
 from ..extensions import db
 from ..models import DUTY_CATEGORIES, REGION_KINDS, Department, Office, Person, PostDuty, Region, ServiceItem
-from ..services import access, catalog, photos, roster_export, roster_import, roster_io
+from ..services import access, catalog, photos, roster, roster_export, roster_import, roster_io
 from . import SECURITY, blueprint, page, refuse
 
 MAX_ID = access.MAX_ID  # ids beyond what the database holds are refused (422), never queried
@@ -380,7 +380,7 @@ class People(MethodView):
     @people_blp.arguments(CatalogPersonSchema)
     @people_blp.response(201, CatalogPersonSchema)
     def post(self, data):
-        return _call(catalog.create_person, access.scope(), data)
+        return _call(roster.create_person, access.scope(), data)
 
 
 @people_blp.route("/<int:person_id>")
@@ -397,7 +397,7 @@ class PersonOne(MethodView):
     @people_blp.response(200, CatalogPersonSchema)
     def patch(self, data, person_id):
         """Change a person; `active: false` takes them off pages and future ballots."""
-        return _call(catalog.update_person, access.scope(), g.obj, data)
+        return _call(roster.update_person, access.scope(), g.obj, data)
 
 
 @people_blp.route("/<int:person_id>/photo")
@@ -413,7 +413,7 @@ class PersonPhoto(MethodView):
             abort(422, message="请上传图片文件", errors={"files": {"photo": ["请上传图片文件"]}})
         config = current_app.config
         try:
-            person = catalog.set_person_photo(g.obj, upload.read(), config["MEDIA_ROOT"], config["PHOTO_MAX_PIXELS"])
+            person = roster.set_person_photo(g.obj, upload.read(), config["MEDIA_ROOT"], config["PHOTO_MAX_PIXELS"])
         except catalog.CatalogError as error:
             abort(422, message=str(error), errors={"files": {"photo": [str(error)]}})
         db.session.commit()
@@ -442,7 +442,7 @@ class Duties(MethodView):
     @duties_blp.arguments(CatalogDutySchema)
     @duties_blp.response(201, CatalogDutySchema)
     def post(self, data):
-        return _call(catalog.create_duty, access.scope(), data)
+        return _call(roster.create_duty, access.scope(), data)
 
 
 @duties_blp.route("/<int:duty_id>")
@@ -458,13 +458,13 @@ class DutyOne(MethodView):
     @duties_blp.arguments(CatalogDutyPatchSchema(partial=True))
     @duties_blp.response(200, CatalogDutySchema)
     def patch(self, data, duty_id):
-        return _call(catalog.update_duty, access.scope(), g.obj, data)
+        return _call(roster.update_duty, access.scope(), g.obj, data)
 
     @access.guard(P.ROSTER_MANAGE, "duty", "duty_id")
     @duties_blp.doc(security=SECURITY)
     @duties_blp.response(204)
     def delete(self, duty_id):
-        catalog.delete_duty(g.obj)
+        roster.delete_duty(g.obj)
         db.session.commit()
 
 
@@ -489,7 +489,7 @@ class ServiceItems(MethodView):
     @items_blp.arguments(CatalogServiceItemSchema)
     @items_blp.response(201, CatalogServiceItemSchema)
     def post(self, data):
-        return _call(catalog.create_service_item, access.scope(), data)
+        return _call(roster.create_service_item, access.scope(), data)
 
 
 @items_blp.route("/<int:item_id>")
@@ -505,13 +505,13 @@ class ServiceItemOne(MethodView):
     @items_blp.arguments(CatalogServiceItemPatchSchema(partial=True))
     @items_blp.response(200, CatalogServiceItemSchema)
     def patch(self, data, item_id):
-        return _call(catalog.update_service_item, access.scope(), g.obj, data)
+        return _call(roster.update_service_item, access.scope(), g.obj, data)
 
     @access.guard(P.ROSTER_MANAGE, "service_item", "item_id")
     @items_blp.doc(security=SECURITY)
     @items_blp.response(204)
     def delete(self, item_id):
-        catalog.delete_service_item(g.obj)
+        roster.delete_service_item(g.obj)
         db.session.commit()
 
 
@@ -562,7 +562,7 @@ class RosterPhotos(MethodView):
         data = _upload_bytes(files, "archive")
         config = current_app.config
         try:
-            result = catalog.import_photo_archive(access.scope(), data, config["MEDIA_ROOT"],
+            result = roster.import_photo_archive(access.scope(), data, config["MEDIA_ROOT"],
                                                   config["PHOTO_MAX_PIXELS"], config["MAX_CONTENT_LENGTH"])
         except photos.PhotoImportRejected as rejected:
             abort(422, message=str(rejected), errors=list(rejected.errors))
