@@ -236,3 +236,22 @@ def test_out_of_range_ids_answer_4xx_never_5xx(client, org, city_headers):  # no
     for path, body in cases:
         response = client.post(path, headers=city_headers, json=body)
         assert response.status_code == 422, (path, body, response.status_code)
+
+
+def test_the_api_and_the_admin_list_the_same_people_for_an_office(client, org, dept_headers):  # noqa: F811
+    """An office's people include the leaders who oversee it, in both (one query: services.catalog)."""
+    from ballot_service.domain.roles import Role
+    from tests import factories
+
+    from .admin_helpers import sign_in
+
+    overseer = factories.person(org["dept_a"], Role.LEADER_IN_CHARGE, name="赵分管", phone="13900000009")
+    overseer.overseen_offices = [org["a1"]]
+    db.session.commit()
+    listed = client.get(f"/api/v1/people?office_id={org['a1'].id}", headers=dept_headers).json
+    assert sorted(p["name"] for p in listed) == ["王一", "赵分管"]
+    admin = make_user("department_admin", department=org["dept_a"], username="dept-admin-2")
+    browser = client.application.test_client()
+    sign_in(browser, admin)
+    page = browser.get(f"/admin/people?office_id={org['a1'].id}").get_data(as_text=True)
+    assert "王一" in page and "赵分管" in page and "甲局长" not in page

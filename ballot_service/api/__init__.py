@@ -69,12 +69,13 @@ def init_api(app: Flask) -> None:
         OPENAPI_URL_PREFIX=PREFIX,
         OPENAPI_JSON_PATH="openapi.json",
     )
-    api = ApiV1(app, spec_kwargs={"servers": [{"url": app.config["PUBLIC_BASE_URL"]}]})
+    # Every operation takes the token: said once, for the whole document.
+    api = ApiV1(app, spec_kwargs={"servers": [{"url": app.config["PUBLIC_BASE_URL"]}], "security": SECURITY})
     app.extensions["api_v1"] = api
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer",
                                                        "description": "在“我的账号”页面生成的 API 令牌"})
-    from . import account, catalog, paper, rounds, system
+    from . import account, catalog, paper, roster, rounds, system
 
-    for module in (account, catalog, paper, rounds, system):
+    for module in (account, catalog, paper, roster, rounds, system):
         for blp in getattr(module, "BLUEPRINTS", []):
             api.register_blueprint(blp)

@@ -6,7 +6,7 @@ from flask.views import MethodView
 
 from ..domain.access import Permission as P
 from ..services import access, users
-from . import SECURITY, blueprint
+from . import blueprint
 
 blp = blueprint("account", "调用者自己的账号：角色与管理范围。")
 BLUEPRINTS = [blp]
@@ -22,7 +22,6 @@ class AccountSchema(ma.Schema):
 
 @blp.route("")
 class Account(MethodView):
-    @blp.doc(security=SECURITY)
     @blp.response(200, AccountSchema)
     @access.guard(P.OWN_ACCOUNT)
     def get(self):

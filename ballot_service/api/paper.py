@@ -8,7 +8,7 @@ from flask_smorest import abort
 from ..domain.access import Permission as P
 from ..services import access, paper_ballots
 from ..services.paper_ballots import PaperError
-from . import SECURITY, blueprint, page
+from . import blueprint, page
 
 blp = blueprint("paper", "纸质选票录入：每张选票由两位不同用户各录入一遍，一致时计入。")
 BLUEPRINTS = [blp]
@@ -72,7 +72,6 @@ def _form(ratings: dict) -> dict[str, list[str]]:
 @blp.route("/entries")
 class PaperEntries(MethodView):
     @access.guard(P.PAPER_ENTER)
-    @blp.doc(security=SECURITY)
     @blp.arguments(PaperEntryArgsSchema)
     @blp.response(200, PaperEntryResultSchema)
     def post(self, args):
@@ -93,7 +92,6 @@ class PaperEntries(MethodView):
 @blp.route("/pending")
 class PaperPendingList(MethodView):
     @access.guard(P.PAPER_ENTER)
-    @blp.doc(security=SECURITY)
     @blp.arguments(PaperPendingArgsSchema, location="query")
     @blp.response(200, PaperPendingSchema(many=True))
     @blp.paginate()

@@ -22,7 +22,7 @@ from ..services import access, admin_rounds, poster_batches, posters, results, r
 from ..services.circular import export_circular
 from ..services.circular import file_name as circular_file_name
 from ..services.jobs import QueueUnavailable
-from . import SECURITY, blueprint, page, refuse
+from . import blueprint, page, refuse
 
 blp = blueprint("rounds", "评价轮次：创建、开启、结束、统计、发布；参评情况、结果、结果运用、意见和通报。")
 posters_blp = blueprint("posters", "公示牌、台卡和纸质测评表的批量生成（后台任务）与下载。")
@@ -268,7 +268,6 @@ def _job_out(status: poster_batches.BatchStatus) -> dict:
 @blp.route("")
 class Rounds(MethodView):
     @access.guard(P.ROUNDS_READ)
-    @blp.doc(security=SECURITY)
     @blp.response(200, RoundSchema(many=True))
     @blp.paginate()
     def get(self, pagination_parameters):
@@ -278,7 +277,6 @@ class Rounds(MethodView):
         return page(query, pagination_parameters)
 
     @access.guard(P.ROUNDS_MANAGE)
-    @blp.doc(security=SECURITY)
     @blp.arguments(RoundCreateSchema)
     @blp.response(201, RoundSchema)
     def post(self, data):
@@ -298,14 +296,12 @@ class Rounds(MethodView):
 @blp.route("/<int:round_id>")
 class RoundItem(MethodView):
     @access.guard(P.ROUNDS_READ, "round", "round_id")
-    @blp.doc(security=SECURITY)
     @blp.response(200, RoundSchema)
     def get(self, round_id):
         """One round."""
         return g.obj
 
     @access.guard(P.ROUNDS_MANAGE, "round", "round_id")
-    @blp.doc(security=SECURITY)
     @blp.arguments(RoundEditSchema(partial=True))
     @blp.response(200, RoundSchema)
     def patch(self, data, round_id):
@@ -325,7 +321,6 @@ class RoundItem(MethodView):
 @blp.route("/<int:round_id>/cancel")
 class RoundCancel(MethodView):
     @access.guard(P.ROUNDS_MANAGE, "round", "round_id")
-    @blp.doc(security=SECURITY)
     @blp.response(200, RoundSchema)
     def post(self, round_id):
         """Cancel a draft round (kept, status cancelled); an opened round cannot be cancelled or deleted."""
@@ -335,7 +330,6 @@ class RoundCancel(MethodView):
 @blp.route("/<int:round_id>/open")
 class RoundOpen(MethodView):
     @access.guard(P.ROUNDS_MANAGE, "round", "round_id")
-    @blp.doc(security=SECURITY)
     @blp.response(200, RoundSchema)
     def post(self, round_id):
         """Open a draft round now (before its scheduled start, it takes ballots at once): freeze
@@ -346,7 +340,6 @@ class RoundOpen(MethodView):
 @blp.route("/<int:round_id>/close")
 class RoundClose(MethodView):
     @access.guard(P.ROUNDS_MANAGE, "round", "round_id")
-    @blp.doc(security=SECURITY)
     @blp.response(200, RoundSchema)
     def post(self, round_id):
         """Stop accepting ballots and queue the tally (as the cron does at the scheduled end)."""
@@ -356,7 +349,6 @@ class RoundClose(MethodView):
 @blp.route("/<int:round_id>/tally")
 class RoundTally(MethodView):
     @access.guard(P.ROUNDS_MANAGE, "round", "round_id")
-    @blp.doc(security=SECURITY)
     @blp.response(202, TallyJobSchema)
     def post(self, round_id):
         """Queue the tally (or, before publishing, a re-tally) in the worker (job id tally-<round_id>);
@@ -365,7 +357,6 @@ class RoundTally(MethodView):
         return {"job_id": job.id, "state": admin_rounds.job_state(job)}
 
     @access.guard(P.ROUNDS_READ, "round", "round_id")
-    @blp.doc(security=SECURITY)
     @blp.response(200, TallyStatusSchema)
     def get(self, round_id):
         """How the round's tally job is doing (state "none": no tally job known)."""
@@ -375,7 +366,6 @@ class RoundTally(MethodView):
 @blp.route("/<int:round_id>/publish")
 class RoundPublish(MethodView):
     @access.guard(P.ROUNDS_MANAGE, "round", "round_id")
-    @blp.doc(security=SECURITY)
     @blp.response(200, RoundSchema)
     def post(self, round_id):
         """Publish a tallied round's results and queue the pushes to subscribers; 409 while any
@@ -386,7 +376,6 @@ class RoundPublish(MethodView):
 @blp.route("/<int:round_id>/turnout")
 class RoundTurnout(MethodView):
     @access.guard(P.ROUNDS_READ, "round", "round_id")
-    @blp.doc(security=SECURITY)
     @blp.response(200, TurnoutSchema)
     def get(self, round_id):
         """Ballots so far in the round (a count only; per office after the tally, in the results)."""
@@ -396,7 +385,6 @@ class RoundTurnout(MethodView):
 @blp.route("/<int:round_id>/results")
 class RoundResults(MethodView):
     @access.guard(P.RESULTS_READ, "round", "round_id")
-    @blp.doc(security=SECURITY)
     @blp.arguments(ResultQuerySchema, location="query")
     @blp.response(200, RoundResultSchema(many=True))
     @blp.paginate()
@@ -426,7 +414,6 @@ class RoundResults(MethodView):
 @blp.route("/<int:round_id>/consequences")
 class RoundConsequences(MethodView):
     @access.guard(P.CONSEQUENCES_READ, "round", "round_id")
-    @blp.doc(security=SECURITY)
     @blp.response(200, RoundConsequenceSchema(many=True))
     @blp.paginate()
     def get(self, round_id, pagination_parameters):
@@ -440,7 +427,6 @@ class RoundConsequences(MethodView):
 @blp.route("/<int:round_id>/consequences/<int:consequence_id>")
 class RoundConsequence(MethodView):
     @access.guard(P.ROUNDS_MANAGE, "round", "round_id")
-    @blp.doc(security=SECURITY)
     @blp.arguments(DecisionSchema)
     @blp.response(200, RoundConsequenceSchema)
     def post(self, data, round_id, consequence_id):
@@ -452,7 +438,6 @@ class RoundConsequence(MethodView):
 @blp.route("/<int:round_id>/departments/<int:department_id>/comments")
 class DepartmentComments(MethodView):
     @access.guard(P.COMMENTS_READ, "department", "department_id")
-    @blp.doc(security=SECURITY)
     @blp.response(200, CommentsSchema(many=True))
     def get(self, round_id, department_id):
         """Comments and tag counts: per office for coordinators; for the department's own admins the
@@ -465,7 +450,6 @@ class DepartmentComments(MethodView):
 @blp.route("/<int:round_id>/departments/<int:department_id>/serious")
 class DepartmentSeriousReports(MethodView):
     @access.guard(P.SERIOUS_READ, "department", "department_id")
-    @blp.doc(security=SECURITY)
     @blp.response(200, SeriousReportSchema(many=True))
     def get(self, round_id, department_id):
         """Ratings tagged 吃拿索要 or 故意刁难, with their notes (coordinators and 纪检监察 only)."""
@@ -485,7 +469,7 @@ def _department_round(round_id: int) -> Round:
 @blp.route("/<int:round_id>/circular")
 class RoundCircular(MethodView):
     @access.guard(P.CONSEQUENCES_READ, "round", "round_id")
-    @blp.doc(security=SECURITY, responses={"200": {"description": "通报（Excel）",
+    @blp.doc(responses={"200": {"description": "通报（Excel）",
                                                    "content": {XLSX: {"schema": {"type": "string",
                                                                                  "format": "binary"}}}}})
     def get(self, round_id):
@@ -526,7 +510,6 @@ def _poster_value(data: dict) -> str | None:
 @posters_blp.route("")
 class Posters(MethodView):
     @access.guard(P.POSTERS_RENDER)
-    @posters_blp.doc(security=SECURITY)
     @posters_blp.arguments(PosterRequestSchema)
     @posters_blp.response(202, PosterJobSchema)
     def post(self, data):
@@ -545,7 +528,6 @@ class Posters(MethodView):
 @posters_blp.route("/<int:batch_id>")
 class PosterJob(MethodView):
     @access.guard(P.POSTERS_RENDER, "poster_batch", "batch_id")
-    @posters_blp.doc(security=SECURITY)
     @posters_blp.response(200, PosterJobSchema)
     def get(self, batch_id):
         """A poster batch's progress (percent of offices drawn) and, once finished, its download URL."""
@@ -555,7 +537,7 @@ class PosterJob(MethodView):
 @posters_blp.route("/<int:batch_id>/file", endpoint="poster_file")
 class PosterFile(MethodView):
     @access.guard(P.POSTERS_RENDER, "poster_batch", "batch_id")
-    @posters_blp.doc(security=SECURITY, responses={"200": {"description": "PDF 或 ZIP", "content": {
+    @posters_blp.doc(responses={"200": {"description": "PDF 或 ZIP", "content": {
         "application/pdf": {"schema": {"type": "string", "format": "binary"}},
         "application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
     def get(self, batch_id):

@@ -13,7 +13,7 @@ from ..extensions import db
 from ..models import User, WebhookDelivery, WebhookSubscriber
 from ..services import access, audit, push
 from ..services import users as accounts
-from . import SECURITY, blueprint, page, refuse
+from . import blueprint, page, refuse
 
 users_blp = blueprint("users", "管理范围内的用户：列表、查看、创建、修改（显示名称、停用、重置密码）。")
 webhooks_blp = blueprint("webhooks", "结果推送的订阅方及其推送记录（仅全市协调员）。")
@@ -64,7 +64,6 @@ FIELD_NAMES = {"region": "region_code", "department": "department_code", "office
 @users_blp.route("")
 class Users(MethodView):
     @access.guard(P.USERS_MANAGE)
-    @users_blp.doc(security=SECURITY)
     @users_blp.response(200, SystemUserSchema(many=True))
     @users_blp.paginate()
     def get(self, pagination_parameters):
@@ -73,7 +72,6 @@ class Users(MethodView):
         return page(query, pagination_parameters)
 
     @access.guard(P.USERS_MANAGE)
-    @users_blp.doc(security=SECURITY)
     @users_blp.arguments(SystemUserCreateSchema)
     @users_blp.response(201, SystemUserSchema)
     def post(self, args):
@@ -91,14 +89,12 @@ class Users(MethodView):
 @users_blp.route("/<int:user_id>")
 class OneUser(MethodView):
     @access.guard(P.USERS_MANAGE, "user", "user_id")
-    @users_blp.doc(security=SECURITY)
     @users_blp.response(200, SystemUserSchema)
     def get(self, user_id):
         """One user of the caller's scope."""
         return g.obj
 
     @access.guard(P.USERS_MANAGE, "user", "user_id")
-    @users_blp.doc(security=SECURITY)
     @users_blp.arguments(SystemUserPatchSchema)
     @users_blp.response(200, SystemUserSchema)
     def patch(self, args, user_id):
@@ -155,7 +151,6 @@ class WebhookDeliverySchema(ma.Schema):
 @webhooks_blp.route("")
 class Webhooks(MethodView):
     @access.guard(P.WEBHOOKS_MANAGE)
-    @webhooks_blp.doc(security=SECURITY)
     @webhooks_blp.response(200, WebhookSchema(many=True))
     @webhooks_blp.paginate()
     def get(self, pagination_parameters):
@@ -165,7 +160,6 @@ class Webhooks(MethodView):
         return page(query, pagination_parameters)
 
     @access.guard(P.WEBHOOKS_MANAGE)
-    @webhooks_blp.doc(security=SECURITY)
     @webhooks_blp.arguments(WebhookCreateSchema)
     @webhooks_blp.response(201, WebhookCreatedSchema)
     def post(self, args):
@@ -183,14 +177,12 @@ class Webhooks(MethodView):
 @webhooks_blp.route("/<int:webhook_id>")
 class OneWebhook(MethodView):
     @access.guard(P.WEBHOOKS_MANAGE, "webhook", "webhook_id")
-    @webhooks_blp.doc(security=SECURITY)
     @webhooks_blp.response(200, WebhookSchema)
     def get(self, webhook_id):
         """One subscriber."""
         return g.obj
 
     @access.guard(P.WEBHOOKS_MANAGE, "webhook", "webhook_id")
-    @webhooks_blp.doc(security=SECURITY)
     @webhooks_blp.arguments(WebhookPatchSchema)
     @webhooks_blp.response(200, WebhookSchema)
     def patch(self, args, webhook_id):
@@ -208,7 +200,6 @@ class OneWebhook(MethodView):
 @webhooks_blp.route("/<int:webhook_id>/deliveries")
 class WebhookDeliveries(MethodView):
     @access.guard(P.WEBHOOKS_MANAGE, "webhook", "webhook_id")
-    @webhooks_blp.doc(security=SECURITY)
     @webhooks_blp.response(200, WebhookDeliverySchema(many=True))
     @webhooks_blp.paginate()
     def get(self, webhook_id, pagination_parameters):
@@ -247,7 +238,6 @@ class AuditVerifySchema(ma.Schema):
 @audit_blp.route("")
 class AuditLog(MethodView):
     @access.guard(P.AUDIT_READ)
-    @audit_blp.doc(security=SECURITY)
     @audit_blp.arguments(AuditFilterSchema, location="query")
     @audit_blp.response(200, AuditEntrySchema(many=True))
     @audit_blp.paginate()
@@ -259,7 +249,6 @@ class AuditLog(MethodView):
 @audit_blp.route("/verify")
 class AuditVerify(MethodView):
     @access.guard(P.AUDIT_READ)
-    @audit_blp.doc(security=SECURITY)
     @audit_blp.response(200, AuditVerifySchema)
     def get(self):
         """Check the hash chain: an edited or deleted entry is reported."""

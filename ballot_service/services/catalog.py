@@ -296,9 +296,8 @@ def duties_listed(scope: Scope, department_id: int | None = None, office_id: int
 
 
 def items_listed(scope: Scope, office_id: int | None = None):
-    query = (select(ServiceItem).join(Office).join(Department).where(access.condition("service_item", scope))
-             .order_by(Department.sort_order, Department.id, Office.sort_order, Office.id, ServiceItem.sort_order,
-                       ServiceItem.id))
+    query = (select(ServiceItem).where(access.condition("service_item", scope))
+             .order_by(ServiceItem.office_id, ServiceItem.sort_order, ServiceItem.id))
     return _listed(query, {ServiceItem.office_id: office_id})
 
 
