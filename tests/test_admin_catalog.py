@@ -4,6 +4,7 @@ import with its row list, the photo uploads, and the audit entries every write l
 import io
 import re
 import struct
+import urllib.parse
 import zipfile
 import zlib
 
@@ -282,6 +283,15 @@ def test_import_with_one_bad_row_lists_it_and_imports_nothing(client, org):
     assert rows == [("人员身份公示表", "3", "F（联系电话）",
                      "“12345”不是有效号码（11位手机号，或带区号的座机如0530-5310000）")]
     assert people_count() == before
+    # The same table as a workbook to download, opened again.
+    [link] = re.findall(r'href="(/admin/roster/import/[^"]+/errors\.xlsx)"', text)
+    download = client.get(link)
+    assert download.status_code == 200 and "名单导入错误清单" in urllib.parse.unquote(
+        download.headers["Content-Disposition"])
+    sheet = load_workbook(io.BytesIO(download.data)).active
+    assert [tuple(r) for r in sheet.iter_rows(min_row=2, values_only=True)] == [
+        ("工作表", "行", "列", "问题"),
+        ("人员身份公示表", 3, "F（联系电话）", "“12345”不是有效号码（11位手机号，或带区号的座机如0530-5310000）")]
 
     # A good file is previewed first, nothing written; the confirmation imports what was shown.
     response = post(client, "/admin/roster/import", {"workbook": (people_workbook([good]), "名单.xlsx")},

@@ -68,12 +68,15 @@ def test_every_layout_renders_and_every_qr_scans_whole_small_and_stained(demo, t
         assert [r.text for r in decode(stained(page, whole))] == [url] * copies, name
 
 
-def test_qr_is_level_q_with_quiet_zone_and_at_least_3_cm():
+def test_qr_is_level_q_with_quiet_zone_and_at_least_35_mm():
     import qrcode
 
+    assert posters.MIN_QR_MM == 35
+    for name in posters.template_names():
+        assert posters.load_template(name)["qr"]["size_mm"] >= 35, name
     url = "http://testserver/o/ABC234"
-    image = posters.qr_image(url, 354)  # 30 mm at 300 dpi
-    assert image.width >= 354
+    image = posters.qr_image(url, 413)  # 35 mm at 300 dpi
+    assert image.width >= 413
     [result] = decode(image.convert("L"))
     assert result.ec_level == "Q" and result.text == url
     reference = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_Q)

@@ -128,4 +128,4 @@ class RosterExport(MethodView):
         roster_export.export_for(access.scope(), stream, department)
         stream.seek(0)
         return send_file(stream, mimetype=XLSX, as_attachment=True,
-                         download_name=f"roster-{department.code}.xlsx" if department else "roster.xlsx")
+                         download_name=f"{department.name}-人员名单.xlsx" if department else "人员名单.xlsx")
