@@ -114,6 +114,21 @@ def _flush() -> None:
         raise CatalogError("与已有数据重复（可能刚被他人修改），请刷新后重试", None) from None
 
 
+def _created(row):
+    """A new row, checked already, written for the caller to commit."""
+    db.session.add(row)
+    _flush()
+    return row
+
+
+def _updated(row, values: dict):
+    """A row changed to its checked values, written for the caller to commit."""
+    for name, value in values.items():
+        setattr(row, name, value)
+    _flush()
+    return row
+
+
 def _flag(data: dict, name: str, current: bool) -> bool:
     value = data.get(name, current)
     if not isinstance(value, bool):
@@ -153,17 +168,11 @@ def _check_region(scope: Scope, data: dict, region: Region | None) -> dict:
 
 
 def create_region(scope: Scope, data: dict) -> Region:
-    region = Region(**_check_region(scope, data, None))
-    db.session.add(region)
-    _flush()
-    return region
+    return _created(Region(**_check_region(scope, data, None)))
 
 
 def update_region(scope: Scope, region: Region, data: dict) -> Region:
-    for name, value in _check_region(scope, data, region).items():
-        setattr(region, name, value)
-    _flush()
-    return region
+    return _updated(region, _check_region(scope, data, region))
 
 
 # --- departments --------------------------------------------------------------------------------
@@ -197,17 +206,11 @@ def _check_department(scope: Scope, data: dict, dept: Department | None) -> dict
 
 
 def create_department(scope: Scope, data: dict) -> Department:
-    dept = Department(**_check_department(scope, data, None))
-    db.session.add(dept)
-    _flush()
-    return dept
+    return _created(Department(**_check_department(scope, data, None)))
 
 
 def update_department(scope: Scope, dept: Department, data: dict) -> Department:
-    for name, value in _check_department(scope, data, dept).items():
-        setattr(dept, name, value)
-    _flush()
-    return dept
+    return _updated(dept, _check_department(scope, data, dept))
 
 
 # --- offices ------------------------------------------------------------------------------------
@@ -247,10 +250,7 @@ def create_office(scope: Scope, data: dict) -> Office:
 
 
 def update_office(scope: Scope, office: Office, data: dict) -> Office:
-    for name, value in _check_office(scope, data, office).items():
-        setattr(office, name, value)
-    _flush()
-    return office
+    return _updated(office, _check_office(scope, data, office))
 
 
 # --- lists within a scope: the admin's pages and the API's alike --------------------------------

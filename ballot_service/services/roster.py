@@ -20,6 +20,7 @@ from ..models import Department, Office, Person, PostDuty, ServiceItem
 from . import photos
 from .catalog import (
     CatalogError,
+    _created,
     _department_in_scope,
     _flag,
     _flush,
@@ -27,6 +28,7 @@ from .catalog import (
     _merged,
     _office_in_scope,
     _sort_order,
+    _updated,
 )
 
 # --- people -------------------------------------------------------------------------------------
@@ -106,9 +108,7 @@ def keep_person(person: Person, data: dict) -> Person:
 def create_person(scope: Scope, data: dict) -> Person:
     with db.session.no_autoflush:
         person = Person(**_check_person(scope, data, None))
-    db.session.add(person)
-    _flush()
-    return person
+    return _created(person)
 
 
 def update_person(scope: Scope, person: Person, data: dict) -> Person:
@@ -171,17 +171,11 @@ def _check_duty(scope: Scope, data: dict, duty: PostDuty | None) -> dict:
 
 
 def create_duty(scope: Scope, data: dict) -> PostDuty:
-    duty = PostDuty(**_check_duty(scope, data, None))
-    db.session.add(duty)
-    _flush()
-    return duty
+    return _created(PostDuty(**_check_duty(scope, data, None)))
 
 
 def update_duty(scope: Scope, duty: PostDuty, data: dict) -> PostDuty:
-    for name, value in _check_duty(scope, data, duty).items():
-        setattr(duty, name, value)
-    _flush()
-    return duty
+    return _updated(duty, _check_duty(scope, data, duty))
 
 
 def delete_duty(duty: PostDuty) -> None:
@@ -209,17 +203,11 @@ def _check_item(scope: Scope, data: dict, item: ServiceItem | None) -> dict:
 
 
 def create_service_item(scope: Scope, data: dict) -> ServiceItem:
-    item = ServiceItem(**_check_item(scope, data, None))
-    db.session.add(item)
-    _flush()
-    return item
+    return _created(ServiceItem(**_check_item(scope, data, None)))
 
 
 def update_service_item(scope: Scope, item: ServiceItem, data: dict) -> ServiceItem:
-    for name, value in _check_item(scope, data, item).items():
-        setattr(item, name, value)
-    _flush()
-    return item
+    return _updated(item, _check_item(scope, data, item))
 
 
 def delete_service_item(item: ServiceItem) -> None:
