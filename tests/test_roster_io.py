@@ -470,3 +470,26 @@ def test_an_item_rule_refuses_alike_in_the_workbook_and_the_form(org, cells, dat
     assert _import_refusal(items=[("spj", "企业登记窗口", "企业设立登记", row["procedure"], "", "", row["materials"])]) == [message]
     form = {"office_id": window.id, "name": "企业设立登记", **data}
     assert _form_refusal(lambda: roster.create_service_item(Scope(Level.CITY), form)) == message
+
+
+def test_the_preview_names_columns_and_values_as_the_workbook_does(org):
+    dept, window = org
+    person = f.person(dept, Role.STAFF, office=window, name="刘文博", phone="13953012347")
+    import_workbook(workbook(items=[("spj", "企业登记窗口", "企业设立登记", "", "3个工作日", "", "")]))
+    db.session.commit()
+
+    def edit(rows):
+        row = _row_of(rows, "姓名", "刘文博")
+        _set(row, "人员类别", "科室负责人")
+        _set(row, "科室", "投资建设审批科")
+
+    stream = _edited(_exported(), PEOPLE.title, edit)
+    stream = _edited(stream, ITEMS.title, lambda rows: _set(rows[0], "事项名称", "企业设立登记（含分支机构）", ITEMS))
+    plan = import_workbook(stream)
+    assert [(c.kind, c.details) for c in plan.changes] == [
+        ("修改", ("人员类别：工作人员 → 科室负责人", "科室：企业登记窗口 → 投资建设审批科")),
+        ("修改", ("事项名称：企业设立登记 → 企业设立登记（含分支机构）",)),
+    ]
+    db.session.commit()
+    db.session.refresh(person)
+    assert (person.role, person.office.name) == ("office_head", "投资建设审批科")

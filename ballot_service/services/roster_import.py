@@ -27,6 +27,7 @@ from sqlalchemy.orm import selectinload
 from ..domain import roster
 from ..domain.access import Place, Scope
 from ..domain.roles import ROLE_BY_LABEL, Role
+from ..domain.roster import DUTY_CATEGORY_LABELS
 from ..extensions import db, redis_ext
 from ..models import Department, Office, Person, PostDuty, ServiceItem
 from .roster_io import (
@@ -182,15 +183,23 @@ def _existing(check: _Checker, row: Row, rows: dict, row_id: int, dept: Departme
     return found
 
 
-def _shown(value) -> str:
+def _shown(name: str, value) -> str:
+    """A cell's value as the preview shows it: names, not ids or codes; long texts cut."""
     if isinstance(value, list):
         value = "、".join(o.name for o in value)
     elif isinstance(value, Office):
         value = value.name
-    elif isinstance(value, Role):
-        value = value.label
+    elif name == "role" and value:
+        value = Role(value).label
+    elif name == "category" and value:
+        value = DUTY_CATEGORY_LABELS[value]
     text = str(value) if value else "（空）"
     return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _label(sheet: Sheet, name: str) -> str:
+    """The column a changed field is in (an office is the 科室 column, the overseen offices 分管科室)."""
+    return sheet.header_of(name) or sheet.header_of(f"{name}_id") or {"overseen_offices": "分管科室"}.get(name, name)
 
 
 class _Planner:
@@ -232,7 +241,7 @@ class _Planner:
             kind = CHANGED
         else:
             return
-        details = tuple(f"{roster.LABELS.get(name, '')}：{_shown(getattr(current, name))} → {_shown(value)}"
+        details = tuple(f"{_label(sheet, name)}：{_shown(name, getattr(current, name))} → {_shown(name, value)}"
                         for name, value in changed.items() if name != "active")
         self.plan.changes.append(Change(sheet.title, row.number, kind, subject, details))
 
