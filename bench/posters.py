@@ -26,7 +26,8 @@ def main() -> None:
     parser.add_argument("--posters", type=int, default=200)
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-posters-")
-    config = {"MEDIA_ROOT": os.path.join(tmp, "media"), "REDIS_URL": None}
+    config = {"MEDIA_ROOT": os.path.join(tmp, "media"), "KEY_DIR": os.path.join(tmp, "keys"), "REDIS_URL": None,
+              "SECRET_KEY": "bench"}
     if not os.environ.get("DATABASE_URL"):
         config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp}/bench.sqlite3"
 
@@ -44,7 +45,7 @@ def main() -> None:
     app = create_app(config)
     with app.app_context():
         upgrade()
-        photos = [store_photo(placeholder_photo(f"P{i}", COLOURS[i]), config["MEDIA_ROOT"], 10**8)
+        photos = [store_photo(placeholder_photo(COLOURS[i]), config["MEDIA_ROOT"], 10**8)
                   for i in range(8)]
         region = Region(code="bench", name="基准市", kind="city")
         dept = Department(code="bench", name="市基准测试服务局", region=region)
