@@ -153,6 +153,9 @@ def test_batches_run_in_the_worker_with_progress_and_one_at_a_time_and_outlive_r
     second = poster_batches.request("department", "spj", "counter_card", "pdf", None)
     db.session.commit()
     assert first.id == second.id and jobs.queue().job_ids == [f"posters-{first.id}"]
+    redis_ext.client.flushdb()  # Redis lost while the batch waits: asking again queues its job again
+    assert poster_batches.request("department", "spj", "counter_card", "pdf", None).id == first.id
+    assert jobs.queue().job_ids == [f"posters-{first.id}"]
     SimpleWorker([jobs.QUEUE], connection=redis_ext.client).work(burst=True)
     db.session.expire_all()
     batch = db.session.get(PosterBatch, first.id)

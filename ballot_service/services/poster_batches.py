@@ -120,7 +120,7 @@ def template_choices() -> list[tuple[str, str]]:
 
 def request(scope: str, value: str | None, template_name: str, fmt: str, requested_by: int | None) -> PosterBatch:
     """A batch for the scope, queued for the worker; the one already queued or being drawn for the
-    same scope, layout and format if there is one. Raises posters.PosterError with a message for
+    same scope, layout and format if there is one (queued again if Redis has lost its job). Raises posters.PosterError with a message for
     people (no such layout or format, nothing to print there). The caller commits; who asked is
     noted in the audit trail."""
     posters.load_template(template_name)  # refuse an unknown layout now, not in the worker
@@ -133,6 +133,7 @@ def request(scope: str, value: str | None, template_name: str, fmt: str, request
         PosterBatch.scope == scope, PosterBatch.value.is_(None) if value is None else PosterBatch.value == value,
         PosterBatch.template == template_name, PosterBatch.format == fmt, PosterBatch.status.in_(ACTIVE)))
     if same is not None:
+        jobs.render_posters.enqueue(same.id)  # its job again if Redis lost it (a no-op while it waits or runs)
         return same
     batch = PosterBatch(scope=scope, value=value, region_id=place.region_id, department_id=place.department_id,
                         office_id=place.office_id, label=label, template=template_name, format=fmt,
