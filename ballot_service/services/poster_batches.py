@@ -133,7 +133,7 @@ def request(scope: str, value: str | None, template_name: str, fmt: str, request
         PosterBatch.scope == scope, PosterBatch.value.is_(None) if value is None else PosterBatch.value == value,
         PosterBatch.template == template_name, PosterBatch.format == fmt, PosterBatch.status.in_(ACTIVE)))
     if same is not None:
-        jobs.render_posters.enqueue(same.id)  # its job again if Redis lost it (a no-op while it waits or runs)
+        jobs.render_posters.enqueue(same.id)  # its job again if Redis lost it (else a no-op)
         return same
     batch = PosterBatch(scope=scope, value=value, region_id=place.region_id, department_id=place.department_id,
                         office_id=place.office_id, label=label, template=template_name, format=fmt,
