@@ -120,9 +120,9 @@ def template_choices() -> list[tuple[str, str]]:
 
 def request(scope: str, value: str | None, template_name: str, fmt: str, requested_by: int | None) -> PosterBatch:
     """A batch for the scope, queued for the worker; the one already queued or being drawn for the
-    same scope, layout and format if there is one (queued again if Redis has lost its job). Raises posters.PosterError with a message for
-    people (no such layout or format, nothing to print there). The caller commits; who asked is
-    noted in the audit trail."""
+    same scope, layout and format if there is one (queued again if Redis has lost its job).
+    Raises posters.PosterError with a message for people (no such layout or format, nothing to
+    print there). The caller commits; who asked is noted in the audit trail."""
     posters.load_template(template_name)  # refuse an unknown layout now, not in the worker
     if fmt not in posters.FORMATS:
         raise posters.PosterError(f"格式应为：{'、'.join(posters.FORMATS)}")
