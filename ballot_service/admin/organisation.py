@@ -78,12 +78,17 @@ def region_edit(region_id: int):
                  f"修改区域：{g.obj.name}", url_for("admin.departments"))
 
 
+def _department_form(dept=None) -> DepartmentForm:
+    form = DepartmentForm(obj=dept)
+    regions = db.session.scalars(catalog.regions_listed(access.scope())).all()
+    form.region_id.choices = _choices((r.id, r.name) for r in regions)
+    return form
+
+
 @bp.route("/departments/new", methods=["GET", "POST"])
 @access.guard(P.ORGANISATION_MANAGE)
 def department_new():
-    form = DepartmentForm()
-    regions = db.session.scalars(catalog.regions_listed(access.scope())).all()
-    form.region_id.choices = _choices((r.id, r.name) for r in regions)
+    form = _department_form()
     del form.active
     return _save(form, lambda: catalog.create_department(access.scope(), _data(form)),
                  lambda dept: (f"部门“{dept.name}”已新增。", url_for("admin.departments")),
@@ -93,9 +98,7 @@ def department_new():
 @bp.route("/departments/<int:department_id>/edit", methods=["GET", "POST"])
 @access.guard(P.ORGANISATION_MANAGE, "department", "department_id")
 def department_edit(department_id: int):
-    form = DepartmentForm(obj=g.obj)
-    regions = db.session.scalars(catalog.regions_listed(access.scope())).all()
-    form.region_id.choices = _choices((r.id, r.name) for r in regions)
+    form = _department_form(g.obj)
     return _save(form, lambda: catalog.update_department(access.scope(), g.obj, _data(form)),
                  lambda dept: (f"部门“{dept.name}”已保存。", url_for("admin.departments")),
                  f"修改部门：{g.obj.name}", url_for("admin.departments"))

@@ -85,9 +85,15 @@ def _get(model, obj_id, field: str, label: str):
     return row
 
 
+def covers_department(scope: Scope):
+    """`department -> bool`: whether the scope covers the department (imports and exports of the
+    roster take it)."""
+    return lambda dept: scope.covers(Place(dept.region_id, dept.id))
+
+
 def _department_in_scope(scope: Scope, department_id, field: str = "department_id") -> Department:
     dept = _get(Department, department_id, field, "部门")
-    if not scope.covers(Place(dept.region_id, dept.id)):
+    if not covers_department(scope)(dept):
         raise CatalogError(OUT_OF_SCOPE, field)
     return dept
 

@@ -14,7 +14,7 @@ import zipfile
 from sqlalchemy import func, select
 
 from ..domain import roster
-from ..domain.access import Place, Scope
+from ..domain.access import Scope
 from ..extensions import db
 from ..models import Department, Office, Person, PostDuty, ServiceItem
 from . import photos
@@ -29,6 +29,7 @@ from .catalog import (
     _office_in_scope,
     _sort_order,
     _updated,
+    covers_department,
 )
 
 # --- people -------------------------------------------------------------------------------------
@@ -217,10 +218,6 @@ def delete_service_item(item: ServiceItem) -> None:
 
 # --- the photo archive within a scope ----------------------------------------------------------
 
-def _covers_department(scope: Scope):
-    return lambda dept: scope.covers(Place(dept.region_id, dept.id))
-
-
 def import_photo_archive(scope: Scope, data: bytes, media_root: str, max_pixels: int,
                          max_file_bytes: int) -> photos.PhotoImportResult:
     """Attach the photos of an uploaded zip to their people: those that match, the others listed
@@ -233,7 +230,7 @@ def import_photo_archive(scope: Scope, data: bytes, media_root: str, max_pixels:
         if not zipfile.is_zipfile(path):
             raise photos.PhotoImportRejected(["上传的文件不是 zip 压缩包"])
         try:
-            return photos.import_photos(path, media_root, max_pixels, max_file_bytes, _covers_department(scope))
+            return photos.import_photos(path, media_root, max_pixels, max_file_bytes, covers_department(scope))
         except photos.PhotoError as error:
             raise photos.PhotoImportRejected([str(error)]) from None
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError):

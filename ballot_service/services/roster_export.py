@@ -15,10 +15,10 @@ from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy import select
 
-from ..domain.access import Place
 from ..domain.roster import DUTY_CATEGORY_LABELS
 from ..extensions import db
 from ..models import Department, PostDuty, Region
+from .catalog import covers_department
 from .roster_io import DUTIES, ITEMS, KEY, PEOPLE, SHEETS, STATUS, ImportRejected
 from .sheets import append, one_sheet
 
@@ -186,5 +186,4 @@ def errors_workbook(rejected: ImportRejected):
 
 def export_for(scope, stream: IO[bytes], department: Department | None = None) -> None:
     """The roster workbook: one department, or everything the scope covers."""
-    export_workbook(stream, department.code if department else None,
-                    lambda dept: scope.covers(Place(dept.region_id, dept.id)))
+    export_workbook(stream, department.code if department else None, covers_department(scope))

@@ -25,11 +25,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..domain import roster
-from ..domain.access import Place, Scope
+from ..domain.access import Scope
 from ..domain.roles import ROLE_BY_LABEL, Role
 from ..domain.roster import DUTY_CATEGORY_LABELS
 from ..extensions import db, redis_ext
 from ..models import Department, Office, Person, PostDuty, ServiceItem
+from .catalog import covers_department
 from .roster_io import (
     CATEGORY_BY_LABEL,
     DUTIES,
@@ -385,14 +386,10 @@ HELD_SECONDS = 30 * 60
 STALE = "名单在预览之后已有变化（可能刚被他人修改），请重新上传并预览"
 
 
-def _covers(scope: Scope) -> Callable[[Department], bool]:
-    return lambda dept: scope.covers(Place(dept.region_id, dept.id))
-
-
 def plan_for(scope: Scope, data: bytes) -> ImportPlan:
     """What the uploaded workbook would change within the scope; raises ImportRejected listing
     every bad row, rows of departments outside the scope included."""
-    return plan_import(io.BytesIO(data), _covers(scope))
+    return plan_import(io.BytesIO(data), covers_department(scope))
 
 
 def import_for(scope: Scope, data: bytes, digest: str | None = None) -> ImportPlan:
