@@ -566,3 +566,126 @@ class PosterBatch(db.Model):
 
     __table_args__ = (_one_of("status", POSTER_BATCH_STATUSES), _one_of("scope", ("office", "department", "region",
                                                                                     "all")))
+
+
+class TallyRun(db.Model):
+    """One version of a round's results: the original tally (1) and each re-tally after an
+    upheld appeal (2, 3, …). Nothing is deleted: `results` keeps the version's canonical rows
+    (tally._canonical_result) so that the report card can show each earlier result beside the
+    current one (Result holds the current version's rows), and `digest` is their hash. The
+    rules it was counted under (`rules_version`, domain.tally.RULES_VERSION) and its exclusions
+    (domain.tally.Exclusion, as [kind, id, appeal id]) are inputs; `counts_digest` is the hash of
+    the published level counts (services.verification). Re-tallies before publication replace
+    version 1: nothing of it was public."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"))
+    version: Mapped[int]
+    rules_version: Mapped[str] = mapped_column(String(16))
+    exclusions: Mapped[list] = mapped_column(JSON)
+    removed_ratings: Mapped[int] = mapped_column(default=0)
+    results: Mapped[list] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(String(64))
+    counts_digest: Mapped[str | None] = mapped_column(String(64))
+    appeal_id: Mapped[int | None]  # the appeal whose decision made this version
+    made_at: Mapped[dt.datetime]
+
+    __table_args__ = (UniqueConstraint("round_id", "version"),)
+
+
+class Receipt(db.Model):
+    """A counted ballot's receipt code (domain.receipts): written by the tally's unsealing, in
+    code order (which, the codes being keyed hashes, is a random order unrelated to the ballots'),
+    with nothing else: no ballot id, office or time. It proves a ballot was counted, never what
+    it said."""
+
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
+APPEAL_KINDS = ("person", "office")  # what an upheld appeal excludes: a person's ratings, an office's ballots
+APPEAL_STATUSES = ("pending", "upheld", "rejected")
+
+
+class Appeal(db.Model):
+    """A department's appeal (申诉) against a published result, within the round's appeal window:
+    what to exclude (a person's ratings in the round, or an office's ballots), why, and the
+    coordinator's written decision. An upheld one is an input to a re-tally (`tally_version`)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    subject_id: Mapped[int]  # the person or the office
+    reasons: Mapped[str] = mapped_column(Text)
+    filed_by: Mapped[str] = mapped_column(String(80))
+    filed_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(80))
+    decided_at: Mapped[dt.datetime | None]
+    tally_version: Mapped[int | None]
+    removed_ratings: Mapped[int | None]
+
+    attachments: Mapped[list["AppealAttachment"]] = relationship(order_by="AppealAttachment.id")
+
+    __table_args__ = (_one_of("kind", APPEAL_KINDS), _one_of("status", APPEAL_STATUSES))
+
+
+class AppealAttachment(db.Model):
+    """A file filed with an appeal (a duty roster, a leave slip): kept in the database with it."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeal.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+RECTIFICATION_STATUSES = ("open", "submitted", "returned", "accepted")
+
+
+class Rectification(db.Model):
+    """A rectification task (整改) opened when a round is published, for a subject graded 一般 or
+    不合格 or an office whose complaint tags passed the round's threshold: what was found (grade,
+    level counts, tag counts and comments, pooled over at least k ballots), the deadline, the
+    department's measures and completion report, and the coordinator's acceptance or return."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
+    subject_kind: Mapped[str] = mapped_column(String(12))
+    subject_id: Mapped[int]
+    trigger: Mapped[str] = mapped_column(String(12))  # grade | tags
+    findings: Mapped[dict] = mapped_column(JSON)
+    opened_at: Mapped[dt.datetime]
+    deadline: Mapped[dt.date]
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    measures: Mapped[str | None] = mapped_column(Text)
+    report: Mapped[str | None] = mapped_column(Text)
+    submitted_by: Mapped[str | None] = mapped_column(String(80))
+    submitted_at: Mapped[dt.datetime | None]
+    review_note: Mapped[str | None] = mapped_column(Text)
+    reviewed_by: Mapped[str | None] = mapped_column(String(80))
+    accepted_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("round_id", "subject_kind", "subject_id", "trigger"),
+        _one_of("status", RECTIFICATION_STATUSES),
+        _one_of("trigger", ("grade", "tags")),
+    )
+
+
+class RoundFlag(db.Model):
+    """A flag for possibly solicited ratings (刷票) at one office in one round, with the aggregate
+    numbers behind it (domain.solicitation): a turnout burst, kept when the round closes from
+    the live 10-minute counts (which then go), or a share of uniform ballots found at the tally.
+    Nothing per ballot or voter. Flags never block a ballot."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    figures: Mapped[dict] = mapped_column(JSON)
+
+    __table_args__ = (UniqueConstraint("round_id", "office_id", "kind"), _one_of("kind", ("burst", "uniform")))
