@@ -19,14 +19,14 @@ import json
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import JSON, delete, func, select
 
 from ..domain import consequences as rules
-from ..domain import round_states, scoring
+from ..domain import round_states
+from ..domain import tally as rules_tally
 from ..domain.roles import Role
 from ..extensions import db
 from ..models import (
@@ -40,27 +40,10 @@ from ..models import (
     Result,
     Round,
     RoundRoster,
+    TallyRun,
 )
 from . import ballot_box, keys, paper_ballots
-from .rounds import ROW_LOCK, RoundError, check_move
-
-
-@dataclass
-class _Subject:
-    kind: str
-    id: int
-    department_id: int | None
-    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    tags: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    score: Decimal | None = None
-    stats: scoring.Stats | None = None
-    ballots: int = 0  # an office's, a department's or the round's (a person's: their scored ratings)
-    low_sample: bool = False  # fewer scored ratings than the round's min_sample
-
-
-def _add(target: dict, source: dict) -> None:
-    for key, value in source.items():
-        target[key] += value
+from .rounds import ROW_LOCK, RoundError, check_move, utcnow
 
 
 class TallyStep(StrEnum):
@@ -112,127 +95,86 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
     if round_ is None:
         raise RoundError(f"没有编号为{round_id}的评价轮次")
     check_move(round_, round_states.Move.TALLY)
-    config = round_.config
-    points = {code: p for code, _label, p in config["levels"]}
-    bands = config["grade_bands"]
 
     progress(TallyStep.UNSEALING)
     _unseal(round_)
 
     progress(TallyStep.AGGREGATING)
-    roster = db.session.execute(
-        select(RoundRoster.office_id, RoundRoster.person_id, RoundRoster.role, Office.department_id)
-        .join(Office, Office.id == RoundRoster.office_id)
-        .where(RoundRoster.round_id == round_id)
-    ).all()
-    level_rows = _level_counts(round_id, list(points))
-    tag_rows = _tag_counts(round_id)
+    inputs = _inputs(round_)
 
     progress(TallyStep.SCORING)
-    office_dept = {office_id: dept_id for office_id, _, _, dept_id in roster}
-    people: dict[int, _Subject] = {}
-    offices: dict[int, _Subject] = {}
-    departments: dict[int, _Subject] = {}
-    for office_id, person_id, _role, dept_id in roster:
-        people.setdefault(person_id, _Subject("person", person_id, dept_id))
-        offices.setdefault(office_id, _Subject("office", office_id, dept_id))
-        departments.setdefault(dept_id, _Subject("department", dept_id, dept_id))
-
-    def counted_in(office_id, person_id):  # a rating counts for its person, office and department
-        return people[person_id], offices[office_id], departments[office_dept[office_id]]
-
-    for office_id, person_id, counts in level_rows:
-        for subject in counted_in(office_id, person_id):
-            _add(subject.counts, counts)
-    for office_id, person_id, tag, n in tag_rows:
-        for subject in counted_in(office_id, person_id):
-            subject.tags[tag] += n
-    region = _Subject("region", round_.region_id, None)
-    for dept in departments.values():
-        _add(region.counts, dept.counts)
-        _add(region.tags, dept.tags)
-    # The ballots behind each figure (domain.visibility): an office's, its department's, the round's.
-    for office_id, n in db.session.execute(select(Ballot.office_id, func.count()).where(Ballot.round_id == round_id)
-                                           .group_by(Ballot.office_id)):
-        if office_id in offices:
-            for subject in (offices[office_id], departments[office_dept[office_id]], region):
-                subject.ballots += n
-
-    # A person's and an office's score is the mean of its ratings; a department's the mean of its
-    # people's scores (or of all their ratings, "ratings_weighted"); the round's the mean of its
-    # departments'. Each carries the interval of that same statistic (domain.scoring).
-    for subject in [*people.values(), *offices.values()]:
-        subject.stats = scoring.stats_from_counts(subject.counts, points)
-    dept_people = defaultdict(set)
-    for _, person_id, _, dept_id in roster:
-        dept_people[dept_id].add(person_id)
-    for dept in departments.values():
-        dept.stats = scoring.stats_from_counts(dept.counts, points)
-        if config["department_aggregation"] != "ratings_weighted":
-            dept.stats = scoring.mean_of_means(dept.stats, (people[p].stats for p in sorted(dept_people[dept.id])),
-                                               points)
-    region.stats = scoring.mean_of_means(scoring.stats_from_counts(region.counts, points),
-                                         (d.stats for _, d in sorted(departments.items())), points)
-    min_sample = config["min_sample"]
-    for subject in [*people.values(), *offices.values(), *departments.values(), region]:
-        subject.score = subject.stats.score
-        subject.low_sample = subject.stats.scored < min_sample
-
-    # People and offices rank within their department; departments within the round. A subject
-    # below the minimum sample is shown apart and unranked: the others rank among themselves.
-    def rankable(s: _Subject) -> Decimal | None:
-        return None if s.low_sample else s.score
-
-    ranks = {}
-    for kind, group in (("person", people), ("office", offices)):
-        by_dept = defaultdict(dict)
-        for s in group.values():
-            by_dept[s.department_id][s.id] = rankable(s)
-        for scores in by_dept.values():
-            ranks.update({(kind, k): r for k, r in scoring.competition_ranks(scores).items()})
-    ranks.update({("department", k): r
-                  for k, r in scoring.competition_ranks({d.id: rankable(d) for d in departments.values()}).items()})
-    ranks[("region", region.id)] = 1 if rankable(region) is not None else None
-
-    subjects = [*sorted(people.values(), key=lambda s: s.id), *sorted(offices.values(), key=lambda s: s.id),
-                *sorted(departments.values(), key=lambda s: s.id), region]
-    previous = _previous_grades(round_, subjects)
+    counted = rules_tally.tally(round_.config, round_.region_id, inputs.roster, inputs.pairs, inputs.office_ballots,
+                                {key: grade for key, (grade, _fail) in inputs.previous.items()})
 
     progress(TallyStep.WRITING)
     # Locked until the commit, and checked again: a publish that came meanwhile (it waits for this
     # lock, and refuses once it sees fresh pending consequences) must not be overwritten.
     db.session.refresh(round_, with_for_update=ROW_LOCK)
     check_move(round_, round_states.Move.TALLY)
-    for model in (LedgerEntry, ConsequenceRecord, Result):
+    for model in (LedgerEntry, ConsequenceRecord, Result, TallyRun):
         db.session.execute(delete(model).where(model.round_id == round_id))
-    rows = []
-    for s in subjects:
-        grade = scoring.grade_for(s.score, bands)
-        prev = previous.get((s.kind, s.id))
-        rows.append(dict(
-            round_id=round_id, subject_kind=s.kind, subject_id=s.id, department_id=s.department_id,
-            counts=dict(sorted(s.stats.counts.items())), tags=dict(sorted(s.tags.items())),
-            scored=s.stats.scored, unknown=s.stats.unknown, score=s.score, grade=grade,
-            rank=ranks.get((s.kind, s.id)), ci_low=s.stats.ci_low, ci_high=s.stats.ci_high,
-            low_sample=s.low_sample,
-            uncertain=s.score is not None and scoring.is_uncertain(s.stats, bands),
-            previous_grade=prev[0] if prev else None,
-            steps=scoring.grade_steps(prev[0], grade) if prev else None,
-            ballots=s.stats.scored if s.kind == "person" else s.ballots,
-        ))
-    _insert_rows(Result.__table__, rows)
-    canonical = [_canonical_result(row) for row in rows]
+    rows = _write_results(round_id, counted.rows)
 
     progress(TallyStep.CONSEQUENCES)
-    canonical.extend(_consequences(round_id, rows, roster, previous))
-
-    digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    round_.digest = digest
+    canonical = [_canonical_result(row) for row in rows]
+    for record in _consequences(round_id, rows, inputs.roster, inputs.previous):
+        db.session.add(record)
+        canonical.append(_canonical_consequence(record))
+    digest = _record_run(round_, 1, canonical, counted.removed_ratings)
     round_.status = round_states.RoundStatus.TALLIED
     paper_ballots.forget_typings(round_id)
     db.session.commit()
     ballot_box.forget_claims(round_id)
     progress(TallyStep.DONE)
+    return digest
+
+
+@dataclass
+class _Inputs:
+    roster: list[rules_tally.RosterRow]
+    pairs: list[rules_tally.Counts]
+    office_ballots: dict[int, int]
+    previous: dict[tuple[str, int], tuple[str, bool]]
+
+
+def _inputs(round_: Round) -> _Inputs:
+    """What the tally's rules count, from the database: the frozen roster, the ratings per
+    (office, person) with their tags, the ballots per office, and the subjects' previous grades."""
+    round_id = round_.id
+    roster = [rules_tally.RosterRow(*row) for row in db.session.execute(
+        select(RoundRoster.office_id, RoundRoster.person_id, RoundRoster.role, Office.department_id)
+        .join(Office, Office.id == RoundRoster.office_id)
+        .where(RoundRoster.round_id == round_id))]
+    tags = defaultdict(dict)
+    for office_id, person_id, tag, n in _tag_counts(round_id):
+        tags[office_id, person_id][tag] = n
+    levels = [code for code, _label, _points in round_.config["levels"]]
+    pairs = [rules_tally.Counts(office_id, person_id, counts, tags.get((office_id, person_id), {}))
+             for office_id, person_id, counts in _level_counts(round_id, levels)]
+    office_ballots = dict(db.session.execute(
+        select(Ballot.office_id, func.count()).where(Ballot.round_id == round_id).group_by(Ballot.office_id)).all())
+    subjects = {("region", round_.region_id)}
+    for r in roster:
+        subjects |= {("person", r.person_id), ("office", r.office_id), ("department", r.department_id)}
+    return _Inputs(roster, pairs, office_ballots, _previous_grades(round_, subjects))
+
+
+def _write_results(round_id: int, counted: list[dict]) -> list[dict]:
+    rows = [dict(round_id=round_id, **row) for row in counted]
+    _insert_rows(Result.__table__, rows)
+    return rows
+
+
+def _record_run(round_: Round, version: int, canonical: list, removed: int,
+                exclusions: tuple[rules_tally.Exclusion, ...] = (), appeal_id: int | None = None) -> str:
+    """Keep this version of the round's results (TallyRun) and make it the round's current one."""
+    digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    db.session.add(TallyRun(
+        round_id=round_.id, version=version, rules_version=rules_tally.RULES_VERSION,
+        exclusions=[[e.kind, e.subject_id, e.appeal_id] for e in exclusions], removed_ratings=removed,
+        results=canonical, digest=digest,
+        appeal_id=appeal_id, made_at=utcnow()))
+    round_.digest = digest
     return digest
 
 
@@ -337,7 +279,7 @@ def _canonical_result(row: dict) -> list:
             row["low_sample"], row["uncertain"], row["previous_grade"], row["steps"]]
 
 
-def _previous_grades(round_: Round, subjects: list[_Subject]) -> dict[tuple[str, int], tuple[str, bool]]:
+def _previous_grades(round_: Round, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, bool]]:
     """Each subject's grade in its previous graded round of the same region: the last tallied
     one opened before this one (and whether that grade was 不合格, for the consecutive-fail rule)."""
     earlier = select(Round.id).where(
@@ -350,7 +292,6 @@ def _previous_grades(round_: Round, subjects: list[_Subject]) -> dict[tuple[str,
         .where(Result.round_id.in_(earlier), Result.grade.is_not(None))
         .order_by(Round.opens_at.desc(), Round.id.desc())
     ).all()
-    wanted = {(s.kind, s.id) for s in subjects}
     found: dict[tuple[str, int], tuple[str, bool]] = {}
     for kind, subject_id, grade in rows:
         key = (kind, subject_id)
@@ -359,31 +300,35 @@ def _previous_grades(round_: Round, subjects: list[_Subject]) -> dict[tuple[str,
     return found
 
 
-def _consequences(round_id: int, results: list[dict], roster, previous) -> list:
+def _consequences(round_id: int, results: list[dict], roster: list[rules_tally.RosterRow],
+                  previous) -> list[ConsequenceRecord]:
+    """The consequences the results call for (domain.consequences), as unsaved records."""
     graded = {(r["subject_kind"], r["subject_id"]): r for r in results
               if r["subject_kind"] in ("person", "office", "department")}
     stationed = dict(db.session.execute(
         select(Department.id, Department.superior_authority).where(Department.is_stationed)).all())
     office_roster, dept_roster, person_roster = defaultdict(set), defaultdict(set), defaultdict(set)
-    for office_id, person_id, role, dept_id in roster:
-        member = (person_id, Role(role))
-        office_roster[office_id].add(member)
-        dept_roster[dept_id].add(member)
-        person_roster[person_id].add(member)
+    for r in roster:
+        member = (r.person_id, Role(r.role))
+        office_roster[r.office_id].add(member)
+        dept_roster[r.department_id].add(member)
+        person_roster[r.person_id].add(member)
     members_of = {"person": person_roster, "office": office_roster, "department": dept_roster}
-    canonical = []
+    records = []
     for (kind, subject_id), result in sorted(graded.items()):
         prev = previous.get((kind, subject_id))
         department_id = result["department_id"]
         subject = rules.Subject(kind, subject_id, department_id, result["grade"], result["steps"],
                                 bool(prev and prev[1]), stationed.get(department_id) if kind == "department" else None)
         for c in rules.consequences(subject, sorted(members_of[kind][subject_id])):
-            record = ConsequenceRecord(round_id=round_id, kind=c.kind, subject_kind=c.subject_kind,
-                                       subject_id=c.subject_id, people=list(c.people),
-                                       includes_department=c.includes_department,
-                                       deduction_each=c.deduction_each, actions=list(c.actions),
-                                       authority=c.authority, low_sample=result["low_sample"])
-            db.session.add(record)
-            canonical.append([c.kind, c.subject_kind, c.subject_id, list(c.people), c.includes_department,
-                              c.deduction_each, list(c.actions), c.authority])
-    return canonical
+            records.append(ConsequenceRecord(round_id=round_id, kind=c.kind, subject_kind=c.subject_kind,
+                                             subject_id=c.subject_id, people=list(c.people),
+                                             includes_department=c.includes_department,
+                                             deduction_each=c.deduction_each, actions=list(c.actions),
+                                             authority=c.authority, low_sample=result["low_sample"]))
+    return records
+
+
+def _canonical_consequence(c: ConsequenceRecord) -> list:
+    return [c.kind, c.subject_kind, c.subject_id, list(c.people), c.includes_department, c.deduction_each,
+            list(c.actions), c.authority]
