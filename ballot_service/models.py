@@ -627,6 +627,8 @@ class Appeal(db.Model):
     tally_version: Mapped[int | None]
     removed_ratings: Mapped[int | None]
 
+    round: Mapped[Round] = relationship()
+    department: Mapped[Department] = relationship()
     attachments: Mapped[list["AppealAttachment"]] = relationship(order_by="AppealAttachment.id")
 
     __table_args__ = (_one_of("kind", APPEAL_KINDS), _one_of("status", APPEAL_STATUSES))

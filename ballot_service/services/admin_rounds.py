@@ -175,21 +175,28 @@ def review(round_: Round, department_id: int | None = None) -> Review:
 def decide_consequence(round_id: int, consequence_id: int, decision: str, reason: str,
                        sample_acknowledged: bool = False) -> ConsequenceRecord:
     """The coordinator confirms or strikes one consequence of a tallied, unpublished round
-    (domain.review); the decision and its reason go into the audit trail."""
-    _reviewable(round_id)
+    (domain.review), or one that a re-tally after an appeal brought to a published round; the
+    decision and its reason go into the audit trail."""
+    round_ = _reviewable(round_id, published_pending=True)
     record = db.session.get(ConsequenceRecord, consequence_id)
     if record is None or record.round_id != round_id:
         raise RoundError("没有这一项结果运用")
-    return _decide(record, decision, reason, sample_acknowledged)
+    if round_.status == RoundStatus.PUBLISHED and record.decision != Decision.PENDING:
+        raise RoundError("结果已发布，已审核的结果运用不能再改")
+    _decide(record, decision, reason, sample_acknowledged)
+    if round_.status == RoundStatus.PUBLISHED:
+        rounds.redraw_ledger(round_id)
+    return record
 
 
-def _reviewable(round_id: int) -> Round:
+def _reviewable(round_id: int, published_pending: bool = False) -> Round:
     """The round, locked as publishing locks it (a decision never lands after the publish that
-    counted it), if its consequences may be decided now."""
+    counted it), if its consequences may be decided now (`published_pending`: also a published
+    round's, which only a re-tally after an appeal leaves pending)."""
     round_ = rounds.locked(round_id)
     if round_ is None:
         raise RoundError("没有这一项结果运用")
-    if round_.status != RoundStatus.TALLIED:
+    if round_.status != RoundStatus.TALLIED and not (published_pending and round_.status == RoundStatus.PUBLISHED):
         raise RoundError("只有已统计、尚未发布的轮次可以审核结果运用")
     return round_
 

@@ -21,6 +21,8 @@ from ..domain.access import Level, Scope
 from ..domain.audit_chain import GENESIS, entry_hash, first_break
 from ..extensions import db
 from ..models import (
+    Appeal,
+    AppealAttachment,
     AuditEntry,
     AuditHead,
     Ballot,
@@ -31,16 +33,22 @@ from ..models import (
     PaperForm,
     Rating,
     RatingTag,
+    Receipt,
+    Rectification,
     Result,
     RoundRoster,
     SealedBallot,
+    TallyRun,
     User,
     WebhookAttempt,
     WebhookDelivery,
 )
 
 NOT_RECORDED = (Ballot, SealedBallot, Rating, RatingTag, DedupRecord, PaperEntry, PaperForm, AuditEntry,
-                AuditHead, RoundRoster, Result, ConsequenceRecord, LedgerEntry, WebhookDelivery, WebhookAttempt)
+                AuditHead, RoundRoster, Result, ConsequenceRecord, LedgerEntry, WebhookDelivery, WebhookAttempt,
+                Rectification,  # its own entries (services.rectification): its findings are not for every reader
+                Appeal, AppealAttachment,  # their own entries (services.appeals)
+                TallyRun, Receipt)  # the tally's, like Result; a receipt never goes anywhere but its table
 REDACTED = frozenset({"password_hash", "token_hash", "secret"})
 
 
@@ -170,7 +178,9 @@ def _append(connection, actor: tuple[int | None, str], changes: list[dict]) -> N
 
 
 NOTE_LABELS = {"user.login": "登录", "round.tally": "统计评价轮次", "results.export": "导出通报",
-               "posters.render": "生成公示牌", "paper.entry": "录入纸质选票", "consequence.review": "审核结果运用"}
+               "posters.render": "生成公示牌", "paper.entry": "录入纸质选票", "consequence.review": "审核结果运用",
+               "rectification.open": "生成整改任务", "rectification.submit": "提交整改情况",
+               "rectification.accept": "整改验收通过", "rectification.return": "退回整改"}
 TABLE_LABELS = {
     "user": "用户", "api_token": "API令牌", "region": "区域", "department": "部门", "office": "科室",
     "person": "人员", "post_duty": "岗位职责", "service_item": "服务事项", "guideline": "工作制度",

@@ -5,6 +5,7 @@ aggregates, hidden below k ballots (and their complements), and comments only as
 in domain.visibility allows (architecture A3).
 """
 
+import datetime as dt
 import random
 from collections import defaultdict
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ from ..domain.scoring import GRADE_LABELS, NO_GRADE_LABEL
 from ..domain.visibility import Audience, Datum
 from ..extensions import db
 from ..models import (
+    Appeal,
     Ballot,
     ConsequenceRecord,
     Department,
@@ -32,6 +34,7 @@ from ..models import (
     Result,
     Round,
     RoundRoster,
+    TallyRun,
 )
 
 
@@ -83,6 +86,7 @@ class DepartmentReport:
     people: list[Line]
     levels: list[tuple[str, str]]
     consequences: list[ConsequenceRecord] = field(default_factory=list)
+    appeals: list["AppealLine"] = field(default_factory=list)
 
 
 AUDIENCES = {UserRole.COORDINATOR: Audience.COORDINATOR, UserRole.DEPARTMENT_ADMIN: Audience.DEPARTMENT,
@@ -282,7 +286,65 @@ def department_report(round_id: int, code: str) -> DepartmentReport | None:
     if line.hidden:
         line.yellow_cards = 0
     return DepartmentReport(round_, department, line, ordered(office_lines, hidden), ordered(person_lines, hidden),
-                            _levels(round_), consequences)
+                            _levels(round_), consequences, appeal_lines(round_, department.id, hidden))
+
+
+@dataclass
+class AppealLine:
+    """An upheld appeal as the report card shows it: what was excluded, why, by whom, how many
+    ratings it removed, and each result it touched as first published and as it stands now."""
+
+    subject: str
+    kind: str  # person | office
+    reason: str
+    decided_by: str
+    decided_at: dt.datetime
+    removed: int
+    version: int
+    changes: list[tuple[str, str, str]]  # (whose result, first published, now)
+
+
+def _shown_result(score, grade) -> str:
+    return f"{score}分 · {grade_label(grade)}" if score is not None else grade_label(None)
+
+
+def appeal_lines(round_: Round, department_id: int, hidden: set[tuple[str, int]]) -> list[AppealLine]:
+    """The department's upheld appeals in the round, each with the department's and the excluded
+    subject's result in the original tally (version 1) and now. A figure hidden now (k) stays
+    hidden; the excluded subject's first result is shown if k ballots stood behind it then."""
+    appeals = db.session.scalars(select(Appeal).where(
+        Appeal.round_id == round_.id, Appeal.department_id == department_id, Appeal.status == "upheld")
+        .order_by(Appeal.decided_at, Appeal.id)).all()
+    if not appeals:
+        return []
+    original = db.session.scalar(select(TallyRun.results).where(TallyRun.round_id == round_.id, TallyRun.version == 1))
+    first = {(row[0], row[1]): row for row in original or [] if row[0] in ("person", "office", "department")}
+    now = {(r.subject_kind, r.subject_id): r for r in db.session.scalars(select(Result).where(
+        Result.round_id == round_.id, Result.department_id == department_id))}
+    k = k_of(round_)
+    lines = []
+    for appeal in appeals:
+        model = Person if appeal.kind == "person" else Office
+        name = db.session.get(model, appeal.subject_id).name
+        changes = []
+        for key, label in (((appeal.kind, appeal.subject_id), name), (("department", department_id), "部门")):
+            if key not in first or key not in now:
+                continue
+            before = first[key]
+            if key[0] == "person":
+                shown_then = before[4] >= k  # a person's ballots are their scored ratings
+            elif key[0] == "office":
+                shown_then = (db.session.scalar(select(func.count()).select_from(Ballot).where(
+                    Ballot.round_id == round_.id, Ballot.office_id == key[1])) or 0) >= k
+            else:
+                shown_then = key not in hidden
+            after = now[key]
+            changes.append((label, _shown_result(before[6], before[7]) if shown_then else "样本不足，不公开",
+                            "已排除" if key[0] == appeal.kind else
+                            "样本不足，不公开" if key in hidden else _shown_result(after.score, after.grade)))
+        lines.append(AppealLine(name, appeal.kind, appeal.decision_reason, appeal.decided_by, appeal.decided_at,
+                                appeal.removed_ratings or 0, appeal.tally_version or 1, changes))
+    return lines
 
 
 def latest_department_report(code: str) -> DepartmentReport | None:

@@ -11,20 +11,21 @@ import datetime as dt
 import logging
 
 from rq.job import Job
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import selectinload
 
 from .. import jobs
 from ..domain import review as review_rules
 from ..domain import sealing
 from ..domain.ballots import DEFAULT_BALLOT_CONFIG, BallotConfig
+from ..domain.rectification import DEFAULT_RECTIFY_CONFIG
 from ..domain.review import Decision
 from ..domain.roles import office_roster
 from ..domain.round_states import Move, MoveRefused, RoundStatus, changes
 from ..domain.scoring import DEFAULT_SCORING_CONFIG
 from ..extensions import db
 from ..models import ConsequenceRecord, Department, LedgerEntry, Office, Person, Region, Round, RoundRoster
-from . import audit, keys, push
+from . import audit, keys, push, rectification, solicitation
 from .disclosure import roster_entry
 from .jobs import ACTIVE
 
@@ -150,7 +151,7 @@ def open_round(round_id: int, now: dt.datetime | None = None) -> Round:
                 for position, entry in enumerate(roster):
                     db.session.add(RoundRoster(round_id=round_.id, office_id=office.id, person_id=entry.id,
                                                role=entry.role.value, position=position))
-    round_.config = copy.deepcopy({**DEFAULT_BALLOT_CONFIG, **DEFAULT_SCORING_CONFIG})
+    round_.config = copy.deepcopy({**DEFAULT_BALLOT_CONFIG, **DEFAULT_SCORING_CONFIG, **DEFAULT_RECTIFY_CONFIG})
     round_.sealed_size = sealing.padded_size(BallotConfig.from_snapshot(round_.config), most_people)
     round_.key_id, round_.public_key = keys.create_round_keys()
     round_.opens_at = now  # when it really opened: early by hand, late after another round, or on time
@@ -164,14 +165,17 @@ def close_round(round_id: int, now: dt.datetime | None = None) -> tuple[Round, J
     A round closed before its scheduled end ends now, so that it is the previous round of the
     next one. The database refuses every ballot from the caller's commit on (the ballot's INSERT
     checks the round); pages still showing the form learn it then. The tally is queued before
-    that commit: if Redis cannot take it, the caller rolls back and the round stays open."""
+    that commit: if Redis cannot take it, the caller rolls back and the round stays open. Then the
+    live turnout's bursts are kept as flags and the live counts go (services.solicitation)."""
     round_ = _get(round_id)
     if not check_move(round_, Move.CLOSE):
         return round_, None
     round_.status = RoundStatus.CLOSED
     round_.closes_at = min(round_.closes_at, now or utcnow())
     db.session.flush()
-    return round_, jobs.tally.enqueue(round_.id)
+    job = jobs.tally.enqueue(round_.id)
+    solicitation.keep_bursts(round_.id)
+    return round_, job
 
 
 def request_tally(round_id: int) -> Job:
@@ -200,6 +204,7 @@ def publish_round(round_id: int) -> tuple[Round, list[Job]]:
     round_.status = RoundStatus.PUBLISHED
     round_.published_at = utcnow()
     db.session.add_all(ledger_entries(round_id))
+    rectification.open_for_round(round_id)
     db.session.flush()
     return round_, push.enqueue_push(round_.id)  # the pushes deliver only once this is committed
 
@@ -217,6 +222,14 @@ def ledger_entries(round_id: int) -> list[LedgerEntry]:
         entries += [LedgerEntry(round_id=round_id, consequence_id=c.id, recipient_kind=kind, recipient_id=rid,
                                 points=-c.deduction_each) for kind, rid in recipients]
     return entries
+
+
+def redraw_ledger(round_id: int) -> None:
+    """Draw a published round's ledger again from its confirmed consequences (after a decision
+    that came after the publication: a re-tally's new consequence, or its striking of an old one)."""
+    db.session.execute(delete(LedgerEntry).where(LedgerEntry.round_id == round_id))
+    db.session.add_all(ledger_entries(round_id))
+    db.session.flush()
 
 
 # FOR NO KEY UPDATE: moves on one round wait for each other, while a ballot's INSERT, whose foreign

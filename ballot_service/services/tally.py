@@ -27,9 +27,11 @@ from sqlalchemy import JSON, delete, func, select
 from ..domain import consequences as rules
 from ..domain import round_states
 from ..domain import tally as rules_tally
+from ..domain.review import Decision
 from ..domain.roles import Role
 from ..extensions import db
 from ..models import (
+    Appeal,
     Ballot,
     ConsequenceRecord,
     Department,
@@ -42,8 +44,10 @@ from ..models import (
     RoundRoster,
     TallyRun,
 )
-from . import ballot_box, keys, paper_ballots
+from . import ballot_box, keys, paper_ballots, rounds
 from .rounds import ROW_LOCK, RoundError, check_move, utcnow
+
+RETALLY_ACTOR = "系统（申诉复核后重新统计）"
 
 
 class TallyStep(StrEnum):
@@ -120,7 +124,7 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
     for record in _consequences(round_id, rows, inputs.roster, inputs.previous):
         db.session.add(record)
         canonical.append(_canonical_consequence(record))
-    digest = _record_run(round_, 1, canonical, counted.removed_ratings)
+    digest = _record_run(round_, 1, canonical, counted.removed_ratings).digest
     round_.status = round_states.RoundStatus.TALLIED
     paper_ballots.forget_typings(round_id)
     db.session.commit()
@@ -166,16 +170,17 @@ def _write_results(round_id: int, counted: list[dict]) -> list[dict]:
 
 
 def _record_run(round_: Round, version: int, canonical: list, removed: int,
-                exclusions: tuple[rules_tally.Exclusion, ...] = (), appeal_id: int | None = None) -> str:
+                exclusions: tuple[rules_tally.Exclusion, ...] = (), appeal_id: int | None = None) -> TallyRun:
     """Keep this version of the round's results (TallyRun) and make it the round's current one."""
     digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    db.session.add(TallyRun(
+    run = TallyRun(
         round_id=round_.id, version=version, rules_version=rules_tally.RULES_VERSION,
         exclusions=[[e.kind, e.subject_id, e.appeal_id] for e in exclusions], removed_ratings=removed,
         results=canonical, digest=digest,
-        appeal_id=appeal_id, made_at=utcnow()))
+        appeal_id=appeal_id, made_at=utcnow())
+    db.session.add(run)
     round_.digest = digest
-    return digest
+    return run
 
 
 def _unseal(round_: Round) -> None:
@@ -332,3 +337,38 @@ def _consequences(round_id: int, results: list[dict], roster: list[rules_tally.R
 def _canonical_consequence(c: ConsequenceRecord) -> list:
     return [c.kind, c.subject_kind, c.subject_id, list(c.people), c.includes_department, c.deduction_each,
             list(c.actions), c.authority]
+
+
+def retally(round_id: int, appeal_id: int) -> TallyRun:
+    """Count a published round again with every upheld appeal's exclusion, after `appeal_id` was
+    upheld: a new version of its results, in the caller's transaction. The earlier versions stay
+    (TallyRun); the consequences follow the new grades: those that still follow keep their
+    decision, those that no longer do are struck with the reason, new ones wait for the review;
+    the performance ledger is drawn again from the confirmed ones."""
+    round_ = rounds.locked(round_id)
+    if round_ is None or round_.status != round_states.RoundStatus.PUBLISHED:
+        raise RoundError("只有已发布的评价轮次可以按申诉结果重新统计")
+    exclusions = tuple(sorted(rules_tally.Exclusion(kind, subject_id, appeal) for kind, subject_id, appeal in
+                              db.session.execute(select(Appeal.kind, Appeal.subject_id, Appeal.id).where(
+                                  Appeal.round_id == round_id, Appeal.status == "upheld"))))
+    inputs = _inputs(round_)
+    counted = rules_tally.tally(round_.config, round_.region_id, inputs.roster, inputs.pairs, inputs.office_ballots,
+                                {key: grade for key, (grade, _fail) in inputs.previous.items()}, exclusions)
+    version = 1 + (db.session.scalar(select(func.max(TallyRun.version)).where(TallyRun.round_id == round_id)) or 0)
+    db.session.execute(delete(Result).where(Result.round_id == round_id))
+    rows = _write_results(round_id, counted.rows)
+    canonical = [_canonical_result(row) for row in rows]
+    kept = {json.dumps(_canonical_consequence(c)): c for c in db.session.scalars(
+        select(ConsequenceRecord).where(ConsequenceRecord.round_id == round_id,
+                                        ConsequenceRecord.decided_by != RETALLY_ACTOR))}
+    for record in _consequences(round_id, rows, inputs.roster, inputs.previous):
+        key = json.dumps(_canonical_consequence(record))
+        if kept.pop(key, None) is None:
+            db.session.add(record)  # pending: the coordinator reviews it
+        canonical.append(_canonical_consequence(record))
+    for record in kept.values():
+        record.decision, record.decided_by, record.decided_at = Decision.STRUCK, RETALLY_ACTOR, utcnow()
+        record.reason = f"申诉复核后重新统计（第{version}版），该项不再适用"
+    db.session.flush()
+    rounds.redraw_ledger(round_id)
+    return _record_run(round_, version, canonical, counted.removed_ratings, exclusions, appeal_id)

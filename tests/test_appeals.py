@@ -1,0 +1,133 @@
+"""Appeals and re-tallies: a department appeals a published result, the coordinator upholds it,
+the round is counted again without the excluded ratings, and the report card shows both results.
+The numbers are worked by hand from tests/test_tally.first_round: people's ratings M 100 100 80 30,
+L 80 100 100 60, H1 100 60 100, S1 30 60 (and one 不了解情况), H2 80 100."""
+
+import datetime as dt
+import io
+import re
+from decimal import Decimal as D
+
+import pytest
+from sqlalchemy import select
+
+from ballot_service.domain.tally import RULES_VERSION
+from ballot_service.extensions import db
+from ballot_service.models import Appeal, ConsequenceRecord, Department, Result, Round, TallyRun
+from ballot_service.services import appeals, rounds
+from ballot_service.services.tally import tally_round
+from tests.admin_helpers import form_token, make_user, sign_in
+from tests.ballot_helpers import publish
+from tests.test_results import set_k, text
+from tests.test_tally import city, first_round  # noqa: F401  (fixture and round builder)
+
+
+@pytest.fixture
+def published(city):  # noqa: F811
+    r = first_round(city)
+    set_k(r, 1)  # every figure of these few ballots shown: the numbers are the point here
+    rounds.close_round(r)
+    tally_round(r)
+    publish(r)
+    return r
+
+
+def results(round_id: int) -> dict:
+    return {(r.subject_kind, r.subject_id): r for r in db.session.scalars(select(Result).where(
+        Result.round_id == round_id))}
+
+
+def test_an_upheld_appeal_retallies_and_the_card_shows_both_results(app, client, city, published):  # noqa: F811
+    r, c = published, city
+    department = db.session.get(Department, c["A"])
+    region = db.session.get(Round, r).region
+    admin_a = make_user("department_admin", region=region, department=department)
+    coordinator = make_user("coordinator", region=region)
+    original = db.session.scalar(select(TallyRun).where(TallyRun.round_id == r))
+    assert original.version == 1 and original.rules_version == RULES_VERSION
+    assert db.session.get(Round, r).digest == original.digest
+
+    sign_in(client, admin_a)
+    page = f"/admin/rounds/{r}/appeals/new"
+    too_short = client.post(page, data={"csrf_token": form_token(client, page), "kind": "person",
+                                        "person_id": c["S1"], "office_id": 0, "reasons": "不在岗"})
+    assert "申诉理由须为10至2000个字" in text(too_short) and not appeals.appeals(round_id=r)
+    filed = client.post(page, data={
+        "csrf_token": form_token(client, page), "kind": "person", "person_id": c["S1"], "office_id": 0,
+        "reasons": "该同志本轮评价期间脱产参加省里的业务培训，未在X科窗口值守，评价不应计入。",
+        "attachments": [(io.BytesIO(b"%PDF-1.4 leave slip"), "培训通知.pdf")]}, content_type="multipart/form-data")
+    assert filed.status_code == 302
+    appeal = appeals.appeals(round_id=r)[0]
+    assert appeal.status == "pending" and appeal.attachments[0].data == b"%PDF-1.4 leave slip"
+
+    other = app.test_client()
+    sign_in(other, make_user("department_admin", region=region, department=db.session.get(Department, c["B"])))
+    assert other.get(f"/admin/appeals/{appeal.id}").status_code == 404  # another department's appeal
+
+    sign_in(client, coordinator)
+    detail = f"/admin/appeals/{appeal.id}"
+    assert "培训通知.pdf" in text(client.get(detail))
+    refused = client.post(detail, data={"csrf_token": form_token(client, detail), "decision": "upheld", "reason": "同意"[:1]})
+    assert "复核意见须为4至1000个字" in text(refused)
+    assert db.session.get(Appeal, appeal.id).status == "pending" and len(appeals.versions(r)) == 1
+    decided = client.post(detail, data={"csrf_token": form_token(client, detail), "decision": "upheld",
+                                        "reason": "经核实培训通知和考勤记录，该同志本轮未在岗，申诉成立。"})
+    assert decided.status_code == 302
+    db.session.expire_all()
+
+    appeal = db.session.get(Appeal, appeal.id)
+    assert (appeal.status, appeal.tally_version, appeal.removed_ratings) == ("upheld", 2, 3)  # S1: 30, 60, 不了解
+    res = results(r)
+    assert res["person", c["S1"]].score is None and res["person", c["S1"]].grade is None
+    assert res["office", c["X"]].score == D("90.00")  # (810 − 30 − 60) / 8
+    assert (res["department", c["A"]].score, res["department", c["A"]].grade) == (D("84.79"), "good")  # 339.17 / 4
+    assert res["person", c["M"]].score == D("77.50")  # nobody else changes
+    v1, v2 = appeals.versions(r)
+    assert v1.digest == original.digest and v1.results == original.results  # the original is kept as it was
+    assert [row[6] for row in v1.results if row[:2] == ["person", c["S1"]]] == ["45.00"]
+    assert v2.exclusions == [["person", c["S1"], appeal.id]] and v2.removed_ratings == 3
+    assert db.session.get(Round, r).digest == v2.digest != v1.digest
+    assert db.session.get(Round, r).status == "published"
+    # S1's 不合格 no longer stands: whatever followed from it is struck by the re-tally, with the reason.
+    struck = db.session.scalars(select(ConsequenceRecord).where(
+        ConsequenceRecord.round_id == r, ConsequenceRecord.subject_kind == "person",
+        ConsequenceRecord.subject_id == c["S1"])).all()
+    assert struck and all(x.decision == "struck" and "申诉复核后重新统计（第2版）" in x.reason for x in struck)
+
+    card = text(client.get(f"/results/{r}/d/{department.code}"))
+    assert "申诉复核" in card and "共排除评价3条，结果按第2版统计" in card
+    assert re.search(r"部门 76\.83分 · 合格 84\.79分 · 良好", card)
+    assert re.search(r"45\.00分 · 不合格 已排除", card)
+    assert "经核实培训通知和考勤记录" in card and "复核人：" + coordinator.username in card
+    assert v2.digest in card
+
+    again = client.post(detail, data={"csrf_token": form_token(client, detail), "decision": "rejected",
+                                      "reason": "再次复核改为不成立"})
+    assert "这项申诉已复核" in text(again) and len(appeals.versions(r)) == 2
+
+
+def test_appeals_close_after_the_window_and_name_only_the_departments_own(city, published):  # noqa: F811
+    r, c = published, city
+    late = db.session.get(Round, r).published_at + dt.timedelta(days=5, seconds=1)
+    with pytest.raises(appeals.AppealError, match="申诉期已过"):
+        appeals.file_appeal(r, c["A"], "person", c["S1"], "该同志本轮未在岗，评价不应计入。", now=late)
+    with pytest.raises(appeals.AppealError, match="不在本部门本轮的评价名单中"):
+        appeals.file_appeal(r, c["A"], "person", c["P"], "该同志本轮未在岗，评价不应计入。")
+    with pytest.raises(appeals.AppealError, match="格式不支持"):
+        appeals.file_appeal(r, c["A"], "office", c["Y"], "该科室评价疑似集中刷票，请复核。",
+                            [appeals.Attachment("x.exe", b"MZ")])
+    assert not db.session.scalars(select(Appeal)).all()
+
+
+def test_an_office_exclusion_removes_its_ballots(city, published):  # noqa: F811
+    r, c = published, city
+    appeal = appeals.file_appeal(r, c["A"], "office", c["Y"], "该科室评价在20分钟内集中出现，疑似组织刷票。")
+    appeals.decide_appeal(appeal.id, "upheld", "核实为窗口人员现场组织评价，排除该科室选票。")
+    db.session.commit()
+    res = results(r)
+    # Y's two ballots gone: M 100 100 80 → 93.33; L 80 100 (and 不了解) → 90.00; H2 has none; H1 86.67, S1 45.00.
+    assert res["person", c["M"]].score == D("93.33") and res["person", c["L"]].score == D("90.00")
+    assert res["person", c["H2"]].score is None and res["office", c["Y"]].ballots == 0
+    assert res["department", c["A"]].score == D("78.75")  # (93.33 + 90.00 + 86.67 + 45.00) / 4
+    assert appeal.removed_ratings == 6  # M 30 and 不了解, L 100 and 60, H2 80 and 100
+
