@@ -36,7 +36,7 @@ from ..domain.roles import Role
 from ..domain.round_states import UNTALLIED, RoundStatus
 from ..extensions import db, redis_ext
 from ..models import DedupRecord, Office, Round, RoundRoster, SealedBallot, SealKey
-from . import keys, rounds
+from . import keys, rounds, solicitation
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,7 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
         db.session.rollback()
         _release(claim, tag)
         return Submission(Outcome.CLOSED)
+    solicitation.count_ballot(snap.round_id, snap.office_id, secret=snap.secret, closes_at=snap.closes_at)
     return Submission(Outcome.RECORDED, checked)
 
 
