@@ -10,7 +10,9 @@ from . import jobs as job_specs
 from .domain.access import UserRole
 from .domain.review import Decision
 from .domain.round_states import RoundStatus
+from .domain.tally import RULES_VERSION
 from .extensions import db
+from .models import Round
 from .services import audit, ballot_box, demo, push, roster_export, roster_import, roster_io, rounds, users
 from .services.jobs import QueueUnavailable
 from .services.photos import PhotoImportRejected, import_photos
@@ -407,7 +409,47 @@ def audit_verify():
     click.echo(f"审计链完整：共{count}条记录。")
 
 
+@click.command("verify")
+@click.argument("round_id", type=int)
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False),
+              help="核验下载的计数文件（/results/<轮次>/counts.json），而不是数据库中的计数")
+def verify_command(round_id: int, path: str | None):
+    """Recompute every published score and grade of a round from its published level counts,
+    and check the counts' digest against the one recorded at publication (exit status 1 if not)."""
+    import json
+
+    from .services import results, verification
+
+    round_ = db.session.get(Round, round_id)
+    run = results.current_run(round_id) if round_ else None
+    if round_ is None or round_.published_at is None or run is None:
+        raise click.ClickException(f"没有编号为{round_id}的已发布评价轮次")
+    if path:
+        with open(path, encoding="utf-8") as fh:
+            document = json.load(fh)
+    else:
+        document = verification.counts_document(round_)
+    report = verification.verify(document, run.counts_digest)
+    click.echo(f"{round_.name}：第{document['round']['version']}版结果，统计规则 {document['round']['rules_version']}")
+    recorded = {True: "，与发布时记录的一致", False: f"，与发布时记录的 {run.counts_digest} 不一致",
+                None: "（发布时未记录摘要）"}
+    click.echo(f"计数摘要 {report.digest}{recorded[report.digest_ok]}")
+    if not report.rules_ok:
+        raise click.ClickException(f"该轮按统计规则 {document['round']['rules_version']} 统计，本程序的规则为 "
+                                   f"{RULES_VERSION}，不能用本程序重算")
+    click.echo(f"重算得分和等次 {report.checked} 项，不一致 {len(report.mismatches)} 项")
+    for line in report.mismatches:
+        click.echo(f"  不一致：{line}")
+    if report.not_recomputable:
+        click.echo(f"另有 {len(report.not_recomputable)} 项的部分依据因样本不足未公开，无法重算："
+                   + "、".join(report.not_recomputable))
+    if not report.ok:
+        raise click.ClickException("核验未通过")
+    click.echo("核验通过")
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(verify_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(import_group)
     app.cli.add_command(export_group)

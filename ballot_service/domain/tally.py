@@ -21,6 +21,8 @@ from . import scoring
 RULES_VERSION = "2023.1"
 
 EXCLUSION_KINDS = ("person", "office")
+# What a round snapshots for its appeals: the days after publication a department may appeal.
+APPEAL_CONFIG = {"appeal_days": 5}
 
 
 @dataclass(frozen=True, order=True)

@@ -1,9 +1,21 @@
+import json
+
 from flask import abort, current_app, redirect, render_template, request, send_from_directory, url_for
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db, limiter
-from ..services import ballot_box, disclosure, hall_screen, health, results, voters, wechat
+from ..services import (
+    ballot_box,
+    disclosure,
+    hall_screen,
+    health,
+    rectification,
+    results,
+    verification,
+    voters,
+    wechat,
+)
 from ..services.photos import photo_dir
 from . import ballot as flow
 from . import bp, page_cache
@@ -127,12 +139,26 @@ def round_results(round_id: int):
     return render_template("public/results_round.html", report=report)
 
 
+@bp.get("/results/<int:round_id>/counts.json")
+def round_counts(round_id: int):
+    """The round's published level counts under their own digest: what `flask verify` recomputes."""
+    report = results.round_report(round_id)
+    if report is None:
+        abort(404, description="没有找到这一轮已发布的评价结果。")
+    response = current_app.response_class(
+        json.dumps(verification.counts_document(report.round), ensure_ascii=False, sort_keys=True, indent=1),
+        mimetype="application/json")
+    response.headers["Content-Disposition"] = f"attachment; filename=round-{round_id}-counts.json"
+    return response
+
+
 @bp.get("/results/<int:round_id>/d/<code>")
 def department_results(round_id: int, code: str):
     report = results.department_report(round_id, code)
     if report is None:
         abort(404, description="没有找到该部门在这一轮已发布的评价结果。")
-    return render_template("public/results_department.html", report=report)
+    return render_template("public/results_department.html", report=report,
+                           rectification=rectification.public_summary(report.round.id, report.department.id))
 
 
 @bp.get("/screen/<code>")

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ..domain.tally import EXCLUSION_KINDS
+from ..domain.tally import APPEAL_CONFIG, EXCLUSION_KINDS
 from ..extensions import db
 from ..models import Appeal, AppealAttachment, Department, Office, Person, Round, RoundRoster, TallyRun
 from . import audit, rounds, tally
 from .rounds import RoundError, utcnow
 
-DEFAULT_APPEAL_DAYS = 5
 REASONS_MIN, REASONS_MAX = 10, 2000
 DECISION_MIN, DECISION_MAX = 4, 1000
 MAX_ATTACHMENTS, MAX_ATTACHMENT_BYTES = 5, 5 * 1024 * 1024
@@ -42,7 +41,7 @@ class Attachment:
 
 
 def appeal_days(round_: Round) -> int:
-    return int((round_.config or {}).get("appeal_days", DEFAULT_APPEAL_DAYS))
+    return int((round_.config or {}).get("appeal_days", APPEAL_CONFIG["appeal_days"]))
 
 
 def appeal_deadline(round_: Round) -> dt.datetime | None:

@@ -75,6 +75,13 @@ class RoundReport:
     region: Line | None
     departments: list[Line]
     levels: list[tuple[str, str]]  # (code, label) of the round's snapshot
+    run: TallyRun | None = None  # the version of the results shown, with its counts' digest
+
+
+def current_run(round_id: int) -> TallyRun | None:
+    """The round's current version of its results (None for a round tallied before versions)."""
+    return db.session.scalar(select(TallyRun).where(TallyRun.round_id == round_id)
+                             .order_by(TallyRun.version.desc()).limit(1))
 
 
 @dataclass
@@ -248,7 +255,7 @@ def round_report(round_id: int) -> RoundReport | None:
     for line in lines:
         if line.hidden:
             line.yellow_cards = 0  # a yellow card tells the grade (一般) that 样本不足 hides
-    return RoundReport(round_, region, lines, _levels(round_))
+    return RoundReport(round_, region, lines, _levels(round_), current_run(round_id))
 
 
 def department_report(round_id: int, code: str) -> DepartmentReport | None:

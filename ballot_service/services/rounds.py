@@ -23,9 +23,10 @@ from ..domain.review import Decision
 from ..domain.roles import office_roster
 from ..domain.round_states import Move, MoveRefused, RoundStatus, changes
 from ..domain.scoring import DEFAULT_SCORING_CONFIG
+from ..domain.tally import APPEAL_CONFIG
 from ..extensions import db
 from ..models import ConsequenceRecord, Department, LedgerEntry, Office, Person, Region, Round, RoundRoster
-from . import audit, keys, push, rectification, solicitation
+from . import audit, keys, push, rectification, solicitation, verification
 from .disclosure import roster_entry
 from .jobs import ACTIVE
 
@@ -151,7 +152,8 @@ def open_round(round_id: int, now: dt.datetime | None = None) -> Round:
                 for position, entry in enumerate(roster):
                     db.session.add(RoundRoster(round_id=round_.id, office_id=office.id, person_id=entry.id,
                                                role=entry.role.value, position=position))
-    round_.config = copy.deepcopy({**DEFAULT_BALLOT_CONFIG, **DEFAULT_SCORING_CONFIG, **DEFAULT_RECTIFY_CONFIG})
+    round_.config = copy.deepcopy({**DEFAULT_BALLOT_CONFIG, **DEFAULT_SCORING_CONFIG, **DEFAULT_RECTIFY_CONFIG,
+                                   **APPEAL_CONFIG})
     round_.sealed_size = sealing.padded_size(BallotConfig.from_snapshot(round_.config), most_people)
     round_.key_id, round_.public_key = keys.create_round_keys()
     round_.opens_at = now  # when it really opened: early by hand, late after another round, or on time
@@ -206,6 +208,7 @@ def publish_round(round_id: int) -> tuple[Round, list[Job]]:
     db.session.add_all(ledger_entries(round_id))
     rectification.open_for_round(round_id)
     db.session.flush()
+    verification.seal_counts(round_)
     return round_, push.enqueue_push(round_.id)  # the pushes deliver only once this is committed
 
 

@@ -44,7 +44,7 @@ from ..models import (
     RoundRoster,
     TallyRun,
 )
-from . import ballot_box, keys, paper_ballots, rounds
+from . import ballot_box, keys, paper_ballots, rounds, verification
 from .rounds import ROW_LOCK, RoundError, check_move, utcnow
 
 RETALLY_ACTOR = "系统（申诉复核后重新统计）"
@@ -371,4 +371,7 @@ def retally(round_id: int, appeal_id: int) -> TallyRun:
         record.reason = f"申诉复核后重新统计（第{version}版），该项不再适用"
     db.session.flush()
     rounds.redraw_ledger(round_id)
-    return _record_run(round_, version, canonical, counted.removed_ratings, exclusions, appeal_id)
+    run = _record_run(round_, version, canonical, counted.removed_ratings, exclusions, appeal_id)
+    db.session.flush()
+    verification.seal_counts(round_)
+    return run
