@@ -131,3 +131,29 @@ def test_an_office_exclusion_removes_its_ballots(city, published):  # noqa: F811
     assert res["department", c["A"]].score == D("78.75")  # (93.33 + 90.00 + 86.67 + 45.00) / 4
     assert appeal.removed_ratings == 6  # M 30 and 不了解, L 100 and 60, H2 80 and 100
 
+
+
+def test_a_round_tallied_before_versions_keeps_its_results_as_version_1(city, published):  # noqa: F811
+    r, c = published, city
+    digest = db.session.get(Round, r).digest
+    db.session.execute(TallyRun.__table__.delete())  # as a round tallied before 0012 has none
+    db.session.commit()
+    appeal = appeals.file_appeal(r, c["A"], "person", c["S1"], "该同志本轮未在岗，评价不应计入统计。")
+    appeals.decide_appeal(appeal.id, "upheld", "经核实未在岗，申诉成立。")
+    db.session.commit()
+    v1, v2 = appeals.versions(r)
+    assert v1.digest == digest and v2.version == 2 and db.session.get(Round, r).digest == v2.digest
+
+
+def test_later_rules_never_rewrite_a_published_round(city, published):  # noqa: F811
+    r, c = published, city
+    db.session.execute(TallyRun.__table__.update().values(rules_version="2022.1"))  # counted under older rules
+    db.session.commit()
+    before = {k: (v.score, v.grade) for k, v in results(r).items()}
+    appeal = appeals.file_appeal(r, c["A"], "person", c["S1"], "该同志本轮未在岗，评价不应计入统计。")
+    db.session.commit()
+    with pytest.raises(rounds.RoundError, match="不能按新规则重新统计"):
+        appeals.decide_appeal(appeal.id, "upheld", "经核实未在岗，申诉成立。")
+    db.session.rollback()
+    assert db.session.get(Appeal, appeal.id).status == "pending"
+    assert {k: (v.score, v.grade) for k, v in results(r).items()} == before and len(appeals.versions(r)) == 1

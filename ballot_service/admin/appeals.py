@@ -16,7 +16,7 @@ from ..extensions import db
 from ..models import AppealAttachment, Round
 from ..services import access, appeals, results
 from ..services.appeals import AppealError, Attachment
-from ..services.rounds import utcnow
+from ..services.rounds import RoundError, utcnow
 from . import bp
 
 
@@ -90,7 +90,7 @@ def appeal_detail(appeal_id: int):
         if form.validate_on_submit():
             try:
                 appeals.decide_appeal(appeal.id, form.decision.data, form.reason.data or "")
-            except AppealError as refused:
+            except RoundError as refused:  # an AppealError, or the re-tally's refusal
                 db.session.rollback()
                 if appeal.status == "pending":
                     form.reason.errors = [*form.reason.errors, str(refused)]

@@ -44,7 +44,7 @@ from ..models import (
     RoundRoster,
     TallyRun,
 )
-from . import ballot_box, keys, paper_ballots, rounds, verification
+from . import ballot_box, keys, paper_ballots, rounds, solicitation, verification
 from .rounds import ROW_LOCK, RoundError, check_move, utcnow
 
 RETALLY_ACTOR = "系统（申诉复核后重新统计）"
@@ -118,6 +118,7 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
     for model in (LedgerEntry, ConsequenceRecord, Result, TallyRun):
         db.session.execute(delete(model).where(model.round_id == round_id))
     rows = _write_results(round_id, counted.rows)
+    solicitation.flag_uniform(round_id)
 
     progress(TallyStep.CONSEQUENCES)
     canonical = [_canonical_result(row) for row in rows]
@@ -180,6 +181,20 @@ def _record_run(round_: Round, version: int, canonical: list, removed: int,
         appeal_id=appeal_id, made_at=utcnow())
     db.session.add(run)
     round_.digest = digest
+    return run
+
+
+def _first_run(round_: Round) -> TallyRun:
+    """Version 1 of a round tallied before results were versioned, from its stored rows, so that a
+    re-tally keeps it (its digest, recomputed the way the tally made it, is the round's own)."""
+    columns = [c.key for c in Result.__table__.columns]
+    rows = [{name: getattr(r, name) for name in columns} for r in db.session.scalars(
+        select(Result).where(Result.round_id == round_.id).order_by(Result.id))]
+    canonical = [_canonical_result(row) for row in rows]
+    canonical += [_canonical_consequence(c) for c in db.session.scalars(
+        select(ConsequenceRecord).where(ConsequenceRecord.round_id == round_.id).order_by(ConsequenceRecord.id))]
+    run = _record_run(round_, 1, canonical, 0)
+    db.session.flush()
     return run
 
 
@@ -351,10 +366,15 @@ def retally(round_id: int, appeal_id: int) -> TallyRun:
     exclusions = tuple(sorted(rules_tally.Exclusion(kind, subject_id, appeal) for kind, subject_id, appeal in
                               db.session.execute(select(Appeal.kind, Appeal.subject_id, Appeal.id).where(
                                   Appeal.round_id == round_id, Appeal.status == "upheld"))))
+    last = db.session.scalar(select(TallyRun).where(TallyRun.round_id == round_id)
+                             .order_by(TallyRun.version.desc()).limit(1)) or _first_run(round_)
+    if last.rules_version != rules_tally.RULES_VERSION:  # later rules never rewrite a published round
+        raise RoundError(f"本轮按统计规则 {last.rules_version} 统计，本程序的规则为 {rules_tally.RULES_VERSION}，"
+                         "不能按新规则重新统计已发布的结果")
     inputs = _inputs(round_)
     counted = rules_tally.tally(round_.config, round_.region_id, inputs.roster, inputs.pairs, inputs.office_ballots,
                                 {key: grade for key, (grade, _fail) in inputs.previous.items()}, exclusions)
-    version = 1 + (db.session.scalar(select(func.max(TallyRun.version)).where(TallyRun.round_id == round_id)) or 0)
+    version = last.version + 1
     db.session.execute(delete(Result).where(Result.round_id == round_id))
     rows = _write_results(round_id, counted.rows)
     canonical = [_canonical_result(row) for row in rows]
