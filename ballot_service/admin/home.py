@@ -1,5 +1,5 @@
 """The admin landing page (概览): who you are, rounds in progress with their ballots so far, and
-the latest counted round's ballots per office (services/dashboard)."""
+the latest counted round's ballots per office, flags of solicited ratings (services/dashboard)."""
 
 from flask import g, render_template, request
 
@@ -17,8 +17,9 @@ def home():
     show_all = request.args.get("all") == "1"
     if access.can(P.ROUNDS_READ):
         in_progress = dashboard.open_rounds(scope)
+    flagged = dashboard.flagged_rounds(scope) if access.can(P.ROUNDS_READ) else []  # never the rated department
     if access.can(P.TURNOUT_READ) and (latest := dashboard.latest_counted(scope)) is not None:
         counted = dashboard.office_turnout(latest, scope, sort)
     return render_template("admin/home.html", user=g.user, scope=users.scope_of(g.user), in_progress=in_progress,
                            counted=counted, sort=sort if sort in dashboard.SORTS else "ballots",
-                           sorts=dashboard.SORTS, show_all=show_all)
+                           sorts=dashboard.SORTS, show_all=show_all, flagged=flagged)

@@ -13,7 +13,7 @@ from ..domain.review import Decision
 from ..domain.round_states import UNTALLIED, RoundStatus
 from ..extensions import db
 from ..models import Region, Round
-from ..services import access, admin_rounds, rounds
+from ..services import access, admin_rounds, rounds, solicitation
 from ..services.jobs import QueueUnavailable
 from . import bp, paginate
 
@@ -132,7 +132,7 @@ def round_detail(round_id: int):
         turnout=admin_rounds.turnout(round_) if round_.status in UNTALLIED else None,
         tally=admin_rounds.tally_job(round_.id) if round_.status in (RoundStatus.CLOSED, RoundStatus.TALLIED) else None,
         can_manage=access.can(P.ROUNDS_MANAGE), can_consequences=access.can(P.CONSEQUENCES_READ),
-        can_turnout=access.can(P.TURNOUT_READ),
+        can_turnout=access.can(P.TURNOUT_READ), flags=solicitation.shown_flags(round_),
     )
 
 

@@ -5,7 +5,9 @@ with department subtotals.
 Per-office turnout exists only from the tally on (A1): a live count per office would put, in the
 database or Redis, which office each sealed ballot went to and when, which is what the sealed box
 is there to hide. So during a round the dashboard gives the round's total, and after the tally
-every office's count.
+every office's count. The one live count per office, for flags of solicited ratings
+(services.solicitation), names the office in Redis only under a keyed tag, and the dashboard
+shows only the offices it flags, with their figures.
 """
 
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from ..domain.access import Scope
 from ..domain.round_states import REVIEWABLE, RoundStatus
 from ..extensions import db
 from ..models import Department, Office, Result, Round
-from . import ballot_box, rounds
+from . import ballot_box, rounds, solicitation
 from .access import condition
 from .admin_rounds import result_rounds_condition
 
@@ -104,3 +106,20 @@ def office_turnout(round_: Round, scope: Scope, sort: str = "ballots") -> Counte
                 "low": lambda d: (-d.low_offices, d.ballots, d.name)}[sort if sort in SORTS else "ballots"]
     return CountedRound(round_, sorted(departments.values(), key=dept_key),
                         (round_.config or {}).get("min_sample", 10))
+
+
+@dataclass
+class FlaggedRound:
+    round: Round
+    flags: list[solicitation.Flag]
+    live: bool
+
+
+def flagged_rounds(scope: Scope) -> list[FlaggedRound]:
+    """Flags of solicited ratings, for the coordinator: the bursts so far of each open round in
+    scope, and the kept flags of the latest counted round; rounds without a flag left out."""
+    found = [FlaggedRound(r, solicitation.live_flags(r), True) for r in db.session.scalars(
+        select(Round).where(condition("round", scope), Round.status == RoundStatus.OPEN).order_by(Round.closes_at))]
+    if (latest := latest_counted(scope)) is not None:
+        found.append(FlaggedRound(latest, solicitation.round_flags(latest.id), False))
+    return [f for f in found if f.flags]
