@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from ballot_service.domain.access import PERMISSIONS, UserRole
 from ballot_service.domain.roles import Role
 from ballot_service.extensions import db
-from ballot_service.models import AuditEntry, PostDuty, WebhookSubscriber
+from ballot_service.models import AuditEntry, PostDuty, Rectification, WebhookSubscriber
 from ballot_service.services import poster_batches, rounds, users
 
 from . import factories
@@ -105,6 +105,17 @@ def world(database):
             "auditor": (rows[a1].id, rows[b1].id),
         }
     inside_outside["token"] = {name: (own_tokens[name].id, other_token.id) for name in roles}
+    # A rectification task of each department (the rounds need not be published for the guard).
+    tasks = {}
+    for dept, round_ in ((dept_a, round1), (dept_b, round2)):
+        tasks[dept] = Rectification(round_id=round_.id, department_id=dept.id, subject_kind="department",
+                                    subject_id=dept.id, trigger="grade", findings={"subject": dept.name, "levels": []},
+                                    opened_at=now, deadline=now.date(), status="open")
+        db.session.add(tasks[dept])
+    db.session.commit()
+    inside_outside["rectification"] = {
+        "city_coordinator": (tasks[dept_a].id, None), "coordinator": (tasks[dept_a].id, tasks[dept_b].id),
+        "department_admin": (tasks[dept_a].id, tasks[dept_b].id)}
 
     def fresh(kind: str, office) -> int:
         """A new duty or service item at `office`, for a deletion that must not take away the
@@ -126,7 +137,7 @@ def world(database):
                 "person_id": people[a1].id, "round_id": round1.id, "user_id": roles["auditor"].id,
                 "webhook_id": webhook.id, "token_id": own_tokens["city_coordinator"].id,
                 "duty_id": duties[a1].id, "item_id": items[a1].id, "service_item_id": items[a1].id,
-                "consequence_id": 1, "token": "no-such-upload"}
+                "consequence_id": 1, "token": "no-such-upload", "task_id": tasks[dept_a].id}
     return {"roles": roles, "tokens": tokens, "inside_outside": inside_outside, "defaults": defaults,
             "fresh": fresh, "fresh_offices": fresh_offices}
 

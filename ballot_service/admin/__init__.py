@@ -26,6 +26,7 @@ NAV = [
     ("admin.rounds", "评价轮次", P.ROUNDS_READ),
     ("admin.paper_entry", "纸质选票", P.PAPER_ENTER),
     ("admin.results", "评价结果", P.RESULTS_READ),
+    ("admin.rectifications", "整改", P.RECTIFY_READ),
     ("admin.webhooks", "结果推送", P.WEBHOOKS_MANAGE),
     ("admin.users", "用户", P.USERS_MANAGE),
     ("admin.audit_log", "审计日志", P.AUDIT_READ),
@@ -77,4 +78,17 @@ def csrf_failed(_error):
                            message="表单已过期或来源不明（缺少安全令牌）。请返回，刷新页面后重新提交。"), 400
 
 
-from . import auth, catalog, home, keep, organisation, paper, posters, results, roster, rounds, system  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    auth,
+    catalog,
+    home,
+    keep,
+    organisation,
+    paper,
+    posters,
+    rectification,
+    results,
+    roster,
+    rounds,
+    system,
+)

@@ -20,6 +20,7 @@ def home():
     flagged = dashboard.flagged_rounds(scope) if access.can(P.ROUNDS_READ) else []  # never the rated department
     if access.can(P.TURNOUT_READ) and (latest := dashboard.latest_counted(scope)) is not None:
         counted = dashboard.office_turnout(latest, scope, sort)
+    overdue = dashboard.overdue_rectifications(scope) if access.can(P.RECTIFY_READ) else (0, [])
     return render_template("admin/home.html", user=g.user, scope=users.scope_of(g.user), in_progress=in_progress,
                            counted=counted, sort=sort if sort in dashboard.SORTS else "ballots",
                            sorts=dashboard.SORTS, show_all=show_all, flagged=flagged)

@@ -22,6 +22,7 @@ from ..models import (
     Person,
     PostDuty,
     PosterBatch,
+    Rectification,
     Region,
     Round,
     ServiceItem,
@@ -86,6 +87,9 @@ KINDS: dict[str, tuple[Callable[[object], object | None], Callable[[Scope, objec
     "token": (_row(ApiToken), lambda user_scope, t: t.user_id == g.user.id),
     # A poster batch: covered when everything it prints is.
     "poster_batch": (_row(PosterBatch), _poster_batch_covered),
+    # A rectification task: where its department is.
+    "rectification": (_row(Rectification), _placed(
+        lambda t: Place(db.session.get(Department, t.department_id).region_id, t.department_id))),
 }
 
 

@@ -84,6 +84,12 @@ def open_rounds(scope: Scope) -> list[OpenRound]:
     return [OpenRound(r, ballot_box.turnout(r.id), max(0, (r.closes_at - now).days)) for r in found]
 
 
+def overdue_rectifications(scope: Scope) -> tuple[int, list[rectification.TaskView]]:
+    """Rectification tasks of the scope past their deadline and not accepted: how many, and the
+    most overdue (department, subject, deadline, days overdue)."""
+    return rectification.overdue(scope)
+
+
 def latest_counted(scope: Scope) -> Round | None:
     return db.session.scalar(select(Round).where(result_rounds_condition(scope), Round.status.in_(REVIEWABLE))
                              .order_by(Round.closes_at.desc(), Round.id.desc()).limit(1))
