@@ -23,4 +23,4 @@ def home():
     overdue = dashboard.overdue_rectifications(scope) if access.can(P.RECTIFY_READ) else (0, [])
     return render_template("admin/home.html", user=g.user, scope=users.scope_of(g.user), in_progress=in_progress,
                            counted=counted, sort=sort if sort in dashboard.SORTS else "ballots",
-                           sorts=dashboard.SORTS, show_all=show_all, flagged=flagged)
+                           sorts=dashboard.SORTS, show_all=show_all, overdue=overdue, flagged=flagged)

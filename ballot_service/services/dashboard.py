@@ -18,7 +18,7 @@ from ..domain.access import Scope
 from ..domain.round_states import REVIEWABLE, RoundStatus
 from ..extensions import db
 from ..models import Department, Office, Result, Round
-from . import ballot_box, rounds, solicitation
+from . import ballot_box, rectification, rounds, solicitation
 from .access import condition
 from .admin_rounds import result_rounds_condition
 
