@@ -67,10 +67,11 @@ def test_an_upheld_appeal_retallies_and_the_card_shows_both_results(app, client,
     sign_in(client, coordinator)
     detail = f"/admin/appeals/{appeal.id}"
     assert "培训通知.pdf" in text(client.get(detail))
-    refused = client.post(detail, data={"csrf_token": form_token(client, detail), "decision": "upheld", "reason": "同意"[:1]})
+    decide = detail + "/decision"
+    refused = client.post(decide, data={"csrf_token": form_token(client, detail), "decision": "upheld", "reason": "同"})
     assert "复核意见须为4至1000个字" in text(refused)
     assert db.session.get(Appeal, appeal.id).status == "pending" and len(appeals.versions(r)) == 1
-    decided = client.post(detail, data={"csrf_token": form_token(client, detail), "decision": "upheld",
+    decided = client.post(decide, data={"csrf_token": form_token(client, detail), "decision": "upheld",
                                         "reason": "经核实培训通知和考勤记录，该同志本轮未在岗，申诉成立。"})
     assert decided.status_code == 302
     db.session.expire_all()
@@ -101,7 +102,7 @@ def test_an_upheld_appeal_retallies_and_the_card_shows_both_results(app, client,
     assert "经核实培训通知和考勤记录" in card and "复核人：" + coordinator.username in card
     assert v2.digest in card
 
-    again = client.post(detail, data={"csrf_token": form_token(client, detail), "decision": "rejected",
+    again = client.post(decide, data={"csrf_token": form_token(client, detail), "decision": "rejected",
                                       "reason": "再次复核改为不成立"})
     assert "这项申诉已复核" in text(again) and len(appeals.versions(r)) == 2
 
@@ -157,3 +158,30 @@ def test_later_rules_never_rewrite_a_published_round(city, published):  # noqa: 
     db.session.rollback()
     assert db.session.get(Appeal, appeal.id).status == "pending"
     assert {k: (v.score, v.grade) for k, v in results(r).items()} == before and len(appeals.versions(r)) == 1
+
+
+def test_the_api_files_and_decides_an_appeal(client, city, published):  # noqa: F811
+    import base64
+
+    from tests.admin_helpers import api_token
+
+    r, c = published, city
+    region = db.session.get(Round, r).region
+    admin_a = api_token(make_user("department_admin", region=region, department=db.session.get(Department, c["A"])))
+    coordinator = api_token(make_user("coordinator", region=region))
+    body = {"round_id": r, "kind": "office", "subject_id": c["Y"], "reasons": "该科室评价在20分钟内集中出现，疑似组织刷票。",
+            "attachments": [{"filename": "说明.pdf", "content_base64": base64.b64encode(b"%PDF-1.4").decode()}]}
+    filed = client.post("/api/v1/appeals", json=body, headers={"Authorization": f"Bearer {admin_a}"})
+    assert filed.status_code == 201, filed.get_json()
+    appeal = filed.get_json()
+    assert appeal["status"] == "pending" and appeal["attachments"] == ["说明.pdf"] and appeal["subject_name"] == "Y科"
+    twice = client.post("/api/v1/appeals", json=body, headers={"Authorization": f"Bearer {admin_a}"})
+    assert twice.status_code == 409 and "不能重复提出" in twice.get_json()["message"]
+    assert client.post("/api/v1/appeals", json=body, headers={"Authorization": f"Bearer {coordinator}"}).status_code == 403
+    path = f"/api/v1/appeals/{appeal['id']}/decision"
+    assert client.post(path, json={"decision": "upheld", "reason": "同意了"},
+                       headers={"Authorization": f"Bearer {admin_a}"}).status_code == 403
+    decided = client.post(path, json={"decision": "upheld", "reason": "核实为现场组织评价，排除该科室选票。"},
+                          headers={"Authorization": f"Bearer {coordinator}"})
+    assert decided.status_code == 200 and decided.get_json()["tally_version"] == 2
+    assert decided.get_json()["removed_ratings"] == 6

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from ballot_service.domain.access import PERMISSIONS, UserRole
 from ballot_service.domain.roles import Role
 from ballot_service.extensions import db
-from ballot_service.models import AuditEntry, PostDuty, Rectification, WebhookSubscriber
+from ballot_service.models import Appeal, AppealAttachment, AuditEntry, PostDuty, Rectification, WebhookSubscriber
 from ballot_service.services import poster_batches, rounds, users
 
 from . import factories
@@ -116,6 +116,18 @@ def world(database):
     inside_outside["rectification"] = {
         "city_coordinator": (tasks[dept_a].id, None), "coordinator": (tasks[dept_a].id, tasks[dept_b].id),
         "department_admin": (tasks[dept_a].id, tasks[dept_b].id)}
+    # An appeal of each department, with an attachment (the rounds need not be published for the guard).
+    appeals = {}
+    for dept, round_ in ((dept_a, round1), (dept_b, round2)):
+        appeals[dept] = Appeal(round_id=round_.id, department_id=dept.id, kind="office", subject_id=1,
+                               reasons="疑似组织刷票", filed_by="depta", filed_at=now, status="pending",
+                               attachments=[AppealAttachment(filename="说明.pdf", content_type="application/pdf",
+                                                             data=b"%PDF")])
+        db.session.add(appeals[dept])
+    db.session.commit()
+    inside_outside["appeal"] = {
+        "city_coordinator": (appeals[dept_a].id, None), "coordinator": (appeals[dept_a].id, appeals[dept_b].id),
+        "department_admin": (appeals[dept_a].id, appeals[dept_b].id)}
 
     def fresh(kind: str, office) -> int:
         """A new duty or service item at `office`, for a deletion that must not take away the
@@ -137,7 +149,8 @@ def world(database):
                 "person_id": people[a1].id, "round_id": round1.id, "user_id": roles["auditor"].id,
                 "webhook_id": webhook.id, "token_id": own_tokens["city_coordinator"].id,
                 "duty_id": duties[a1].id, "item_id": items[a1].id, "service_item_id": items[a1].id,
-                "consequence_id": 1, "token": "no-such-upload", "task_id": tasks[dept_a].id}
+                "consequence_id": 1, "token": "no-such-upload", "task_id": tasks[dept_a].id,
+                "appeal_id": appeals[dept_a].id, "attachment_id": appeals[dept_a].attachments[0].id}
     return {"roles": roles, "tokens": tokens, "inside_outside": inside_outside, "defaults": defaults,
             "fresh": fresh, "fresh_offices": fresh_offices}
 

@@ -4,7 +4,7 @@ appeal re-tallies the round at once (services.appeals)."""
 
 import io
 
-from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, g, redirect, render_template, send_file, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import RadioField, SelectField, TextAreaField
@@ -54,8 +54,8 @@ def appeals_list():
 def appeal_new(round_id: int):
     round_: Round = g.obj
     department = g.user.department
-    if department is None:
-        flash("只有部门管理员可以代表本部门提出申诉。")
+    if department is None or round_.published_at is None:
+        flash("只有部门管理员可以代表本部门提出申诉。" if department is None else "只能对已发布的评价结果提出申诉。")
         return redirect(url_for("admin.appeals_list"))
     people, offices = appeals.subjects_open_to(round_, department.id)
     form = AppealForm()
@@ -75,32 +75,38 @@ def appeal_new(round_id: int):
             flash("申诉已提交，等待牵头部门复核。")
             return redirect(url_for("admin.appeal_detail", appeal_id=appeal.id))
     return render_template("admin/appeals/new.html", form=form, round=round_, department=department,
-                           deadline=appeals.appeal_deadline(round_), open_now=utcnow() <= (
-                               appeals.appeal_deadline(round_) or utcnow()))
+                           deadline=appeals.appeal_deadline(round_),
+                           open_now=utcnow() <= appeals.appeal_deadline(round_))
 
 
-@bp.route("/appeals/<int:appeal_id>", methods=["GET", "POST"])
+@bp.route("/appeals/<int:appeal_id>")
 @access.guard(P.APPEAL_FILE, "appeal", "appeal_id")
 def appeal_detail(appeal_id: int):
-    appeal = g.obj
-    form = DecisionForm()
-    if request.method == "POST":
-        if not access.can(P.APPEAL_DECIDE):
-            abort(403)
-        if form.validate_on_submit():
-            try:
-                appeals.decide_appeal(appeal.id, form.decision.data, form.reason.data or "")
-            except RoundError as refused:  # an AppealError, or the re-tally's refusal
-                db.session.rollback()
-                if appeal.status == "pending":
-                    form.reason.errors = [*form.reason.errors, str(refused)]
-                else:
-                    flash(str(refused))
+    return _detail(g.obj, DecisionForm())
+
+
+@bp.post("/appeals/<int:appeal_id>/decision")
+@access.guard(P.APPEAL_DECIDE, "appeal", "appeal_id")
+def appeal_decide(appeal_id: int):
+    appeal, form = g.obj, DecisionForm()
+    if form.validate_on_submit():
+        try:
+            appeals.decide_appeal(appeal.id, form.decision.data, form.reason.data or "")
+        except RoundError as refused:  # an AppealError, or the re-tally's refusal
+            db.session.rollback()
+            if appeal.status == "pending":
+                form.reason.errors = [*form.reason.errors, str(refused)]
             else:
-                db.session.commit()
-                flash("已复核：" + appeals.STATUS_LABELS[appeal.status]
-                      + (f"，已按申诉结果重新统计（第{appeal.tally_version}版）" if appeal.status == "upheld" else ""))
-                return redirect(url_for("admin.appeal_detail", appeal_id=appeal.id))
+                flash(str(refused))
+        else:
+            db.session.commit()
+            flash("已复核：" + appeals.STATUS_LABELS[appeal.status]
+                  + (f"，已按申诉结果重新统计（第{appeal.tally_version}版）" if appeal.status == "upheld" else ""))
+            return redirect(url_for("admin.appeal_detail", appeal_id=appeal.id))
+    return _detail(appeal, form), 400
+
+
+def _detail(appeal, form: DecisionForm):
     return render_template("admin/appeals/detail.html", appeal=appeal, form=form, name=appeals.subject_name(appeal),
                            statuses=appeals.STATUS_LABELS, kinds=appeals.KIND_LABELS,
                            can_decide=access.can(P.APPEAL_DECIDE) and appeal.status == "pending",

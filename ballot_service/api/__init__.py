@@ -74,8 +74,8 @@ def init_api(app: Flask) -> None:
     app.extensions["api_v1"] = api
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer",
                                                        "description": "在“我的账号”页面生成的 API 令牌"})
-    from . import account, catalog, paper, roster, rounds, system
+    from . import account, appeals, catalog, paper, roster, rounds, system
 
-    for module in (account, catalog, paper, roster, rounds, system):
+    for module in (account, appeals, catalog, paper, roster, rounds, system):
         for blp in getattr(module, "BLUEPRINTS", []):
             api.register_blueprint(blp)
