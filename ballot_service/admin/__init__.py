@@ -27,6 +27,7 @@ NAV = [
     ("admin.paper_entry", "纸质选票", P.PAPER_ENTER),
     ("admin.results", "评价结果", P.RESULTS_READ),
     ("admin.rectifications", "整改", P.RECTIFY_READ),
+    ("admin.appeals_list", "申诉", P.APPEAL_FILE),
     ("admin.webhooks", "结果推送", P.WEBHOOKS_MANAGE),
     ("admin.users", "用户", P.USERS_MANAGE),
     ("admin.audit_log", "审计日志", P.AUDIT_READ),
@@ -79,6 +80,7 @@ def csrf_failed(_error):
 
 
 from . import (  # noqa: E402,F401
+    appeals,
     auth,
     catalog,
     home,

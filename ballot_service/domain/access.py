@@ -45,6 +45,8 @@ class Permission(StrEnum):
     COMMENTS_READ = "comments.read"  # comments and tags, under the k rule (A3)
     SERIOUS_READ = "serious.read"  # ratings tagged 吃拿索要 or 故意刁难, with their notes (A3)
     CONSEQUENCES_READ = "consequences.read"
+    APPEAL_FILE = "appeal.file"  # a department's appeal (申诉) against its published results
+    APPEAL_DECIDE = "appeal.decide"  # the coordinator's decision on an appeal, and its re-tally
     RECTIFY_READ = "rectify.read"  # rectification tasks (整改) of one's scope, with their findings
     RECTIFY_SUBMIT = "rectify.submit"  # a department's measures and completion report
     RECTIFY_REVIEW = "rectify.review"  # the coordinator's acceptance or return of a task
@@ -60,7 +62,7 @@ PERMISSIONS: dict[UserRole, frozenset[Permission]] = {
     UserRole.COORDINATOR: frozenset(P),
     UserRole.DEPARTMENT_ADMIN: frozenset({
         P.ROSTER_READ, P.ROSTER_MANAGE, P.ROSTER_KEEP, P.POSTERS_RENDER, P.RESULTS_READ, P.COMMENTS_READ,
-        P.RECTIFY_READ, P.RECTIFY_SUBMIT, P.OWN_ACCOUNT,
+        P.APPEAL_FILE, P.RECTIFY_READ, P.RECTIFY_SUBMIT, P.OWN_ACCOUNT,
     }),
     UserRole.HALL_MANAGER: frozenset({P.ROSTER_READ, P.ROSTER_KEEP, P.POSTERS_RENDER, P.OWN_ACCOUNT}),
     UserRole.AUDITOR: frozenset({

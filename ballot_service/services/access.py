@@ -17,6 +17,7 @@ from ..domain.access import Level, Permission, Place, Scope, allowed
 from ..extensions import db
 from ..models import (
     ApiToken,
+    Appeal,
     Department,
     Office,
     Person,
@@ -90,6 +91,7 @@ KINDS: dict[str, tuple[Callable[[object], object | None], Callable[[Scope, objec
     # A rectification task: where its department is.
     "rectification": (_row(Rectification), _placed(
         lambda t: Place(db.session.get(Department, t.department_id).region_id, t.department_id))),
+    "appeal": (_row(Appeal), _placed(lambda a: Place(a.round.region_id, a.department_id))),
 }
 
 
