@@ -155,11 +155,10 @@ def test_a_solicited_office_is_flagged_live_at_the_close_and_at_the_tally_and_a_
     assert [(r.office_id, r.kind, r.figures) for r in db.session.scalars(select(RoundFlag))] == [
         (a.id, "burst", kept.figures)]
 
-    # The tally unseals; the uniform rule runs over the plaintext ratings (the tally's hook).
+    # The tally unseals, then runs the uniform rule over the plaintext ratings (its hook,
+    # solicitation.flag_uniform, in the tally's transaction).
     jobs.tally.drop_queued(round_id)
     tally_round(round_id)
-    solicitation.flag_uniform(round_id)
-    db.session.commit()
     flags = {(r.office_id, r.kind): r.figures for r in db.session.scalars(select(RoundFlag))}
     assert set(flags) == {(a.id, "burst"), (a.id, "uniform")}  # nothing for B
     uniform = flags[(a.id, "uniform")]
@@ -259,7 +258,5 @@ def test_a_normal_round_has_no_flag_and_one_person_ballots_are_never_uniform(app
     db.session.commit()
     jobs.tally.drop_queued(round_.id)
     tally_round(round_.id)
-    solicitation.flag_uniform(round_.id)
-    db.session.commit()
     assert db.session.scalar(select(db.func.count()).select_from(Rating)) == 50
     assert db.session.scalars(select(RoundFlag)).all() == []
