@@ -107,7 +107,7 @@ def test_a_round_through_the_api(app, city):  # noqa: F811
     published = client.post(f"/api/v1/rounds/{round_id}/publish", headers=h)
     assert published.status_code == 200 and published.json["published_at"]
     again = client.post(decide, json={"decision": "confirmed"}, headers=h)
-    assert again.status_code == 409 and again.json["message"] == "只有已统计、尚未发布的轮次可以审核结果运用"
+    assert again.status_code == 409 and again.json["message"] == "结果已发布，已审核的结果运用不能再改"
 
     circular = client.get(f"/api/v1/rounds/{round_id}/circular", headers=h)
     assert circular.status_code == 200

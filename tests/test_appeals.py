@@ -97,7 +97,7 @@ def test_an_upheld_appeal_retallies_and_the_card_shows_both_results(app, client,
 
     card = text(client.get(f"/results/{r}/d/{department.code}"))
     assert "申诉复核" in card and "共排除评价3条，结果按第2版统计" in card
-    assert re.search(r"部门 76\.83分 · 合格 84\.79分 · 良好", card)
+    assert re.search(r"本部门 76\.83分 · 合格 84\.79分 · 良好", card)
     assert re.search(r"45\.00分 · 不合格 已排除", card)
     assert "经核实培训通知和考勤记录" in card and "复核人：" + coordinator.username in card
     assert v2.digest in card
@@ -185,3 +185,34 @@ def test_the_api_files_and_decides_an_appeal(client, city, published):  # noqa: 
                           headers={"Authorization": f"Bearer {coordinator}"})
     assert decided.status_code == 200 and decided.get_json()["tally_version"] == 2
     assert decided.get_json()["removed_ratings"] == 6
+
+
+def test_a_consequence_a_retally_brings_is_reviewed_on_the_published_round(client, city, published):  # noqa: F811
+    """Excluding X's ballots leaves M with Y's 30 alone (30.00 不合格) and department A at
+    (30.00 + 80.00 + 90.00) / 3 = 66.67 一般: a review reference for M and a yellow card for the
+    department, new on a published round, wait for the review; confirmed, the card deducts
+    10 from the department and from each of its four people on the card: 50 in the ledger."""
+    from ballot_service.models import LedgerEntry
+    from ballot_service.services import admin_rounds
+
+    r, c = published, city
+    appeal = appeals.file_appeal(r, c["A"], "office", c["X"], "该科室评价疑似集中刷票，请复核。")
+    appeals.decide_appeal(appeal.id, "upheld", "核实为现场组织评价，排除该科室选票。")
+    db.session.commit()
+    pending = db.session.scalars(select(ConsequenceRecord).where(ConsequenceRecord.round_id == r,
+                                                                 ConsequenceRecord.decision == "pending")).all()
+    assert sorted((x.kind, x.subject_kind, x.subject_id, x.people) for x in pending) == [
+        ("review_reference", "person", c["M"], [c["M"]]),
+        ("yellow_card", "department", c["A"], sorted([c["L"], c["H1"], c["S1"], c["H2"]]))]
+    assert appeals.pending_consequences(r) == 2
+
+    def ledger() -> int:
+        return -sum(e.points for e in db.session.scalars(select(LedgerEntry).where(LedgerEntry.round_id == r)))
+
+    assert ledger() == 0
+    for record in pending:
+        admin_rounds.decide_consequence(r, record.id, "confirmed", "", sample_acknowledged=True)
+    db.session.commit()
+    assert ledger() == 50 and appeals.pending_consequences(r) == 0
+    with pytest.raises(rounds.RoundError, match="已审核的结果运用不能再改"):
+        admin_rounds.decide_consequence(r, pending[0].id, "struck", "改为撤销该项")

@@ -100,8 +100,10 @@ def appeal_decide(appeal_id: int):
                 flash(str(refused))
         else:
             db.session.commit()
+            pending = appeals.pending_consequences(appeal.round_id)
             flash("已复核：" + appeals.STATUS_LABELS[appeal.status]
-                  + (f"，已按申诉结果重新统计（第{appeal.tally_version}版）" if appeal.status == "upheld" else ""))
+                  + (f"，已按申诉结果重新统计（第{appeal.tally_version}版）" if appeal.status == "upheld" else "")
+                  + (f"；重新统计新产生{pending}项结果运用，请在轮次页面审核" if pending else ""))
             return redirect(url_for("admin.appeal_detail", appeal_id=appeal.id))
     return _detail(appeal, form), 400
 

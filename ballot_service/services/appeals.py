@@ -12,9 +12,20 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from ..domain import review as review_rules
 from ..domain.tally import APPEAL_CONFIG, EXCLUSION_KINDS
 from ..extensions import db
-from ..models import Appeal, AppealAttachment, Department, Office, Person, Round, RoundRoster, TallyRun
+from ..models import (
+    Appeal,
+    AppealAttachment,
+    ConsequenceRecord,
+    Department,
+    Office,
+    Person,
+    Round,
+    RoundRoster,
+    TallyRun,
+)
 from . import audit, rounds, tally
 from .rounds import RoundError, utcnow
 
@@ -164,6 +175,12 @@ def appeals(round_id: int | None = None, department_id: int | None = None,
         if value is not None:
             query = query.where(column == value)
     return db.session.scalars(query).all()
+
+
+def pending_consequences(round_id: int) -> int:
+    """Consequences waiting for the coordinator's review (after a re-tally, a published round's new ones)."""
+    return review_rules.undecided(db.session.scalars(
+        select(ConsequenceRecord.decision).where(ConsequenceRecord.round_id == round_id)))
 
 
 def versions(round_id: int) -> list[TallyRun]:

@@ -52,6 +52,7 @@ class Line:
     detail: str | None = None
     yellow_cards: int = 0
     hidden: bool = False  # 样本不足: below k ballots (or a complement), no score or distribution shown
+    excluded: bool = False  # its ratings left out by an upheld appeal (shown as such, not as 样本不足)
     rank: int | None = None  # as shown: the official rank, or among the shown lines (ordered)
 
     def __post_init__(self) -> None:
@@ -292,8 +293,12 @@ def department_report(round_id: int, code: str) -> DepartmentReport | None:
         line.rank = None if line.hidden or line.low_sample else department_rank(round_, department.id, hidden)
     if line.hidden:
         line.yellow_cards = 0
+    appealed = appeal_lines(round_, department.id, hidden)
+    excluded = {(a.kind, a.subject_id) for a in appealed}
+    for x in (*office_lines, *person_lines):
+        x.excluded = (x.result.subject_kind, x.result.subject_id) in excluded
     return DepartmentReport(round_, department, line, ordered(office_lines, hidden), ordered(person_lines, hidden),
-                            _levels(round_), consequences, appeal_lines(round_, department.id, hidden))
+                            _levels(round_), consequences, appealed)
 
 
 @dataclass
@@ -303,6 +308,7 @@ class AppealLine:
 
     subject: str
     kind: str  # person | office
+    subject_id: int
     reason: str
     decided_by: str
     decided_at: dt.datetime
@@ -334,7 +340,7 @@ def appeal_lines(round_: Round, department_id: int, hidden: set[tuple[str, int]]
         model = Person if appeal.kind == "person" else Office
         name = db.session.get(model, appeal.subject_id).name
         changes = []
-        for key, label in (((appeal.kind, appeal.subject_id), name), (("department", department_id), "部门")):
+        for key, label in (((appeal.kind, appeal.subject_id), name), (("department", department_id), "本部门")):
             if key not in first or key not in now:
                 continue
             before = first[key]
@@ -349,8 +355,8 @@ def appeal_lines(round_: Round, department_id: int, hidden: set[tuple[str, int]]
             changes.append((label, _shown_result(before[6], before[7]) if shown_then else "样本不足，不公开",
                             "已排除" if key[0] == appeal.kind else
                             "样本不足，不公开" if key in hidden else _shown_result(after.score, after.grade)))
-        lines.append(AppealLine(name, appeal.kind, appeal.decision_reason, appeal.decided_by, appeal.decided_at,
-                                appeal.removed_ratings or 0, appeal.tally_version or 1, changes))
+        lines.append(AppealLine(name, appeal.kind, appeal.subject_id, appeal.decision_reason, appeal.decided_by,
+                                appeal.decided_at, appeal.removed_ratings or 0, appeal.tally_version or 1, changes))
     return lines
 
 
