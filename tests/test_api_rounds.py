@@ -188,9 +188,10 @@ def test_scopes_in_the_api(app, city):  # noqa: F811
     assert by_office["企业登记窗口"]["tags"] == {"obstruction": 1, "low_efficiency": 1}
     serious = f"/api/v1/rounds/{round_id}/departments/{c['spj'].id}/serious"
     assert client.get(serious, headers=dept).status_code == 403
-    assert client.get(serious, headers=coordinator).json == [
-        {"office": "企业登记窗口", "person": "刘文博", "post": db.session.get(Person, c["S"]).post,
-         "tags": ["obstruction"], "note": "办事拖拉"}]
+    assert client.get(serious, headers=coordinator).json == {
+        "ballots": 7, "shown": True, "notes": ["办事拖拉"],
+        "counts": [{"office": "企业登记窗口", "person": "刘文博", "post": db.session.get(Person, c["S"]).post,
+                    "tags": {"obstruction": 1}}]}
     discipline = auth(make_user("discipline", region=c["heze"]))
     assert client.get(serious, headers=discipline).json == client.get(serious, headers=coordinator).json
     assert client.get(f"/api/v1/rounds/{round_id}/departments/{c['spj'].id}/comments",

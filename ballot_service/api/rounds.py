@@ -187,12 +187,19 @@ class CommentsSchema(ma.Schema):
     tags = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
 
 
-class SeriousReportSchema(ma.Schema):
+class SeriousCountSchema(ma.Schema):
     office = ma.fields.String()
     person = ma.fields.String()
     post = ma.fields.String()
-    tags = ma.fields.List(ma.fields.String(), metadata={"description": "bribery (吃拿索要), obstruction (故意刁难)"})
-    note = ma.fields.String(allow_none=True)
+    tags = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(),
+                          metadata={"description": "bribery (吃拿索要), obstruction (故意刁难): ratings so tagged"})
+
+
+class SeriousReportsSchema(ma.Schema):
+    ballots = ma.fields.Integer(metadata={"description": "the department's ballots in the round"})
+    shown = ma.fields.Boolean(metadata={"description": "notes shown: the department has at least k ballots"})
+    counts = ma.fields.List(ma.fields.Nested(SeriousCountSchema))
+    notes = ma.fields.List(ma.fields.String(), metadata={"description": "pooled over the department, shuffled"})
 
 
 class PosterRequestSchema(ma.Schema):
@@ -450,11 +457,12 @@ class DepartmentComments(MethodView):
 @blp.route("/<int:round_id>/departments/<int:department_id>/serious")
 class DepartmentSeriousReports(MethodView):
     @access.guard(P.SERIOUS_READ, "department", "department_id")
-    @blp.response(200, SeriousReportSchema(many=True))
+    @blp.response(200, SeriousReportsSchema)
     def get(self, round_id, department_id):
-        """Ratings tagged 吃拿索要 or 故意刁难, with their notes (coordinators and 纪检监察 only)."""
+        """Ratings tagged 吃拿索要 or 故意刁难, counted per office and person, with their notes pooled
+        over the department when it has at least k ballots (coordinators and 纪检监察 only)."""
         return results.serious_reports(_department_round(round_id), department_id,
-                                       results.audience_of(g.user.role_enum)) or []
+                                       results.audience_of(g.user.role_enum))
 
 
 def _department_round(round_id: int) -> Round:

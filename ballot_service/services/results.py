@@ -452,39 +452,52 @@ def department_comments(round_: Round, department_id: int, audience: Audience,
 
 
 @dataclass
-class SeriousReport:
-    """One rating tagged 吃拿索要 or 故意刁难: whom it names, where, and its note."""
+class SeriousCount:
+    """How many of a person's ratings at one office were tagged 吃拿索要 or 故意刁难."""
 
     office: str
     person: str
     post: str
-    tags: list[str]
-    note: str | None
+    tags: dict[str, int]
+
+
+@dataclass
+class SeriousReports:
+    """A department's reports of misconduct for the discipline inspectors (纪检监察) and the
+    coordinators: counted per office and person; their notes pooled over the whole department,
+    shuffled and undated, and shown only where the department has at least k ballots (`shown`)."""
+
+    ballots: int
+    shown: bool
+    counts: list[SeriousCount]
+    notes: list[str]
 
 
 def serious_reports(round_: Round, department_id: int, audience: Audience,
-                    rng: random.Random | None = None) -> list[SeriousReport] | None:
+                    rng: random.Random | None = None) -> SeriousReports | None:
     """The department's ratings tagged 吃拿索要 or 故意刁难, for coordinators and discipline
-    inspectors only (None for anyone else): grouped by office and person, in random order
-    within them, with no ballot ids or dates."""
+    inspectors only (None for anyone else, the rated department included)."""
     if not visibility.shown(audience, Datum.SERIOUS, round_.status):
         return None
     rows = db.session.execute(
-        select(Rating.ballot_id, Office.name, Person.name, Person.post, Rating.note, RatingTag.tag)
+        select(Rating.ballot_id, Rating.person_id, Office.name, Person.name, Person.post, Rating.note, RatingTag.tag)
         .join(RatingTag, (RatingTag.ballot_id == Rating.ballot_id) & (RatingTag.person_id == Rating.person_id))
         .join(Office, Office.id == Rating.office_id).join(Person, Person.id == Rating.person_id)
         .where(Rating.round_id == round_.id, Office.department_id == department_id,
                RatingTag.tag.in_(visibility.SERIOUS_TAGS))).all()
-    ratings: dict[tuple, SeriousReport] = {}
-    for ballot_id, office, person, post, note, tag in rows:
-        key = (ballot_id, office, person)
-        ratings.setdefault(key, SeriousReport(office, person, post or "", [], note)).tags.append(tag)
-    reports = sorted(ratings.values(), key=lambda r: (r.office, r.person, r.note or "", r.tags))
-    (rng or random.SystemRandom()).shuffle(reports)
-    reports.sort(key=lambda r: (r.office, r.person))  # stable: random within each person
-    for report in reports:
-        report.tags.sort()
-    return reports
+    counts: dict[tuple, SeriousCount] = {}
+    notes: dict[tuple, str] = {}  # one per rating, whatever its number of serious tags
+    for ballot_id, person_id, office, person, post, note, tag in rows:
+        line = counts.setdefault((office, person, person_id), SeriousCount(office, person, post or "", {}))
+        line.tags[tag] = line.tags.get(tag, 0) + 1
+        if note:
+            notes[(ballot_id, person_id)] = note
+    ballots = db.session.scalar(select(func.count()).select_from(Ballot).join(Office, Office.id == Ballot.office_id)
+                                .where(Ballot.round_id == round_.id, Office.department_id == department_id)) or 0
+    shown = ballots >= k_of(round_)
+    pooled = sorted(notes.values()) if shown else []
+    (rng or random.SystemRandom()).shuffle(pooled)
+    return SeriousReports(ballots, shown, [counts[key] for key in sorted(counts)], pooled)
 
 
 @dataclass
