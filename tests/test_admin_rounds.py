@@ -366,7 +366,7 @@ def test_comments_of_an_office_appear_once_it_reaches_k_ballots(app, city):
     assert "态度一般" in page and "服务意识差 1" in page
     assert "亮黄牌提醒" in page  # coordinators see the consequences
     # and the misconduct reports, which the department never sees
-    assert re.search(r"吃拿索要、故意刁难反映 .* 企业登记窗口 刘文博 .* 故意刁难 办事拖拉", page)
+    assert re.search(r"吃拿索要、故意刁难反映 .* 企业登记窗口 刘文博 科员 1 反映的具体情况（全部门合并）： 办事拖拉", page)
 
 
 def test_discipline_inspectors_see_misconduct_reports_and_no_other_comments(app, city):
@@ -375,7 +375,7 @@ def test_discipline_inspectors_see_misconduct_reports_and_no_other_comments(app,
     client = app.test_client()
     sign_in(client, make_user("discipline", region=c["heze"]))
     page = text(client.get(f"/admin/rounds/{round_id}/departments/{c['spj'].id}/results"))
-    assert re.search(r"企业登记窗口 刘文博 .* 故意刁难 办事拖拉", page) and "80.07" in page
+    assert re.search(r"企业登记窗口 刘文博 科员 1 反映的具体情况（全部门合并）： 办事拖拉", page) and "80.07" in page
     assert "意见建议与问题标签" not in page and "等待时间长" not in page
 
 
