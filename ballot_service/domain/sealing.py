@@ -1,6 +1,6 @@
 """Sealed ballots: a ballot's content as one fixed-size ciphertext until the tally (A1).
 
-A ballot is encoded (office, channel, ratings), padded to the round's one size and sealed as
+A ballot is encoded (office, channel, ratings, receipt code), padded to the round's one size and sealed as
 hybrid encryption to the round's public key, in two layers:
 
 - a *seal key*: a random AES-128 key a web process makes for a round (and replaces every hour),
@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .ballots import NOTES_TOTAL_MAX, BallotConfig, Rating
+from .receipts import LENGTH as RECEIPT_LENGTH
 
 SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.AES_128_GCM)
 MAX_ID = 2**31 - 1
@@ -51,32 +52,46 @@ def new_key_pair() -> tuple[bytes, bytes]:
     return private.private_bytes_raw(), private.public_key().public_bytes_raw()
 
 
-def encode(office_id: int, channel: str, ratings: Iterable[Rating]) -> bytes:
-    return json.dumps([office_id, channel, [[r.person_id, r.level, list(r.tags), r.note] for r in ratings]],
+def encode(office_id: int, channel: str, ratings: Iterable[Rating], receipt: str | None = None) -> bytes:
+    """A ballot's plaintext: its office, channel, ratings and receipt code (domain.receipts;
+    None for a ballot taken without a voter's form: paper, tests)."""
+    return json.dumps([office_id, channel, [[r.person_id, r.level, list(r.tags), r.note] for r in ratings], receipt],
                       ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def decode_raw(data: bytes) -> tuple[int, str, list[list]]:
-    """(office id, channel, ratings as [person id, level, tags, note]): what the tally writes."""
-    office_id, channel, ratings = json.loads(data)
-    if channel not in CHANNELS:
+def decode_raw(data: bytes) -> tuple[int, str, list[list], str | None]:
+    """(office id, channel, ratings as [person id, level, tags, note], receipt code or None):
+    what the tally writes. A ballot sealed before receipts (three elements) has none."""
+    office_id, channel, ratings, *rest = json.loads(data)
+    receipt = rest[0] if rest else None
+    if channel not in CHANNELS or len(rest) > 1:
         raise ValueError("unknown channel")
-    return office_id, channel, ratings
+    if receipt is not None and not (isinstance(receipt, str) and len(receipt) == RECEIPT_LENGTH):
+        raise ValueError("malformed receipt")
+    return office_id, channel, ratings, receipt
 
 
 def decode(data: bytes) -> tuple[int, str, list[Rating]]:
-    office_id, channel, ratings = decode_raw(data)
+    office_id, channel, ratings, _receipt = decode_raw(data)
     return office_id, channel, [Rating(p, level, tuple(tags), note) for p, level, tags, note in ratings]
 
 
 def padded_size(config: BallotConfig, most_people: int) -> int:
     """The one plaintext size of a round's sealed ballots: the encoding of the largest ballot
     the round allows (its biggest office, every person rated with the longest level and every
-    tag of the longer tag list) plus the notes' whole budget at their widest, and the length."""
+    tag of the longer tag list, and a receipt) plus the notes' whole budget at their widest, and
+    the length."""
     longest_level = max(config.levels, key=len)
     tags = max((list(config.leader_tags), list(config.staff_tags)), key=lambda t: len(json.dumps(t)))
     worst = [Rating(MAX_ID, longest_level, tuple(tags), None)] * max(most_people, 1)
-    return _LENGTH.size + len(encode(MAX_ID, "online", worst)) + _NOTE_BYTES_PER_CHAR * NOTES_TOTAL_MAX
+    return (_LENGTH.size + len(encode(MAX_ID, "online", worst, "0" * RECEIPT_LENGTH))
+            + _NOTE_BYTES_PER_CHAR * NOTES_TOTAL_MAX)
+
+
+def fits(size: int, plaintext: bytes) -> bool:
+    """Whether the plaintext pads to `size`. A round opened before receipts has room for its
+    largest ballot without one: such a ballot is sealed without its receipt rather than refused."""
+    return _LENGTH.size + len(plaintext) <= size
 
 
 def _pad(size: int, plaintext: bytes) -> bytes:

@@ -3,12 +3,13 @@
 import secrets
 
 from flask import current_app, make_response, redirect, render_template, request, url_for
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 from ..domain.ballots import fill_unknown, unrated
+from ..domain.receipts import grouped
 from ..services import ballot_box, disclosure, results, voters, wechat
 from ..services.ballot_box import Outcome
-from .page_cache import CachedOffice, Vote, render_office
+from .page_cache import CODE_PLACEHOLDER, CachedOffice, Vote, render_office
 
 STATE_COOKIE = "sl_wx_state"
 WX_FAILED_COOKIE = "sl_wx_failed"
@@ -56,8 +57,8 @@ def wechat_redirect(office_code: str):
     return response
 
 
-def _send(page, fill: str | None = None):
-    """A cached page (its slot filled: the voter's token, or their ratings), never stored by caches,
+def _send(page, *fills: str):
+    """A cached page (its slots filled: the voter's token, or their receipt and ratings), never stored by caches,
     gzip-compressed when the browser takes it (Flask-Compress leaves responses that already
     carry a Content-Encoding alone). Only the form sent is made."""
     gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
@@ -65,7 +66,7 @@ def _send(page, fill: str | None = None):
     if gzipped:
         headers.append(("Content-Encoding", "gzip"))
     # Built whole: one Headers list instead of a set per header (bench/ballot_instructions.py).
-    return current_app.response_class(page.body(gzipped, fill), headers=headers,
+    return current_app.response_class(page.body(gzipped, *fills), headers=headers,
                                       content_type="text/html; charset=utf-8")
 
 
@@ -129,6 +130,13 @@ def _rated(snap, ratings) -> str:
     return "".join(items)
 
 
+def _receipt(cached: CachedOffice, code: str | None) -> str:
+    """The thank-you page's receipt block with the voter's code, or nothing (a round opened before
+    receipts, a form that is not the one stored). The code goes into this response only: never
+    a URL, a redirect, a cookie, Redis, a log line or a file."""
+    return cached.receipt.replace(CODE_PLACEHOLDER, grouped(code)) if code else ""
+
+
 def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str, list[str]]):
     form = dict(form)
     token = (form.pop("token", None) or [""])[0]
@@ -146,7 +154,8 @@ def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str
             return _render_with_answers(cached.code, token, form, {}, None, 200, confirm_rest=True)
     result = ballot_box.submit(snap, identity, token, form)
     if result.outcome is Outcome.RECORDED:
-        return remember_done(_send(cached.thanks, _rated(snap, result.checked.ratings)), snap)
+        return remember_done(_send(cached.thanks, _receipt(cached, result.receipt),
+                                   _rated(snap, result.checked.ratings)), snap)
     if result.outcome is Outcome.FAILED:
         return retry_page(cached.code, {"token": [token], **form})
     if result.outcome is Outcome.INVALID:
@@ -155,7 +164,8 @@ def handle_submission(cached: CachedOffice, identity: str | None, form: dict[str
             return _render_with_answers(cached.code, token, form, errors, None, 400, confirm_rest=True)
         message = INVALID_MESSAGE + (UNRATED_TOO.format(len(left)) if left else "")
         return _render_with_answers(cached.code, token, form, errors, message, 400)
-    response = message_page(*MESSAGES[result.outcome], office_code=cached.code)
+    response = message_page(*MESSAGES[result.outcome], office_code=cached.code,
+                            receipt=_receipt(cached, result.receipt))
     return remember_done(response, snap) if result.outcome is Outcome.ALREADY_VOTED else response
 
 
@@ -171,9 +181,10 @@ def retry_page(office_code: str, form: dict[str, list[str]]):
     return _no_store(response)
 
 
-def message_page(status: int, title: str, message: str, office_code: str | None = None):
+def message_page(status: int, title: str, message: str, office_code: str | None = None, receipt: str = ""):
+    """A ballot outcome's page; `receipt`: the receipt block (_receipt), already HTML."""
     return _no_store(make_response(render_template("public/ballot_message.html", title=title, message=message,
-                                                   office_code=office_code), status))
+                                                   office_code=office_code, receipt=Markup(receipt)), status))
 
 
 def body_too_large() -> bool:

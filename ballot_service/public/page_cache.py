@@ -25,6 +25,8 @@ from ..services.ballot_box import BallotSnapshot, OfficeBallot
 
 TOKEN_PLACEHOLDER = "__BALLOT_TOKEN__"
 RATINGS_PLACEHOLDER = "__BALLOT_RATINGS__"
+RECEIPT_PLACEHOLDER = "__BALLOT_RECEIPT__"  # the thank-you page's receipt block
+CODE_PLACEHOLDER = "__RECEIPT_CODE__"  # the code in that block
 log = logging.getLogger(__name__)
 
 
@@ -65,34 +67,45 @@ class Page:
         data = html.encode()
         return cls(data, gzip.compress(data, _LEVEL, mtime=0))
 
-    def body(self, gzipped: bool, token: None = None) -> bytes:
+    def body(self, gzipped: bool, *fills: str) -> bytes:
         return self.gz if gzipped else self.html
 
 
 class SlotPage:
-    """A page with one slot (the voter's form token, or the ratings a thank-you page lists),
-    compressed up to the slot once.
+    """A page with a slot (the voter's form token), or a few in a row (the thank-you page's
+    receipt and the ratings it lists), compressed up to the first slot once.
 
-    Per request only what fills the slot and the tail are compressed (from a copy of the
+    Per request only what fills the slots and the tail are compressed (from a copy of the
     compressor state), and the gzip CRC continues from the prefix's: the hot path does not
     compress the whole page again for every voter.
     """
 
-    def __init__(self, html: str, placeholder: str = TOKEN_PLACEHOLDER):
-        prefix, suffix = html.encode().split(placeholder.encode())
+    def __init__(self, html: str, *placeholders: str):
+        data = html.encode()
+        parts = []
+        for placeholder in placeholders or (TOKEN_PLACEHOLDER,):
+            before, data = data.split(placeholder.encode())
+            parts.append(before)
+        prefix, self._between, suffix = parts[0], parts[1:], data
         self.prefix, self.suffix = prefix, suffix
         self._compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WBITS, _MEMLEVEL)
         self._head = _GZIP_HEADER + self._compressor.compress(prefix) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
         self._crc = zlib.crc32(prefix)
 
-    def body(self, gzipped: bool, fill: str) -> bytes:
-        return self.gz(fill) if gzipped else self.html(fill)
+    def body(self, gzipped: bool, *fills: str) -> bytes:
+        return self.gz(*fills) if gzipped else self.html(*fills)
 
-    def html(self, fill: str) -> bytes:
-        return self.prefix + fill.encode() + self.suffix
+    def _tail(self, fills: tuple[str, ...]) -> bytes:
+        if not self._between:
+            return fills[0].encode() + self.suffix
+        return b"".join(part for fill, between in zip(fills, (*self._between, self.suffix), strict=True)
+                        for part in (fill.encode(), between))
 
-    def gz(self, fill: str) -> bytes:
-        tail = fill.encode() + self.suffix
+    def html(self, *fills: str) -> bytes:
+        return self.prefix + self._tail(fills)
+
+    def gz(self, *fills: str) -> bytes:
+        tail = self._tail(fills)
         compressor = self._compressor.copy()
         size = (len(self.prefix) + len(tail)) & 0xFFFFFFFF
         return (self._head + compressor.compress(tail) + compressor.flush()
@@ -103,13 +116,15 @@ class SlotPage:
 class CachedOffice:
     """An office's page variants: "plain" without a round, else "voted", "wechat" and the form;
     "unavailable" when this host's key store lacks the round's secret; with a round, the
-    thank-you page."""
+    thank-you page (slots: the receipt block, the ratings) and its receipt block (slot: the
+    code), which a thank-you page without a receipt leaves out."""
 
     code: str
     snapshot: BallotSnapshot | None
     pages: dict[str, Page]
     form: SlotPage | None = None
     thanks: SlotPage | None = None
+    receipt: str = ""
 
 
 _cache: dict[str, tuple[float, CachedOffice]] = {}
@@ -166,6 +181,8 @@ def build(code: str) -> CachedOffice | None:
         "voted": Page.of(render(Vote(ballot, voted=True))),
         "wechat": Page.of(render(Vote(ballot, wechat_required=True))),
     }
-    thanks = render_template("public/thanks.html", code=page.office.code, snap=snap, ratings_slot=RATINGS_PLACEHOLDER)
+    thanks = render_template("public/thanks.html", code=page.office.code, snap=snap,
+                             receipt_slot=RECEIPT_PLACEHOLDER, ratings_slot=RATINGS_PLACEHOLDER)
     return CachedOffice(page.office.code, snap, pages, SlotPage(render(Vote(ballot, token=TOKEN_PLACEHOLDER))),
-                        SlotPage(thanks, RATINGS_PLACEHOLDER))
+                        SlotPage(thanks, RECEIPT_PLACEHOLDER, RATINGS_PLACEHOLDER),
+                        render_template("public/_receipt.html", code=CODE_PLACEHOLDER, round_id=snap.round_id))

@@ -1,6 +1,6 @@
 import json
 
-from flask import abort, current_app, redirect, render_template, request, send_from_directory, url_for
+from flask import abort, current_app, make_response, redirect, render_template, request, send_from_directory, url_for
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -10,6 +10,7 @@ from ..services import (
     disclosure,
     hall_screen,
     health,
+    receipts,
     rectification,
     results,
     verification,
@@ -149,6 +150,37 @@ def round_counts(round_id: int):
         json.dumps(verification.counts_document(report.round), ensure_ascii=False, sort_keys=True, indent=1),
         mimetype="application/json")
     response.headers["Content-Disposition"] = f"attachment; filename=round-{round_id}-counts.json"
+    return response
+
+
+NO_RECEIPTS = "这一轮的评价结果尚未发布。结果发布后，可在此核验您的选票已计入统计。"
+
+
+@bp.route("/results/<int:round_id>/receipts", methods=["GET", "POST"])
+def round_receipts(round_id: int):
+    """Checking a receipt: the code is POSTed (never in a URL, so never in an access log), looked
+    up and echoed in a page no cache keeps; a malformed code is a 400 with what a code looks like."""
+    round_ = receipts.published_round(round_id)
+    if round_ is None:
+        abort(404, description=NO_RECEIPTS)
+    if flow.body_too_large():
+        abort(413, description="提交的内容过多，请重新输入回执码。")
+    typed = request.form.get("code", "").strip() if request.method == "POST" else ""
+    check = receipts.check(round_id, typed) if request.method == "POST" else None
+    html = render_template("public/receipts.html", round=round_, count=receipts.count(round_id), check=check,
+                           typed=typed, supervision=current_app.config["POSTER_SUPERVISION_LINE"])
+    response = make_response(html, 400 if check is not None and check.malformed else 200)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/results/<int:round_id>/receipts.txt")
+def round_receipt_list(round_id: int):
+    """Every counted receipt of a published round, one a line, in code order."""
+    if receipts.published_round(round_id) is None:
+        abort(404, description=NO_RECEIPTS)
+    response = current_app.response_class("".join(receipts.listing(round_id)), mimetype="text/plain")
+    response.headers["Content-Disposition"] = f"attachment; filename=round-{round_id}-receipts.txt"
     return response
 
 

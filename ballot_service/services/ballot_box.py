@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ..domain import form_tokens, sealing
+from ..domain import form_tokens, receipts, sealing
 from ..domain.ballots import BallotConfig, Checked, check_ballot
 from ..domain.dedup import dedup_key
 from ..domain.roles import Role
@@ -145,8 +145,13 @@ def new_token(snap: BallotSnapshot, identity: str) -> str:
 
 @dataclass
 class Submission:
+    """What became of a form. `receipt`: the receipt code (domain.receipts) of the ballot this
+    form sealed — set when RECORDED, and when ALREADY_VOTED because this very form's ballot is
+    in the box (its resend); for the voter's eyes only, never to be logged or stored."""
+
     outcome: Outcome
     checked: Checked | None = None
+    receipt: str | None = None
 
 
 def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[str, list[str]]) -> Submission:
@@ -156,6 +161,11 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
     after a failure (the retry page does that) goes on past its own claim; then the dedup
     record's primary key settles it: the form was stored by its first attempt, and is not
     stored twice (ALREADY_VOTED, which says nothing about what was stored).
+
+    The sealed row's id and the receipt sealed inside it are keyed hashes of the form's nonce
+    (domain.receipts), so a form sent again finds whether its own ballot is in the box: only then
+    does its ALREADY_VOTED carry the receipt again. A claim, or the dedup record, would not say
+    so: the voter's other form (a second tab) may be the one stored.
     """
     if snap is None or not snap.accepting():
         return Submission(Outcome.CLOSED)
@@ -174,17 +184,19 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
             # Another form's claim is a hint only: that attempt may have failed without knowing
             # whether it committed. The database says; a claim with no record is taken over.
             if _record_exists(snap.round_id, key):
-                return Submission(Outcome.ALREADY_VOTED)
+                return _already_voted(snap, nonce, _asked)
             redis_ext.client.set(claim, tag, exat=_expire_at(snap.closes_at))
     except RedisError:
         return Submission(Outcome.FAILED, checked)
     except SQLAlchemyError:
         return Submission(Outcome.FAILED, checked)
-    ballot_id = secrets.token_hex(16)
+    ballot_id, receipt = receipts.sealed_id(snap.secret, nonce), receipts.receipt(snap.secret, nonce)
+    plaintext = sealing.encode(snap.office_id, "online", checked.ratings, receipt)
+    if not sealing.fits(snap.sealed_size, plaintext):  # a round opened before receipts
+        receipt, plaintext = None, sealing.encode(snap.office_id, "online", checked.ratings)
     try:
         seal_key_id, seal_key = _seal_key(snap.round_id, snap.public_key)
-        box = sealing.seal(seal_key, snap.round_id, seal_key_id, ballot_id, snap.sealed_size,
-                           sealing.encode(snap.office_id, "online", checked.ratings))
+        box = sealing.seal(seal_key, snap.round_id, seal_key_id, ballot_id, snap.sealed_size, plaintext)
         stored = insert_sealed(snap.round_id, ballot_id, seal_key_id, box, key)
         if stored:
             db.session.commit()
@@ -192,7 +204,7 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
         db.session.rollback()
         recorded = _recorded(snap.round_id, key)
         if recorded:
-            return Submission(Outcome.ALREADY_VOTED)  # this form's first attempt, or another form
+            return _already_voted(snap, nonce, _asked_afresh)  # this form's first attempt, or another form
         _release(claim, tag)
         if recorded is False:
             # Not the dedup record: the seal key's row is gone (a database restored from an older
@@ -207,7 +219,7 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
         # and it is stored once.
         db.session.rollback()
         if _asked_afresh(select(SealedBallot.id).where(SealedBallot.id == ballot_id)):
-            return Submission(Outcome.RECORDED, checked)  # this very ballot is in the box
+            return Submission(Outcome.RECORDED, checked, receipt)  # this very ballot is in the box
         _release(claim, tag)
         log.warning("ballot write failed for round %s", snap.round_id)
         return Submission(Outcome.FAILED, checked)
@@ -220,7 +232,15 @@ def submit(snap: BallotSnapshot | None, identity: str, token: str, form: dict[st
         _release(claim, tag)
         return Submission(Outcome.CLOSED)
     solicitation.count_ballot(snap.round_id, snap.office_id, secret=snap.secret, closes_at=snap.closes_at)
-    return Submission(Outcome.RECORDED, checked)
+    return Submission(Outcome.RECORDED, checked, receipt)
+
+
+def _already_voted(snap: BallotSnapshot, nonce: str, ask) -> Submission:
+    """ALREADY_VOTED, with the form's receipt again only when this very form's ballot is in the
+    box (asked by its row id, `ask` on the session or afresh): a voter whose thank-you page was
+    lost gets the same receipt, one who sends a second form gets none."""
+    own = ask(select(SealedBallot.id).where(SealedBallot.id == receipts.sealed_id(snap.secret, nonce)))
+    return Submission(Outcome.ALREADY_VOTED, receipt=receipts.receipt(snap.secret, nonce) if own else None)
 
 
 def has_voted(snap: BallotSnapshot, identity: str) -> bool:
@@ -231,6 +251,14 @@ def has_voted(snap: BallotSnapshot, identity: str) -> bool:
 
 def _record_query(round_id: int, key: str):
     return select(DedupRecord.key).where(DedupRecord.round_id == round_id, DedupRecord.key == key)
+
+
+def _asked(query) -> bool:
+    """Whether `query` finds a row, asked on the session's connection; the read ends there."""
+    try:
+        return db.session.scalar(query) is not None
+    finally:
+        db.session.rollback()
 
 
 def _record_exists(round_id: int, key: str) -> bool:
@@ -384,25 +412,30 @@ def lock_box() -> None:
         connection.execute(text("UPDATE round SET unsealed = unsealed WHERE 0"))
 
 
-def unseal(round_: Round) -> Iterator[tuple[int, str, list]]:
+def unseal(round_: Round, receipt_codes: list | None = None) -> Iterator[tuple[int, str, list]]:
     """Every sealed ballot of the round opened, in random order: (office id, channel, ratings),
     each rating as [person id, level, tags, note] (domain.sealing.encode). The boxes are read
     here, at once, and shuffled; they open one by one as the caller takes them, so the caller
     may write them as plaintext meanwhile (the connection is free by then), and empties the box
-    in the same transaction."""
+    in the same transaction. Each opened ballot's receipt code, if it has one, is appended to
+    `receipt_codes` apart from the ballot (the tally writes them in code order)."""
     private = keys.private_key(round_.key_id)
     seal_keys = {seal_key_id: sealing.AESGCM(sealing.unwrap_seal_key(private, round_.id, seal_key_id, wrapped))
                  for seal_key_id, wrapped in db.session.execute(
                      select(SealKey.id, SealKey.wrapped).where(SealKey.round_id == round_.id))}
     boxes = list(_boxes(round_.id))
     secrets.SystemRandom().shuffle(boxes)
-    return _opened(round_.id, seal_keys, boxes)
+    return _opened(round_.id, seal_keys, boxes, [] if receipt_codes is None else receipt_codes)
 
 
-def _opened(round_id: int, seal_keys: dict, boxes: list):
+def _opened(round_id: int, seal_keys: dict, boxes: list, receipt_codes: list):
     try:
         for ballot_id, seal_key_id, box in boxes:
-            yield sealing.decode_raw(sealing.unseal(seal_keys[seal_key_id], round_id, seal_key_id, ballot_id, box))
+            office_id, channel, ratings, receipt = sealing.decode_raw(
+                sealing.unseal(seal_keys[seal_key_id], round_id, seal_key_id, ballot_id, box))
+            if receipt is not None:
+                receipt_codes.append(receipt)
+            yield office_id, channel, ratings
     except (InvalidTag, KeyError):
         raise BoxTampered("有密封选票无法打开（可能被改动、移动或复制），无法统计，请联系系统管理员核查") from None
 

@@ -202,7 +202,15 @@ def _unseal(round_: Round) -> None:
     """Open the round's sealed ballots into plaintext rows, empty the box, then destroy the
     round's keys (A1, A2). Holds every other writer of the box out (waiting for those already
     writing) until its commit, from which on the round takes no ballot (`unsealed`); a second
-    tally waits, then finds the round unsealed."""
+    tally waits, then finds the round unsealed.
+
+    The opened ballots' receipt codes (domain.receipts) go into `receipt` in the same
+    transaction, alone and sorted by code: the codes being keyed hashes, code order is a random
+    order that says nothing of the ballots' (nor of the order they were cast or opened in), and
+    a receipt row holds nothing but its round and code. Two ballots of one code (a chance of one
+    in two million for a round of a million ballots) share its row."""
+    from ..models import Receipt  # here: the rest of this module is not this function's to change
+
     if not round_.unsealed:
         ballot_box.lock_box()
         db.session.refresh(round_)
@@ -212,7 +220,8 @@ def _unseal(round_: Round) -> None:
         for office_id, person_id in db.session.execute(
                 select(RoundRoster.office_id, RoundRoster.person_id).where(RoundRoster.round_id == round_id)):
             rosters[office_id].add(person_id)
-        ballots, tags, opened_ballots = [], [], ballot_box.unseal(round_)
+        receipt_codes = []
+        ballots, tags, opened_ballots = [], [], ballot_box.unseal(round_, receipt_codes)
 
         def ratings():  # streamed into the COPY as each ballot opens, so the two overlap
             for office_id, channel, opened in opened_ballots:
@@ -227,6 +236,7 @@ def _unseal(round_: Round) -> None:
         _copy_rows(Rating.__table__, ("ballot_id", "round_id", "office_id", "person_id", "level", "note"), ratings())
         _copy_rows(Ballot.__table__, ("id", "round_id", "office_id", "channel"), ballots)
         _copy_rows(RatingTag.__table__, ("ballot_id", "person_id", "tag"), tags)
+        _copy_rows(Receipt.__table__, ("round_id", "code"), ((round_id, code) for code in sorted(set(receipt_codes))))
         if ballot_box.empty_box(round_id) != len(ballots):
             raise RoundError("密封票箱在统计过程中发生变化，请重新统计")
         round_.unsealed = True
