@@ -37,7 +37,7 @@ class AppealCreateSchema(ma.Schema):
                                  validate=ma.validate.Length(max=appeals.MAX_ATTACHMENTS))
 
 
-class DecisionSchema(ma.Schema):
+class AppealDecisionSchema(ma.Schema):
     decision = ma.fields.String(required=True, validate=ma.validate.OneOf(["upheld", "rejected"]))
     reason = ma.fields.String(required=True, validate=ma.validate.Length(max=appeals.DECISION_MAX))
 
@@ -110,7 +110,7 @@ class AppealOne(MethodView):
 @blp.route("/<int:appeal_id>/decision")
 class AppealDecision(MethodView):
     @access.guard(P.APPEAL_DECIDE, "appeal", "appeal_id")
-    @blp.arguments(DecisionSchema)
+    @blp.arguments(AppealDecisionSchema)
     @blp.response(200, AppealSchema)
     def post(self, data, appeal_id):
         """Uphold (the round is counted again at once without the excluded ratings) or reject."""
