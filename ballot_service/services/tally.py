@@ -7,8 +7,13 @@ commit starts again from the sealed box, one killed after it finds the box empty
 to destroy. Re-tallies read the plaintext rows.
 
 The database does the counting (one GROUP BY over the round's ratings per office and person,
-with a count per level, and one per tag); Python applies domain.scoring and
-domain.consequences to those few aggregate rows.
+with a count per level, and one per tag); domain.tally, a pure function, makes the results of
+those few aggregate rows, and domain.consequences what follows from them.
+
+Every tally is kept as a version (TallyRun): the original, and after each upheld appeal a
+re-tally (`retally`) of the published round with the appeals' exclusions, which keeps the
+earlier versions and refuses a round counted under other rules (domain.tally.RULES_VERSION).
+
 The counting writes in one transaction, so a tally killed half-way leaves the round "closed"
 and the retried job counts from scratch. Re-running gives identical rows and digest.
 """
