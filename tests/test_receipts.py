@@ -11,6 +11,7 @@ After the tally the receipt table holds round and code alone, in code order on t
 import logging
 import re
 
+import pytest
 from sqlalchemy import inspect, select, text
 
 from ballot_service.domain import receipts as codes
@@ -258,7 +259,19 @@ def test_a_round_without_online_ballots_publishes_an_empty_list(app, client, dat
     assert "本轮共有0张选票的回执码计入统计" in client.get(f"/results/{round_.id}/receipts").get_data(as_text=True)
 
 
-def test_the_operators_find_receipts_only_in_the_published_table(operated):  # noqa: F811
+@pytest.fixture
+def limiter_kept():
+    """The rate limiter as the session's app bound it, back after a test with an app of its own
+    (create_app rebinds the one limiter to that app's Redis, which the test then stops)."""
+    from ballot_service.extensions import limiter
+
+    saved = dict(vars(limiter))
+    yield
+    vars(limiter).clear()
+    vars(limiter).update(saved)
+
+
+def test_the_operators_find_receipts_only_in_the_published_table(limiter_kept, operated):  # noqa: F811
     """T1 and T2 with their own tools (tests/test_operator_attack.py's private PostgreSQL and AOF
     Redis, read as files): during the round no heap, WAL, AOF or RDB file holds a receipt; after
     the tally Redis's files still hold none, and the receipt table's pages hold one live tuple per
