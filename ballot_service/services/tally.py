@@ -44,6 +44,7 @@ from ..models import (
     Office,
     Rating,
     RatingTag,
+    Receipt,
     Result,
     Round,
     RoundRoster,
@@ -214,8 +215,6 @@ def _unseal(round_: Round) -> None:
     order that says nothing of the ballots' (nor of the order they were cast or opened in), and
     a receipt row holds nothing but its round and code. Two ballots of one code (a chance of one
     in two million for a round of a million ballots) share its row."""
-    from ..models import Receipt  # here: the rest of this module is not this function's to change
-
     if not round_.unsealed:
         ballot_box.lock_box()
         db.session.refresh(round_)
