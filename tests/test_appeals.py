@@ -102,6 +102,9 @@ def test_an_upheld_appeal_retallies_and_the_card_shows_both_results(app, client,
     assert "经核实培训通知和考勤记录" in card and "复核人：" + coordinator.username in card
     assert v2.digest in card
 
+    round_page = text(client.get(f"/admin/rounds/{r}"))
+    assert "现为第2版" in round_page and re.search(r"第2版 .* 2023\.1 " + appeals.subject_name(appeal) + " 3", round_page)
+
     again = client.post(decide, data={"csrf_token": form_token(client, detail), "decision": "rejected",
                                       "reason": "再次复核改为不成立"})
     assert "这项申诉已复核" in text(again) and len(appeals.versions(r)) == 2

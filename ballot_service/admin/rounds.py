@@ -13,7 +13,7 @@ from ..domain.review import Decision
 from ..domain.round_states import UNTALLIED, RoundStatus
 from ..extensions import db
 from ..models import Region, Round
-from ..services import access, admin_rounds, rounds, solicitation
+from ..services import access, admin_rounds, appeals, rounds, solicitation
 from ..services.jobs import QueueUnavailable
 from . import bp, paginate
 
@@ -133,6 +133,8 @@ def round_detail(round_id: int):
         tally=admin_rounds.tally_job(round_.id) if round_.status in (RoundStatus.CLOSED, RoundStatus.TALLIED) else None,
         can_manage=access.can(P.ROUNDS_MANAGE), can_consequences=access.can(P.CONSEQUENCES_READ),
         can_turnout=access.can(P.TURNOUT_READ), flags=solicitation.shown_flags(round_),
+        versions=appeals.versions(round_.id), upheld=appeals.appeals(round_id=round_.id, status="upheld"),
+        appeal_subject=appeals.subject_name,
     )
 
 
