@@ -219,3 +219,48 @@ def test_a_consequence_a_retally_brings_is_reviewed_on_the_published_round(clien
     assert ledger() == 50 and appeals.pending_consequences(r) == 0
     with pytest.raises(rounds.RoundError, match="已审核的结果运用不能再改"):
         admin_rounds.decide_consequence(r, pending[0].id, "struck", "改为撤销该项")
+
+
+def test_an_exclusion_that_would_show_a_hidden_score_is_refused(city):  # noqa: F811
+    """k = 3: S1 has 2 scored ratings and is hidden. Excluding S1 would publish the department's mean
+    of five people beside its mean of four: 5 × 76.83 − 4 × 84.79 = 44.99, S1's hidden 45.00. So
+    would excluding Y (2 ballots, hidden), or X, on whose ballot S1 is."""
+    r = first_round(city)
+    set_k(r, 3)
+    rounds.close_round(r)
+    tally_round(r)
+    publish(r)
+    c = city
+    for kind, subject in (("person", c["S1"]), ("office", c["Y"]), ("office", c["X"])):
+        with pytest.raises(appeals.AppealError, match="不能以排除评价的方式处理"):
+            appeals.file_appeal(r, c["A"], kind, subject, "该对象本轮的评价不应计入统计。")
+    assert not appeals.appeals(round_id=r)
+
+
+def test_a_second_retally_keeps_one_of_each_pending_consequence(city, published):  # noqa: F811
+    r, c = published, city
+    first = appeals.file_appeal(r, c["A"], "office", c["X"], "该科室评价疑似集中刷票，请复核。")
+    appeals.decide_appeal(first.id, "upheld", "核实为现场组织评价，排除该科室选票。")
+    second = appeals.file_appeal(r, c["B"], "person", c["P"], "该同志本轮未在岗，评价不应计入统计。")
+    appeals.decide_appeal(second.id, "upheld", "经核实未在岗，申诉成立。")
+    db.session.commit()
+    pending = db.session.scalars(select(ConsequenceRecord).where(ConsequenceRecord.round_id == r,
+                                                                 ConsequenceRecord.decision == "pending")).all()
+    # Still M's review reference and A's yellow card, once each (P's own, if any, struck by the re-tally).
+    assert sorted((x.kind, x.subject_kind, x.subject_id) for x in pending) == [
+        ("review_reference", "person", c["M"]), ("yellow_card", "department", c["A"])]
+    assert [v.version for v in appeals.versions(r)] == [1, 2, 3]
+    assert (second.tally_version, second.removed_ratings) == (3, 2)  # P's two 满意
+
+
+def test_a_round_tallied_before_versions_is_published_and_verified(app, city):  # noqa: F811
+    r = first_round(city)
+    set_k(r, 1)
+    rounds.close_round(r)
+    tally_round(r)
+    db.session.execute(TallyRun.__table__.delete())  # as a round tallied before 0012
+    db.session.commit()
+    publish(r)
+    result = app.test_cli_runner().invoke(args=["verify", str(r)])
+    assert result.exit_code == 0, result.output
+    assert "发布时未记录摘要" in result.output and "统计规则 2023.1" in result.output

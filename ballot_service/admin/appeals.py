@@ -76,7 +76,7 @@ def appeal_new(round_id: int):
             return redirect(url_for("admin.appeal_detail", appeal_id=appeal.id))
     return render_template("admin/appeals/new.html", form=form, round=round_, department=department,
                            deadline=appeals.appeal_deadline(round_),
-                           open_now=utcnow() <= appeals.appeal_deadline(round_))
+                           open_now=utcnow() <= appeals.appeal_deadline(round_)), 400 if form.is_submitted() else 200
 
 
 @bp.route("/appeals/<int:appeal_id>")
@@ -112,7 +112,8 @@ def _detail(appeal, form: DecisionForm):
     return render_template("admin/appeals/detail.html", appeal=appeal, form=form, name=appeals.subject_name(appeal),
                            statuses=appeals.STATUS_LABELS, kinds=appeals.KIND_LABELS,
                            can_decide=access.can(P.APPEAL_DECIDE) and appeal.status == "pending",
-                           versions=appeals.versions(appeal.round_id))
+                           # every department's exclusions: for the coordinators only
+                           versions=appeals.versions(appeal.round_id) if access.can(P.APPEAL_DECIDE) else [])
 
 
 @bp.route("/appeals/<int:appeal_id>/attachments/<int:attachment_id>")

@@ -19,6 +19,9 @@ from decimal import Decimal
 from . import scoring
 
 RULES_VERSION = "2023.1"
+# The rules of every round tallied before tallies were versioned (migration 0012): a round of
+# theirs gets this version when its stored results are first kept as a version.
+FIRST_RULES_VERSION = "2023.1"
 
 EXCLUSION_KINDS = ("person", "office")
 # What a round snapshots for its appeals: the days after publication a department may appeal.

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from ..domain import review as review_rules
 from ..domain.tally import APPEAL_CONFIG, EXCLUSION_KINDS
+from ..domain.visibility import Audience
 from ..extensions import db
 from ..models import (
     Appeal,
@@ -26,7 +27,7 @@ from ..models import (
     RoundRoster,
     TallyRun,
 )
-from . import audit, rounds, tally
+from . import audit, rectification, results, rounds, tally
 from .rounds import RoundError, utcnow
 
 REASONS_MIN, REASONS_MAX = 10, 2000
@@ -102,6 +103,7 @@ def file_appeal(round_id: int, department_id: int, kind: str, subject_id: int, r
         raise AppealError(f"附件最多{MAX_ATTACHMENTS}个")
     for a in attachments:
         _check_attachment(a)
+    _refuse_if_it_would_expose(round_, department_id, kind, subject_id)
     if db.session.scalar(select(Appeal.id).where(
             Appeal.round_id == round_id, Appeal.kind == kind, Appeal.subject_id == subject_id,
             Appeal.status.in_(("pending", "upheld")))):
@@ -115,6 +117,20 @@ def file_appeal(round_id: int, department_id: int, kind: str, subject_id: int, r
     audit.note("appeal.file", f"appeal:{appeal.id}", {"round": round_id, "kind": kind, "subject": subject_id,
                                                       "attachments": len(attachments)})
     return appeal
+
+
+def _refuse_if_it_would_expose(round_: Round, department_id: int, kind: str, subject_id: int) -> None:
+    """Refuse an exclusion that would show what k hides: taking out ratings of a subject the
+    public is not shown (below k ballots, or a complement), the department's score before and
+    after would give its score. For an office, its people count too."""
+    affected = {(kind, subject_id)}
+    if kind == "office":
+        affected |= {("person", p) for p in db.session.scalars(select(RoundRoster.person_id).where(
+            RoundRoster.round_id == round_.id, RoundRoster.office_id == subject_id))}
+    if affected & results.hidden_results(round_, Audience.PUBLIC, department_id):
+        raise AppealError(f"{'该人员' if kind == 'person' else '该科室或其中的人员'}本轮评价票不足"
+                          f"{results.k_of(round_)}张，结果不公开；排除其评价后，部门得分的变化即可推算出其得分。"
+                          "为保护评价人，不能以排除评价的方式处理，请在结果运用审核中说明情况")
 
 
 def _content_type(filename: str) -> str:
@@ -138,7 +154,7 @@ def decide_appeal(appeal_id: int, decision: str, reason: str) -> Appeal:
     round is counted again with every upheld exclusion, in this same transaction (a re-tally reads
     the unsealed rows and takes seconds at most), so the decision and the new results land together
     or not at all."""
-    appeal = db.session.get(Appeal, appeal_id)
+    appeal = db.session.get(Appeal, appeal_id, with_for_update=True, populate_existing=True)  # one decision
     if appeal is None:
         raise AppealError("没有这项申诉")
     if appeal.status != "pending":
@@ -148,6 +164,8 @@ def decide_appeal(appeal_id: int, decision: str, reason: str) -> Appeal:
     reason = reason.strip()
     if not DECISION_MIN <= len(reason) <= DECISION_MAX:
         raise AppealError(f"复核意见须为{DECISION_MIN}至{DECISION_MAX}个字，写明采纳或不采纳的理由")
+    if decision == "upheld":
+        _refuse_if_it_would_expose(appeal.round, appeal.department_id, appeal.kind, appeal.subject_id)
     appeal.status, appeal.decision_reason = decision, reason
     appeal.decided_by, appeal.decided_at = audit.actor_name(), utcnow()
     db.session.flush()
@@ -155,6 +173,7 @@ def decide_appeal(appeal_id: int, decision: str, reason: str) -> Appeal:
         run = tally.retally(appeal.round_id, appeal.id)
         before = _removed_before(appeal.round_id, run.version)
         appeal.tally_version, appeal.removed_ratings = run.version, run.removed_ratings - before
+        rectification.open_for_round(appeal.round_id)  # a subject the new grades put at 一般 or 不合格
     audit.note("appeal.decide", f"appeal:{appeal.id}", {"round": appeal.round_id, "decision": decision,
                                                         "reason": reason, "version": appeal.tally_version})
     db.session.flush()

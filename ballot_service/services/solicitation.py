@@ -5,8 +5,11 @@ Live turnout: each newly recorded online ballot adds one to its office's count o
   turnout:<round>:<office tag>   a hash {bucket: ballots}, expiring a week after the round closes
 The office tag is a keyed hash under the round's secret (domain.solicitation.office_tag): the
 counts tell the Redis administrator how many ballots came when, as the sealed box's rows tell the
-database administrator, but not to which office without the key store (A1). Nothing per ballot or
-voter is kept, and a count that fails never fails the ballot.
+database administrator, but not to which office without the key store. Not against both at
+once, though: a Redis snapshot kept from before the close, matched with the offices' ballot
+totals after the tally, gives each tag its office, and so an office's ballots their 10-minute
+windows (the README's residual risk; the counts live only in Redis, only until the close).
+Nothing per ballot or voter is kept, and a count that fails never fails the ballot.
 
 When the round closes, the burst rule runs over the counts once more, its flags are kept as
 RoundFlag rows (with the day of the peak, never its time), and the counts go. At the tally,

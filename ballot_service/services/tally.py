@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import JSON, delete, func, select
+from sqlalchemy import JSON, delete, func, or_, select
 
 from ..domain import consequences as rules
 from ..domain import round_states
@@ -200,6 +200,7 @@ def _first_run(round_: Round) -> TallyRun:
     canonical += [_canonical_consequence(c) for c in db.session.scalars(
         select(ConsequenceRecord).where(ConsequenceRecord.round_id == round_.id).order_by(ConsequenceRecord.id))]
     run = _record_run(round_, 1, canonical, 0)
+    run.rules_version = rules_tally.FIRST_RULES_VERSION  # what it was counted under, whatever the rules now
     db.session.flush()
     return run
 
@@ -392,15 +393,18 @@ def retally(round_id: int, appeal_id: int) -> TallyRun:
     db.session.execute(delete(Result).where(Result.round_id == round_id))
     rows = _write_results(round_id, counted.rows)
     canonical = [_canonical_result(row) for row in rows]
-    kept = {json.dumps(_canonical_consequence(c)): c for c in db.session.scalars(
+    kept = {json.dumps(_canonical_consequence(c)): c for c in db.session.scalars(  # all but those struck here
         select(ConsequenceRecord).where(ConsequenceRecord.round_id == round_id,
-                                        ConsequenceRecord.decided_by != RETALLY_ACTOR))}
+                                        or_(ConsequenceRecord.decided_by.is_(None),
+                                            ConsequenceRecord.decided_by != RETALLY_ACTOR)))}
     for record in _consequences(round_id, rows, inputs.roster, inputs.previous):
         key = json.dumps(_canonical_consequence(record))
         if kept.pop(key, None) is None:
             db.session.add(record)  # pending: the coordinator reviews it
         canonical.append(_canonical_consequence(record))
     for record in kept.values():
+        if record.decision == Decision.STRUCK:
+            continue  # struck by the coordinator already: their reason stands
         record.decision, record.decided_by, record.decided_at = Decision.STRUCK, RETALLY_ACTOR, utcnow()
         record.reason = f"申诉复核后重新统计（第{version}版），该项不再适用"
     db.session.flush()

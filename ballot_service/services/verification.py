@@ -42,7 +42,8 @@ def counts_document(round_: Round) -> dict:
     config = round_.config
     return {
         "round": {"id": round_.id, "name": round_.name, "version": run.version if run else 1,
-                  "rules_version": run.rules_version if run else None, "results_digest": round_.digest},
+                  "rules_version": run.rules_version if run else rules_tally.FIRST_RULES_VERSION,
+                  "results_digest": round_.digest},
         "rules": {"levels": config["levels"], "grade_bands": config["grade_bands"],
                   "department_aggregation": config["department_aggregation"], "k": k_of(round_)},
         "subjects": [
@@ -59,12 +60,15 @@ def digest_of(document: dict) -> str:
                           .encode()).hexdigest()
 
 
-def seal_counts(round_: Round) -> str:
+def seal_counts(round_: Round) -> str | None:
     """Record the digest of the round's counts as they are published (at publication, and again
-    after each re-tally), so that a document that differs later shows."""
-    digest = digest_of(counts_document(round_))
-    current_run(round_.id).counts_digest = digest
-    return digest
+    after each re-tally), so that a document that differs later shows. A round tallied before
+    versions has no run to record it in (None) until an appeal re-tallies it."""
+    run = current_run(round_.id)
+    if run is None:
+        return None
+    run.counts_digest = digest_of(counts_document(round_))
+    return run.counts_digest
 
 
 @dataclass
