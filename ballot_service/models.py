@@ -644,7 +644,7 @@ class AppealAttachment(db.Model):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-RECTIFICATION_STATUSES = ("open", "submitted", "returned", "accepted")
+RECTIFICATION_STATUSES = ("open", "submitted", "returned", "accepted", "withdrawn")
 
 
 class Rectification(db.Model):

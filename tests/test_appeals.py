@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from ballot_service.domain.tally import RULES_VERSION
 from ballot_service.extensions import db
-from ballot_service.models import Appeal, ConsequenceRecord, Department, Result, Round, TallyRun
-from ballot_service.services import appeals, rounds
+from ballot_service.models import Appeal, ConsequenceRecord, Department, Rectification, Result, Round, TallyRun
+from ballot_service.services import appeals, rectification, rounds
 from ballot_service.services.tally import tally_round
 from tests.admin_helpers import form_token, make_user, sign_in
 from tests.ballot_helpers import publish
@@ -104,6 +104,11 @@ def test_an_upheld_appeal_retallies_and_the_card_shows_both_results(app, client,
 
     round_page = text(client.get(f"/admin/rounds/{r}"))
     assert "现为第2版" in round_page and re.search(r"第2版 .* 2023\.1 " + appeals.subject_name(appeal) + " 3", round_page)
+
+    # S1's 不合格 task (filed, returned, accepted in the browser test; here still open) is withdrawn.
+    [task] = db.session.scalars(select(Rectification).where(Rectification.round_id == r)).all()
+    assert (task.subject_id, task.status) == (c["S1"], "withdrawn") and "第2版" in task.review_note
+    assert rectification.public_summary(r, c["A"]).total == 0
 
     again = client.post(decide, data={"csrf_token": form_token(client, detail), "decision": "rejected",
                                       "reason": "再次复核改为不成立"})

@@ -18,6 +18,9 @@ measures and completion report; the coordinator accepts, or returns it with a wr
                         ▼  │
                       returned
 
+A re-tally after an upheld appeal may take a task's ground away: a task not yet accepted whose
+subject's new result no longer calls for it is withdrawn (撤销, with the reason) and counts no more.
+
 A task is overdue while it is not accepted and today (China) is past its deadline; it was done
 on time when accepted on or before its deadline. Follow-up is per office and per person (and
 department), never per voter.
@@ -46,7 +49,9 @@ DEFAULT_RECTIFY_CONFIG = {
 
 TRIGGER_GRADES = ("average", "fail")  # 一般, 不合格
 SUBJECT_KINDS = ("person", "office", "department")
-STATUS_LABELS = {"open": "待整改", "submitted": "待验收", "returned": "已退回", "accepted": "已验收"}
+STATUS_LABELS = {"open": "待整改", "submitted": "待验收", "returned": "已退回", "accepted": "已验收",
+                 "withdrawn": "已撤销"}
+CLOSED = ("accepted", "withdrawn")  # no more moves; a withdrawn task counts nowhere
 TRIGGER_LABELS = {"grade": "评定等次", "tags": "投诉标签达到阈值"}
 SUBJECT_KIND_LABELS = {"person": "个人", "office": "科室", "department": "部门"}
 
@@ -130,11 +135,12 @@ def check_note(note: str | None, required: bool) -> str:
 MOVES = {("open", "submit"): "submitted", ("returned", "submit"): "submitted",
          ("submitted", "accept"): "accepted", ("submitted", "return"): "returned"}
 REFUSALS = {
-    "submit": {"submitted": "整改情况已提交，等待验收，不能重复提交", "accepted": "该整改任务已验收通过，不能再修改"},
+    "submit": {"submitted": "整改情况已提交，等待验收，不能重复提交", "accepted": "该整改任务已验收通过，不能再修改",
+               "withdrawn": "该整改任务已撤销（申诉复核后不再适用）"},
     "accept": {"open": "部门尚未提交整改情况，不能验收", "returned": "该任务已退回整改，待部门重新提交后才能验收",
-               "accepted": "该整改任务已验收通过"},
+               "accepted": "该整改任务已验收通过", "withdrawn": "该整改任务已撤销（申诉复核后不再适用）"},
     "return": {"open": "部门尚未提交整改情况，不能退回", "returned": "该任务已退回整改，待部门重新提交",
-               "accepted": "该整改任务已验收通过，不能退回"},
+               "accepted": "该整改任务已验收通过，不能退回", "withdrawn": "该整改任务已撤销（申诉复核后不再适用）"},
 }
 
 
@@ -146,7 +152,7 @@ def move(status: str, action: str) -> str:
 
 
 def is_overdue(status: str, due: dt.date, today: dt.date) -> bool:
-    return status != "accepted" and today > due
+    return status not in CLOSED and today > due
 
 
 def days_overdue(status: str, due: dt.date, today: dt.date) -> int:
@@ -191,7 +197,7 @@ class Summary:
 
 
 def summarise(tasks: Iterable[Task], today: dt.date) -> Summary:
-    tasks = list(tasks)
+    tasks = [t for t in tasks if t.status != "withdrawn"]
     done = sum(1 for t in tasks if t.status == "accepted")
     overdue = sum(1 for t in tasks if is_overdue(t.status, t.deadline, today))
     in_time = sum(1 for t in tasks if on_time(t.status, t.deadline, t.accepted_on))

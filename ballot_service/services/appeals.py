@@ -173,7 +173,7 @@ def decide_appeal(appeal_id: int, decision: str, reason: str) -> Appeal:
         run = tally.retally(appeal.round_id, appeal.id)
         before = _removed_before(appeal.round_id, run.version)
         appeal.tally_version, appeal.removed_ratings = run.version, run.removed_ratings - before
-        rectification.open_for_round(appeal.round_id)  # a subject the new grades put at 一般 or 不合格
+        rectification.follow_retally(appeal.round_id, run.version)
     audit.note("appeal.decide", f"appeal:{appeal.id}", {"round": appeal.round_id, "decision": decision,
                                                         "reason": reason, "version": appeal.tally_version})
     db.session.flush()

@@ -87,6 +87,28 @@ def _findings(round_: Round, row: Result, subject: str, threshold: int) -> dict:
     }
 
 
+def _called_for(round_: Round) -> dict[tuple[str, int, str], tuple[Result, int]]:
+    """{(kind, id, trigger): (result row, department id)}: the tasks the round's current results
+    call for (domain.rectification.triggers), under what each department is shown (k rule)."""
+    _days, threshold = rules.settings(round_.config)
+    rows = db.session.scalars(select(Result).where(
+        Result.round_id == round_.id, Result.subject_kind.in_(rules.SUBJECT_KINDS))
+        .order_by(Result.department_id, Result.subject_kind, Result.subject_id)).all()
+    hidden: dict[int, set] = {}
+    called = {}
+    for row in rows:
+        department_id = row.subject_id if row.subject_kind == "department" else row.department_id
+        if department_id is None:
+            continue
+        if department_id not in hidden:  # what the department itself is shown (k rule)
+            hidden[department_id] = results.hidden_results(round_, Audience.DEPARTMENT, department_id)
+        subject = Subject(row.subject_kind, row.grade, row.tags or {},
+                          (row.subject_kind, row.subject_id) in hidden[department_id])
+        for trigger in rules.triggers(subject, threshold):
+            called[row.subject_kind, row.subject_id, trigger] = (row, department_id)
+    return called
+
+
 def open_for_round(round_id: int) -> list[Rectification]:
     """Open the tasks of a published round (domain.rectification.triggers), each for its subject's
     department, due `rectify_days` after the China date of publication. Idempotent: a task already
@@ -98,34 +120,39 @@ def open_for_round(round_id: int) -> list[Rectification]:
     due = rules.deadline(round_.published_at, days)
     existing = set(db.session.execute(select(Rectification.subject_kind, Rectification.subject_id,
                                              Rectification.trigger).where(Rectification.round_id == round_id)).all())
-    rows = db.session.scalars(select(Result).where(
-        Result.round_id == round_id, Result.subject_kind.in_(rules.SUBJECT_KINDS))
-        .order_by(Result.department_id, Result.subject_kind, Result.subject_id)).all()
-    names = _subject_names(rows)
-    hidden: dict[int, set] = {}
+    called = {key: found for key, found in _called_for(round_).items() if key not in existing}
+    names = _subject_names([row for row, _department in called.values()])
     opened, now = [], utcnow()
-    for row in rows:
-        department_id = row.subject_id if row.subject_kind == "department" else row.department_id
-        if department_id is None:
-            continue
-        if department_id not in hidden:  # what the department itself is shown (k rule)
-            hidden[department_id] = results.hidden_results(round_, Audience.DEPARTMENT, department_id)
-        subject = Subject(row.subject_kind, row.grade, row.tags or {},
-                          (row.subject_kind, row.subject_id) in hidden[department_id])
-        for trigger in rules.triggers(subject, threshold):
-            if (row.subject_kind, row.subject_id, trigger) in existing:
-                continue
-            name = names.get((row.subject_kind, row.subject_id), f"{row.subject_kind}{row.subject_id}")
-            task = Rectification(round_id=round_id, department_id=department_id, subject_kind=row.subject_kind,
-                                 subject_id=row.subject_id, trigger=trigger, opened_at=now, deadline=due,
-                                 status="open", findings=_findings(round_, row, name, threshold))
-            db.session.add(task)
-            opened.append(task)
+    for (kind, subject_id, trigger), (row, department_id) in called.items():
+        name = names.get((kind, subject_id), f"{kind}{subject_id}")
+        task = Rectification(round_id=round_id, department_id=department_id, subject_kind=kind,
+                             subject_id=subject_id, trigger=trigger, opened_at=now, deadline=due,
+                             status="open", findings=_findings(round_, row, name, threshold))
+        db.session.add(task)
+        opened.append(task)
     if opened:
         db.session.flush()
         audit.note("rectification.open", f"round:{round_id}",
                    {"opened": [t.id for t in opened], "deadline": due.isoformat()})
     return opened
+
+
+def follow_retally(round_id: int, version: int) -> None:
+    """After a re-tally (an upheld appeal): a task not yet accepted whose subject's new result no
+    longer calls for it is withdrawn, with the reason; the tasks the new results call for and
+    the round has not had are opened."""
+    round_ = db.session.get(Round, round_id)
+    called = _called_for(round_)
+    withdrawn = []
+    for task in db.session.scalars(select(Rectification).where(
+            Rectification.round_id == round_id, Rectification.status.not_in(rules.CLOSED))):
+        if (task.subject_kind, task.subject_id, task.trigger) not in called:
+            task.status, task.reviewed_by = "withdrawn", audit.actor_name()
+            task.review_note = f"申诉复核后重新统计（第{version}版），该对象不再须整改"
+            withdrawn.append(task.id)
+    if withdrawn:
+        audit.note("rectification.withdraw", f"round:{round_id}", {"withdrawn": withdrawn, "version": version})
+    open_for_round(round_id)
 
 
 # ---------------------------------------------------------------- the department's and the coordinator's moves
@@ -196,7 +223,8 @@ def tasks_query(scope: Scope, round_id: int | None = None, status: str | None = 
     if round_id is not None:
         query = query.where(Rectification.round_id == round_id)
     if status == "overdue":
-        query = query.where(Rectification.status != "accepted", Rectification.deadline < (today or china_today()))
+        query = query.where(Rectification.status.not_in(rules.CLOSED),
+                            Rectification.deadline < (today or china_today()))
     elif status:
         query = query.where(Rectification.status == status)
     return query.order_by(Rectification.deadline, Rectification.department_id, Rectification.id)

@@ -66,7 +66,7 @@ def upgrade():
     sa.Column('review_note', sa.Text(), nullable=True),
     sa.Column('reviewed_by', sa.String(length=80), nullable=True),
     sa.Column('accepted_at', sa.DateTime(), nullable=True),
-    sa.CheckConstraint("status IN ('open', 'submitted', 'returned', 'accepted')", name=op.f('ck_rectification_status_valid')),
+    sa.CheckConstraint("status IN ('open', 'submitted', 'returned', 'accepted', 'withdrawn')", name=op.f('ck_rectification_status_valid')),
     sa.CheckConstraint("trigger IN ('grade', 'tags')", name=op.f('ck_rectification_trigger_valid')),
     sa.ForeignKeyConstraint(['department_id'], ['department.id'], name=op.f('fk_rectification_department_id_department')),
     sa.ForeignKeyConstraint(['round_id'], ['round.id'], name=op.f('fk_rectification_round_id_round')),

@@ -120,3 +120,14 @@ def test_summary_by_hand():
     none = r.summarise([Task("open", dt.date(2026, 3, 25))], today)
     assert (none.open, none.overdue, none.rate, none.percent) == (1, 0, None, None)
     assert r.summarise([], today).total == 0
+
+
+def test_a_withdrawn_task_counts_nowhere_and_takes_no_move():
+    day = dt.date(2026, 12, 20)
+    tasks = [Task("withdrawn", dt.date(2026, 12, 1)), Task("open", dt.date(2026, 12, 1))]
+    summary = r.summarise(tasks, day)
+    assert (summary.total, summary.open, summary.overdue, summary.decided) == (1, 1, 1, 1)
+    assert not r.is_overdue("withdrawn", dt.date(2026, 12, 1), day)
+    for action in ("submit", "accept", "return"):
+        with pytest.raises(RectifyRefused, match="已撤销"):
+            r.move("withdrawn", action)
