@@ -51,7 +51,11 @@ def test_an_upheld_appeal_retallies_and_the_card_shows_both_results(app, client,
     page = f"/admin/rounds/{r}/appeals/new"
     too_short = client.post(page, data={"csrf_token": form_token(client, page), "kind": "person",
                                         "person_id": c["S1"], "office_id": 0, "reasons": "不在岗"})
-    assert "申诉理由须为10至2000个字" in text(too_short) and not appeals.appeals(round_id=r)
+    assert too_short.status_code == 400 and "申诉理由须为10至2000个字" in text(too_short)
+    garbled = client.post(page, data={"csrf_token": form_token(client, page), "kind": "person", "person_id": "abc",
+                                      "office_id": "", "reasons": "该同志本轮未在岗，评价不应计入统计。"})
+    assert garbled.status_code == 400 and "申诉对象不在本部门本轮的评价名单中" in text(garbled)
+    assert not appeals.appeals(round_id=r)
     filed = client.post(page, data={
         "csrf_token": form_token(client, page), "kind": "person", "person_id": c["S1"], "office_id": 0,
         "reasons": "该同志本轮评价期间脱产参加省里的业务培训，未在X科窗口值守，评价不应计入。",

@@ -20,11 +20,17 @@ from ..services.rounds import RoundError, utcnow
 from . import bp
 
 
+def _id(value) -> int:
+    """A choice's id, or 0 (no such choice) for anything that is not one: the service then says why."""
+    value = str(value)
+    return int(value) if value.isascii() and value.isdecimal() and len(value) <= 10 else 0
+
+
 class AppealForm(FlaskForm):
     kind = RadioField("申诉事项", choices=list(appeals.KIND_LABELS.items()), default="person",
                       validators=[InputRequired("请选择申诉事项")])
-    person_id = SelectField("人员（排除该人员的评价时选择）", coerce=int, validate_choice=False)
-    office_id = SelectField("科室（排除该科室的选票时选择）", coerce=int, validate_choice=False)
+    person_id = SelectField("人员（排除该人员的评价时选择）", coerce=_id, validate_choice=False)
+    office_id = SelectField("科室（排除该科室的选票时选择）", coerce=_id, validate_choice=False)
     reasons = TextAreaField("申诉理由", description=f"写明事实和依据，{appeals.REASONS_MIN}至{appeals.REASONS_MAX}字，"
                             "如“该同志本轮评价期间外出培训，未在窗口值守”“该科室评价在20分钟内集中出现且全部满意”")
     attachments = MultipleFileField("附件（可选）", description=f"最多{appeals.MAX_ATTACHMENTS}个，每个不超过"
