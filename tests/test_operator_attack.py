@@ -248,6 +248,12 @@ def test_the_operators_join_nothing_during_the_round_or_after_the_tally(operated
     assert len(list(r.scan_iter(f"ballot:claim:{round_id}:*"))) == VOTERS
     assert files_hold(rs.files(), markers + who + [e for s in round_secrets for e in encodings(s)]) == []
     assert files_hold(rs.files(), [c.encode() for c in codes]) == []  # nor which office a ballot was for
+    # The live turnout (solicitation flags) counts per office under a keyed tag of the round's
+    # secret, never the office's id or code; it is purged at the close (checked below).
+    office_ids = db.session.scalars(select(Office.id).where(Office.code.in_(codes))).all()
+    tags = [k.decode().rsplit(":", 1)[1] for k in r.scan_iter(f"turnout:{round_id}:*")]
+    assert len(tags) == len(codes) and all(len(t) == 16 and t not in map(str, office_ids) for t in tags)
+    assert files_hold(rs.files(), [f"turnout:{round_id}:{i}\r\n".encode() for i in office_ids]) == []  # RESP
 
     rounds.close_round(round_id)
     tally_round(round_id)
@@ -271,5 +277,6 @@ def test_the_operators_join_nothing_during_the_round_or_after_the_tally(operated
     assert files_hold(pg_files(pg), needles) == []
     assert files_hold(rs.files(), needles) == []
     assert list(r.scan_iter(f"ballot:claim:{round_id}:*")) == []
+    assert list(r.scan_iter(f"turnout:{round_id}:*")) == []  # the live counts went at the close
     assert files_hold(rs.files(), who) == [] and files_hold(pg_files(pg), who) == []
     assert db.session.scalar(select(Rating.note).where(Rating.note == marker(0)))  # the ballots are all there
