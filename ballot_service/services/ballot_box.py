@@ -264,10 +264,7 @@ def _asked(query) -> bool:
 def _record_exists(round_id: int, key: str) -> bool:
     """Whether the voter's dedup record exists, asked on the session's own connection; the read
     ends there (the ballot's write starts a transaction of its own)."""
-    try:
-        return db.session.scalar(_record_query(round_id, key)) is not None
-    finally:
-        db.session.rollback()
+    return _asked(_record_query(round_id, key))
 
 
 def _expire_at(closes_at: dt.datetime) -> int:

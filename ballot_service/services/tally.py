@@ -51,6 +51,7 @@ from ..models import (
     TallyRun,
 )
 from . import ballot_box, keys, paper_ballots, rounds, solicitation, verification
+from .results import current_run
 from .rounds import ROW_LOCK, RoundError, check_move, utcnow
 
 RETALLY_ACTOR = "系统（申诉复核后重新统计）"
@@ -113,8 +114,7 @@ def _tally(round_id: int, progress: Callable[[str], None]) -> str:
     inputs = _inputs(round_)
 
     progress(TallyStep.SCORING)
-    counted = rules_tally.tally(round_.config, round_.region_id, inputs.roster, inputs.pairs, inputs.office_ballots,
-                                {key: grade for key, (grade, _fail) in inputs.previous.items()})
+    counted = _counted(round_, inputs)
 
     progress(TallyStep.WRITING)
     # Locked until the commit, and checked again: a publish that came meanwhile (it waits for this
@@ -168,6 +168,11 @@ def _inputs(round_: Round) -> _Inputs:
     for r in roster:
         subjects |= {("person", r.person_id), ("office", r.office_id), ("department", r.department_id)}
     return _Inputs(roster, pairs, office_ballots, _previous_grades(round_, subjects))
+
+
+def _counted(round_: Round, inputs: _Inputs, exclusions: tuple[rules_tally.Exclusion, ...] = ()) -> rules_tally.Tally:
+    return rules_tally.tally(round_.config, round_.region_id, inputs.roster, inputs.pairs, inputs.office_ballots,
+                             {key: grade for key, (grade, _fail) in inputs.previous.items()}, exclusions)
 
 
 def _write_results(round_id: int, counted: list[dict]) -> list[dict]:
@@ -381,14 +386,12 @@ def retally(round_id: int, appeal_id: int) -> TallyRun:
     exclusions = tuple(sorted(rules_tally.Exclusion(kind, subject_id, appeal) for kind, subject_id, appeal in
                               db.session.execute(select(Appeal.kind, Appeal.subject_id, Appeal.id).where(
                                   Appeal.round_id == round_id, Appeal.status == "upheld"))))
-    last = db.session.scalar(select(TallyRun).where(TallyRun.round_id == round_id)
-                             .order_by(TallyRun.version.desc()).limit(1)) or _first_run(round_)
+    last = current_run(round_id) or _first_run(round_)
     if last.rules_version != rules_tally.RULES_VERSION:  # later rules never rewrite a published round
         raise RoundError(f"本轮按统计规则 {last.rules_version} 统计，本程序的规则为 {rules_tally.RULES_VERSION}，"
                          "不能按新规则重新统计已发布的结果")
     inputs = _inputs(round_)
-    counted = rules_tally.tally(round_.config, round_.region_id, inputs.roster, inputs.pairs, inputs.office_ballots,
-                                {key: grade for key, (grade, _fail) in inputs.previous.items()}, exclusions)
+    counted = _counted(round_, inputs, exclusions)
     version = last.version + 1
     db.session.execute(delete(Result).where(Result.round_id == round_id))
     rows = _write_results(round_id, counted.rows)
