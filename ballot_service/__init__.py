@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from . import internals
 from .config import Config, embedded_redis_url
 from .extensions import (
+    REPLICA,
     SessionInterface,
     compress,
     csrf,
@@ -40,11 +41,13 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.config["REDIS_URL"]:
         app.config["REDIS_URL"] = embedded_redis_url(app.instance_path)
 
+    _database_settings(app.config)
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     redis_ext.init_app(app)
     compress.init_app(app)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(app.config["REDIS_URL"]))
+    app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(
+        app.config["REDIS_URL"], app.config["REDIS_SENTINELS"], app.config["REDIS_SENTINEL_MASTER"]))
     limiter.init_app(app)
     app.session_interface = SessionInterface()
     csrf.init_app(app)
@@ -83,6 +86,15 @@ def create_app(config: dict | None = None) -> Flask:
             db.session.remove()
             db.engine.dispose()
     return app
+
+
+def _database_settings(config) -> None:
+    """The replica as a bind of its own, and psycopg's prepare_threshold (PgBouncer) for both."""
+    if config["DATABASE_PREPARE_THRESHOLD"]:
+        options = config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options["connect_args"] = {**options.get("connect_args", {}), **config["DATABASE_PREPARE_THRESHOLD"]}
+    if config["DATABASE_REPLICA_URL"]:
+        config["SQLALCHEMY_BINDS"] = {**config.get("SQLALCHEMY_BINDS", {}), REPLICA: config["DATABASE_REPLICA_URL"]}
 
 
 def _forget_request_user(_exc) -> None:

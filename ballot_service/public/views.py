@@ -4,7 +4,7 @@ from flask import abort, current_app, make_response, redirect, render_template, 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..extensions import db, limiter
+from ..extensions import db, limiter, replica_reads
 from ..services import (
     ballot_box,
     disclosure,
@@ -26,6 +26,7 @@ TOO_FAST = "操作太频繁，请稍后再试。"
 
 
 @bp.get("/")
+@replica_reads
 def home():
     return render_template("public/home.html", regions=disclosure.list_regions())
 
@@ -128,11 +129,13 @@ def wechat_callback(code: str):
 
 
 @bp.get("/results")
+@replica_reads
 def results_index():
     return render_template("public/results_index.html", rounds=results.published_rounds())
 
 
 @bp.get("/results/<int:round_id>")
+@replica_reads
 def round_results(round_id: int):
     report = results.round_report(round_id)
     if report is None:
@@ -141,6 +144,7 @@ def round_results(round_id: int):
 
 
 @bp.get("/results/<int:round_id>/counts.json")
+@replica_reads
 def round_counts(round_id: int):
     """The round's published level counts under their own digest: what `flask verify` recomputes."""
     report = results.round_report(round_id)
@@ -185,6 +189,7 @@ def round_receipt_list(round_id: int):
 
 
 @bp.get("/results/<int:round_id>/d/<code>")
+@replica_reads
 def department_results(round_id: int, code: str):
     report = results.department_report(round_id, code)
     if report is None:
@@ -194,6 +199,7 @@ def department_results(round_id: int, code: str):
 
 
 @bp.get("/screen/<code>")
+@replica_reads
 def screen(code: str):
     """Hall display: the department's disclosure and latest published results, cycling."""
     page = disclosure.get_department_page(code)
@@ -205,6 +211,7 @@ def screen(code: str):
 
 
 @bp.get("/d/<code>")
+@replica_reads
 def department(code: str):
     page = disclosure.get_department_page(code)
     if page is None:
