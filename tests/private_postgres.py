@@ -25,7 +25,10 @@ def _free_port() -> int:
 
 
 class PrivatePostgres:
-    def __init__(self):
+    """A new cluster; or, given `primary`, its streaming replica (pg_basebackup -R: a standby
+    that follows the primary's WAL, read-only)."""
+
+    def __init__(self, primary: "PrivatePostgres | None" = None):
         self.dir = tempfile.mkdtemp(prefix="pg-private-")
         self.data = os.path.join(self.dir, "data")
         self.port = _free_port()
@@ -33,7 +36,11 @@ class PrivatePostgres:
         self.prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.prefix:
             shutil.chown(self.dir, "postgres")
-        self._run(_bin("initdb"), "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync")
+        if primary is None:
+            self._run(_bin("initdb"), "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync")
+        else:  # initdb's trust rules admit replication connections from 127.0.0.1
+            self._run(_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+                      "-D", self.data, "-R", "-X", "stream", "--no-sync")
         self.start()
 
     def _run(self, *args: str) -> None:
