@@ -11,6 +11,7 @@ from . import internals
 from .config import Config, embedded_redis_url
 from .extensions import (
     REPLICA,
+    SENTINEL_TIMEOUTS,
     SessionInterface,
     compress,
     csrf,
@@ -48,6 +49,9 @@ def create_app(config: dict | None = None) -> Flask:
     compress.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(
         app.config["REDIS_URL"], app.config["REDIS_SENTINELS"], app.config["REDIS_SENTINEL_MASTER"]))
+    if app.config["REDIS_SENTINELS"]:  # counted on the master, with the same timeouts as the app's
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {
+            "use_replicas": False, "sentinel_kwargs": SENTINEL_TIMEOUTS, **SENTINEL_TIMEOUTS})
     limiter.init_app(app)
     app.session_interface = SessionInterface()
     csrf.init_app(app)

@@ -159,8 +159,7 @@ class RedisNotConfigured(redis.exceptions.ConnectionError):
 # Through Sentinel: a connection to a master that died fails within these seconds, and the
 # next one asks the Sentinels where the master is now. RQ raises the read timeout of its own
 # blocking reads above this (rq.worker).
-SENTINEL_SOCKET_TIMEOUT = 5
-SENTINEL_CONNECT_TIMEOUT = 1
+SENTINEL_TIMEOUTS = {"socket_timeout": 5, "socket_connect_timeout": 1}
 
 
 class RedisExtension:
@@ -173,8 +172,7 @@ class RedisExtension:
     @staticmethod
     def connect(config) -> redis.Redis | None:
         if config.get("REDIS_SENTINELS"):
-            timeouts = dict(socket_timeout=SENTINEL_SOCKET_TIMEOUT, socket_connect_timeout=SENTINEL_CONNECT_TIMEOUT)
-            sentinel = Sentinel(config["REDIS_SENTINELS"], sentinel_kwargs=timeouts, **timeouts)
+            sentinel = Sentinel(config["REDIS_SENTINELS"], sentinel_kwargs=SENTINEL_TIMEOUTS, **SENTINEL_TIMEOUTS)
             return sentinel.master_for(config["REDIS_SENTINEL_MASTER"])
         url = config.get("REDIS_URL")
         return redis.Redis.from_url(url) if url else None

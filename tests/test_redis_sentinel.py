@@ -11,7 +11,7 @@ from flask_migrate import upgrade
 from rq import Worker
 
 from ballot_service import create_app
-from ballot_service.extensions import db, redis_ext
+from ballot_service.extensions import db, limiter, redis_ext
 from ballot_service.public.ballot import DONE_COOKIE
 from tests.ballot_helpers import all_satisfied, open_office, sealed_ballots, token_and_people
 from tests.redis_sentinel import MASTER, SentinelStack
@@ -28,6 +28,9 @@ def stack(tmp_path):
 
 @pytest.fixture
 def app(stack, tmp_path):
+    # Flask-Limiter keeps one storage per Limiter, not per app: this app's (the Sentinels') must
+    # not outlive the test, or the session's app would count its limits in a Redis that is gone.
+    kept = limiter._storage, limiter._limiter, dict(limiter._storage_options)
     app = create_app({
         "TESTING": True, "REDIS_SENTINELS": stack.addresses, "REDIS_SENTINEL_MASTER": MASTER,
         "REDIS_URL": None, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'sentinel.sqlite3'}",
@@ -39,6 +42,7 @@ def app(stack, tmp_path):
         yield app
         db.session.remove()
         db.engine.dispose()
+    limiter._storage, limiter._limiter, limiter._storage_options = kept
 
 
 def _vote(app, office, voter=None):
