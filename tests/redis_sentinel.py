@@ -44,7 +44,7 @@ class SentinelStack:
             with open(conf, "w") as fh:  # Sentinel rewrites its own file: one each
                 fh.write(f"port {port}\nbind 127.0.0.1\ndir {self.folder}\n"
                          f"sentinel monitor {MASTER} 127.0.0.1 {self.primary} 2\n"
-                         f"sentinel down-after-milliseconds {MASTER} 500\n"
+                         f"sentinel down-after-milliseconds {MASTER} 1000\n"
                          f"sentinel failover-timeout {MASTER} 5000\n")
             self._start(port, [SERVER, conf, "--sentinel"])
         # Every Sentinel knows the replica and the other two before a test may rely on a failover.
