@@ -93,11 +93,11 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _database_settings(config) -> None:
-    """The replica as a bind of its own, and psycopg's prepare_threshold (PgBouncer) for both."""
-    if config["DATABASE_PREPARE_THRESHOLD"]:
+    """The replica as a bind of its own; psycopg's prepare_threshold (PgBouncer) for PostgreSQL."""
+    if config["DATABASE_PREPARE_THRESHOLD"] and config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         options = config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
         options["connect_args"] = {**options.get("connect_args", {}), **config["DATABASE_PREPARE_THRESHOLD"]}
-    if config["DATABASE_REPLICA_URL"]:
+    if config["DATABASE_REPLICA_URL"]:  # the replica's engine takes the primary's options
         config["SQLALCHEMY_BINDS"] = {**config.get("SQLALCHEMY_BINDS", {}), REPLICA: config["DATABASE_REPLICA_URL"]}
 
 

@@ -31,18 +31,20 @@ def app(stack, tmp_path):
     # Flask-Limiter keeps one storage per Limiter, not per app: this app's (the Sentinels') must
     # not outlive the test, or the session's app would count its limits in a Redis that is gone.
     kept = limiter._storage, limiter._limiter, dict(limiter._storage_options)
-    app = create_app({
-        "TESTING": True, "REDIS_SENTINELS": stack.addresses, "REDIS_SENTINEL_MASTER": MASTER,
-        "REDIS_URL": None, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'sentinel.sqlite3'}",
-        "MEDIA_ROOT": str(tmp_path / "media"), "KEY_DIR": str(tmp_path / "keys"), "PAGE_CACHE_SECONDS": 0,
-        "PUBLIC_BASE_URL": "http://testserver",
-    })
-    with app.app_context():
-        upgrade()
-        yield app
-        db.session.remove()
-        db.engine.dispose()
-    limiter._storage, limiter._limiter, limiter._storage_options = kept
+    try:
+        app = create_app({
+            "TESTING": True, "REDIS_SENTINELS": stack.addresses, "REDIS_SENTINEL_MASTER": MASTER,
+            "REDIS_URL": None, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'sentinel.sqlite3'}",
+            "MEDIA_ROOT": str(tmp_path / "media"), "KEY_DIR": str(tmp_path / "keys"), "PAGE_CACHE_SECONDS": 0,
+            "PUBLIC_BASE_URL": "http://testserver",
+        })
+        with app.app_context():
+            upgrade()
+            yield app
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        limiter._storage, limiter._limiter, limiter._storage_options = kept
 
 
 def _vote(app, office, voter=None):
