@@ -13,6 +13,9 @@ def addresses(raw: str) -> list[tuple[str, int]]:
     pairs = []
     for item in filter(None, (part.strip() for part in raw.split(","))):
         host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"REDIS_SENTINELS 的地址应写成 主机:端口，多个用逗号分隔；无法识别：{item!r}"
+                             f" (expected host:port,host:port)")
         pairs.append((host, int(port)))
     return pairs
 
@@ -54,7 +57,7 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"hide_parameters": True}
     # Behind PgBouncer in transaction pooling: "none" (README "Running on several hosts").
     DATABASE_PREPARE_THRESHOLD = prepare_threshold(os.environ.get("DATABASE_PREPARE_THRESHOLD"))
-    # A streaming replica for public pages only (ballot_service.replica); unset: the primary.
+    # A streaming replica for published public pages only (extensions.replica_reads); unset: the primary.
     DATABASE_REPLICA_URL = database_url(os.environ.get("DATABASE_REPLICA_URL"))
     REDIS_URL = os.environ.get("REDIS_URL")
     # Redis through Sentinel: its addresses (`host:port,...`) and the master's name. When set,

@@ -5,6 +5,7 @@ from flask import current_app
 from sqlalchemy import text
 
 from ballot_service import extensions
+from ballot_service.config import prepare_threshold
 from ballot_service.extensions import db
 
 
@@ -26,3 +27,9 @@ def test_a_connection_killed_while_idle_is_replaced_not_failed(database, monkeyp
     monkeypatch.setattr(extensions, "PING_AFTER_IDLE_SECONDS", 0)  # every pooled connection counts as idle
     with db.engine.connect() as connection:
         assert connection.execute(text("SELECT pg_backend_pid()")).scalar() != victim
+
+
+def test_prepare_threshold_none_turns_server_side_statements_off_and_unset_keeps_psycopgs():
+    assert prepare_threshold("none") == prepare_threshold("NONE") == {"prepare_threshold": None}
+    assert prepare_threshold("0") == {"prepare_threshold": 0}
+    assert prepare_threshold(None) == prepare_threshold("") == {}

@@ -11,6 +11,7 @@ from flask_migrate import upgrade
 from rq import Worker
 
 from ballot_service import create_app
+from ballot_service.config import addresses
 from ballot_service.extensions import db, limiter, redis_ext
 from ballot_service.public.ballot import DONE_COOKIE
 from tests.ballot_helpers import all_satisfied, open_office, sealed_ballots, token_and_people
@@ -115,3 +116,10 @@ def test_a_claim_lost_in_a_failover_does_not_let_its_voter_vote_twice(app, stack
     assert statuses[-1] == 200 and THANKS in page and set(statuses[:-1]) <= {503}, statuses
     assert sealed_ballots() == 3
     assert len(_claims(replica, round_.id)) == 3
+
+
+def test_sentinel_addresses_are_host_port_pairs_and_a_malformed_one_stops_the_start():
+    assert addresses(" 10.0.0.5:26379,10.0.0.6:26380 ,") == [("10.0.0.5", 26379), ("10.0.0.6", 26380)]
+    for bad in ("redis1", "10.0.0.5:", ":26379", "10.0.0.5:port"):
+        with pytest.raises(ValueError, match="REDIS_SENTINELS"):
+            addresses(bad)
