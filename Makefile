@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test reliability lint bench clean
+.PHONY: run test reliability multihost lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: $(VENV)/.dev
 
 reliability: $(VENV)/.dev
 	$(BIN)/python -m pytest -m reliability -s tests/reliability
+
+# By hand, as root, not in CI: deploy/ on network namespaces, faults under load (tests/multihost).
+multihost: $(VENV)/.dev
+	trap '$(BIN)/python -m tests.multihost.topology cleanup' EXIT INT TERM; \
+	SANLIANG_MULTIHOST=1 $(BIN)/python -m pytest -m reliability -s -p no:cacheprovider tests/multihost $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -138,7 +138,7 @@ def vote_during(cluster, name: str, fault, seconds: float = 24, concurrency: int
         except BaseException as exc:  # noqa: BLE001  (re-raised below, after the voters end)
             errors.append(exc)
 
-    thread = threading.Thread(target=run_fault)
+    thread = threading.Thread(target=run_fault, daemon=True)
     thread.start()
     voters = run_voters(BASE, cluster.rounds[name]["offices"], seconds, concurrency, f"mh{name}", persist)
     thread.join(600)
@@ -163,7 +163,7 @@ def drive(offices: list[str], ballots: int, concurrency: int, prefix: str) -> li
             with lock:
                 voters.append(voter)
 
-    threads = [threading.Thread(target=loop, args=(i,)) for i in range(concurrency)]
+    threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(concurrency)]
     for t in threads:
         t.start()
     for t in threads:
