@@ -15,10 +15,15 @@ Nothing in it, or in the database, joins a claim to a ballot's content without t
 keys, which the tally destroys (A1, A2).
 """
 
+import array
+import bisect
 import datetime as dt
 import enum
 import logging
+import os
 import secrets
+import struct
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -409,32 +414,126 @@ def lock_box() -> None:
         connection.execute(text("UPDATE round SET unsealed = unsealed WHERE 0"))
 
 
-def unseal(round_: Round, receipt_codes: list | None = None) -> Iterator[tuple[int, str, list]]:
-    """Every sealed ballot of the round opened, in random order: (office id, channel, ratings),
-    each rating as [person id, level, tags, note] (domain.sealing.encode). The boxes are read
-    here, at once, and shuffled; they open one by one as the caller takes them, so the caller
-    may write them as plaintext meanwhile (the connection is free by then), and empties the box
-    in the same transaction. Each opened ballot's receipt code, if it has one, is appended to
-    `receipt_codes` apart from the ballot (the tally writes them in code order)."""
+def unseal(round_: Round) -> "_Opened":
+    """Every sealed ballot of the round opened, in random order: iterate the result for (office id,
+    channel, ratings), each rating as [person id, level, tags, note] (domain.sealing.encode); then
+    its `receipts()`. The boxes are all read and opened here, at once (a box that does not open
+    stops the tally before anything is written), so the caller may write the ballots as plaintext
+    as it takes them (the connection is free by then), and empty the box in the same transaction.
+
+    The order is what keeps a plaintext row from its sealed one (A1): the box is read in the
+    database's order, which is near enough the order the ballots were cast, and its rows carry
+    ids, xmin and ctid an operator sees; so the unsealed rows (and the WAL that writes them) must
+    come out in an order drawn here, in this process alone, and nowhere else (not an ORDER BY
+    random(), whose sort runs would sit in the database's temporary files with the sealed ids).
+    The shuffle used to hold the whole box in memory (2.9 kB a ballot: 3.6 GB at a million,
+    bench/tally_scale.py); instead each opened ballot goes into one of _BUCKETS buckets drawn
+    uniformly at random, kept in a _Spill, and the buckets come out one after another, each
+    shuffled. Given the buckets' sizes every assignment of ballots to buckets is equally likely,
+    so the whole order is a uniformly random permutation, as the one shuffle was. Memory is one
+    bucket (1/256 of the round's opened plaintext) and the spill's buffers."""
     private = keys.private_key(round_.key_id)
     seal_keys = {seal_key_id: sealing.AESGCM(sealing.unwrap_seal_key(private, round_.id, seal_key_id, wrapped))
                  for seal_key_id, wrapped in db.session.execute(
                      select(SealKey.id, SealKey.wrapped).where(SealKey.round_id == round_.id))}
-    boxes = list(_boxes(round_.id))
-    secrets.SystemRandom().shuffle(boxes)
-    return _opened(round_.id, seal_keys, boxes, [] if receipt_codes is None else receipt_codes)
-
-
-def _opened(round_id: int, seal_keys: dict, boxes: list, receipt_codes: list):
+    spill, buckets = _Spill(), iter(())
     try:
-        for ballot_id, seal_key_id, box in boxes:
-            office_id, channel, ratings, receipt = sealing.decode_raw(
-                sealing.unseal(seal_keys[seal_key_id], round_id, seal_key_id, ballot_id, box))
-            if receipt is not None:
-                receipt_codes.append(receipt)
-            yield office_id, channel, ratings
+        for ballot_id, seal_key_id, box in _boxes(round_.id):
+            bucket = next(buckets, None)
+            if bucket is None:  # one random byte a ballot: _BUCKETS is 256
+                buckets = iter(os.urandom(4096))
+                bucket = next(buckets)
+            spill.put(bucket, sealing.unseal(seal_keys[seal_key_id], round_.id, seal_key_id, ballot_id, box))
     except (InvalidTag, KeyError):
+        spill.close()
         raise BoxTampered("有密封选票无法打开（可能被改动、移动或复制），无法统计，请联系系统管理员核查") from None
+    return _Opened(spill)
+
+
+_BUCKETS = 256
+# Receipt codes go to buckets by their first two characters, in code order (receipts.ALPHABET is
+# in ASCII order): bucket i holds the codes between the i-th and the (i+1)-th boundary.
+_RECEIPT_BOUNDARIES = [a + b for a in receipts.ALPHABET for b in receipts.ALPHABET][4::4]
+_CHUNK = 16 * 1024
+_RECORD_LENGTH = struct.Struct(">I")
+
+
+class _Opened:
+    """The opened ballots of a round, bucket by bucket (unseal); their receipt codes are put
+    aside as they are taken, again into a _Spill, by code, so that `receipts()` gives them
+    sorted and once each, without holding them all (what the tally writes, apart from the
+    ballots, in an order that says nothing of theirs)."""
+
+    def __init__(self, ballots: "_Spill"):
+        self._ballots, self._receipts = ballots, _Spill()
+
+    def __iter__(self) -> Iterator[tuple[int, str, list]]:
+        shuffle = secrets.SystemRandom().shuffle
+        for bucket in range(_BUCKETS):
+            records = self._ballots.take(bucket)
+            shuffle(records)
+            for record in records:
+                office_id, channel, ratings, receipt = sealing.decode_raw(record)
+                if receipt is not None:
+                    self._receipts.put(bisect.bisect(_RECEIPT_BOUNDARIES, receipt[:2]), receipt.encode())
+                yield office_id, channel, ratings
+        self._ballots.close()
+
+    def receipts(self) -> Iterator[str]:
+        """The codes of the ballots taken, in code order, each once (two ballots of one code, a
+        chance of one in two million in a round of a million, share it)."""
+        for bucket in range(_BUCKETS):
+            yield from sorted({code.decode() for code in self._receipts.take(bucket)})
+        self._receipts.close()
+
+
+class _Spill:
+    """Records (bytes) put into _BUCKETS buckets and taken back a bucket at a time, kept meanwhile
+    in an unnamed temporary file of this process (in TMPDIR, which should be on disk: about 200
+    bytes a ballot; the file goes when it is closed or the process dies), in chunks encrypted
+    under a key that only this process's memory ever holds: what the file keeps, even of which
+    chunk is whose, is useless once the process ends. In memory: a chunk's buffer per bucket,
+    where each chunk is in the file, and one bucket while it is taken."""
+
+    def __init__(self):
+        self._file = tempfile.TemporaryFile()
+        self._key = sealing.AESGCM(sealing.AESGCM.generate_key(bit_length=128))
+        self._pending = [bytearray() for _ in range(_BUCKETS)]
+        self._chunks = [array.array("Q") for _ in range(_BUCKETS)]  # offset, length, ... of its chunks
+
+    def put(self, bucket: int, record: bytes) -> None:
+        pending = self._pending[bucket]
+        pending += _RECORD_LENGTH.pack(len(record))
+        pending += record
+        if len(pending) >= _CHUNK:
+            self._flush(bucket)
+
+    def _flush(self, bucket: int) -> None:
+        pending = self._pending[bucket]
+        if pending:
+            offset = self._file.seek(0, os.SEEK_END)
+            data = self._key.encrypt(offset.to_bytes(12), bytes(pending), None)  # an offset is a nonce once
+            self._file.write(data)
+            self._chunks[bucket].extend((offset, len(data)))
+            self._pending[bucket] = bytearray()
+
+    def take(self, bucket: int) -> list[bytes]:
+        """The bucket's records, in the order they were put; the bucket is left empty."""
+        self._flush(bucket)
+        chunks, records = self._chunks[bucket], []
+        for i in range(0, len(chunks), 2):
+            self._file.seek(chunks[i])
+            data = self._key.decrypt(chunks[i].to_bytes(12), self._file.read(chunks[i + 1]), None)
+            at = 0
+            while at < len(data):
+                (length,) = _RECORD_LENGTH.unpack_from(data, at)
+                records.append(data[at + _RECORD_LENGTH.size:at + _RECORD_LENGTH.size + length])
+                at += _RECORD_LENGTH.size + length
+        self._chunks[bucket] = array.array("Q")
+        return records
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def _boxes(round_id: int):

@@ -23,9 +23,10 @@ import hashlib
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import islice
 
 from sqlalchemy import JSON, delete, func, or_, select
 
@@ -230,29 +231,44 @@ def _unseal(round_: Round) -> None:
         for office_id, person_id in db.session.execute(
                 select(RoundRoster.office_id, RoundRoster.person_id).where(RoundRoster.round_id == round_id)):
             rosters[office_id].add(person_id)
-        receipt_codes = []
-        ballots, tags, opened_ballots = [], [], ballot_box.unseal(round_, receipt_codes)
-
-        def ratings():  # streamed into the COPY as each ballot opens, so the two overlap
-            for office_id, channel, opened in opened_ballots:
-                ballot_id, roster = secrets.token_hex(16), rosters.get(office_id, ())
-                ballots.append((ballot_id, round_id, office_id, channel))
-                for person_id, level, person_tags, note in opened:
-                    if person_id not in roster:
-                        raise RoundError("有密封选票的内容与本轮名单不符，无法统计")
-                    tags.extend((ballot_id, person_id, tag) for tag in person_tags)
-                    yield ballot_id, round_id, office_id, person_id, level, note
-
-        _copy_rows(Rating.__table__, ("ballot_id", "round_id", "office_id", "person_id", "level", "note"), ratings())
-        _copy_rows(Ballot.__table__, ("id", "round_id", "office_id", "channel"), ballots)
-        _copy_rows(RatingTag.__table__, ("ballot_id", "person_id", "tag"), tags)
-        _copy_rows(Receipt.__table__, ("round_id", "code"), ((round_id, code) for code in sorted(set(receipt_codes))))
-        if ballot_box.empty_box(round_id) != len(ballots):
+        opened = ballot_box.unseal(round_)
+        ballots = iter(opened)
+        unsealed = 0
+        # Written _UNSEALED_BATCH ballots at a time (their ratings, then the ballots, then the tags),
+        # so that memory holds one batch, not the round: the order stays unseal's random one.
+        while True:
+            written, tags = [], []
+            _copy_rows(Rating.__table__, ("ballot_id", "round_id", "office_id", "person_id", "level", "note"),
+                       _plaintext(round_id, rosters, islice(ballots, _UNSEALED_BATCH), written, tags))
+            if not written:
+                break
+            _copy_rows(Ballot.__table__, ("id", "round_id", "office_id", "channel"), written)
+            _copy_rows(RatingTag.__table__, ("ballot_id", "person_id", "tag"), tags)
+            unsealed += len(written)
+        _copy_rows(Receipt.__table__, ("round_id", "code"), ((round_id, code) for code in opened.receipts()))
+        if ballot_box.empty_box(round_id) != unsealed:
             raise RoundError("密封票箱在统计过程中发生变化，请重新统计")
         round_.unsealed = True
         db.session.commit()
     if round_.key_id:
         keys.destroy(round_.key_id)
+
+
+_UNSEALED_BATCH = 10_000
+
+
+def _plaintext(round_id: int, rosters: dict, opened: Iterable, ballots: list, tags: list) -> Iterator[tuple]:
+    """The rating rows of the opened ballots, as each ballot opens (streamed into the COPY, so the
+    two overlap), each ballot under a fresh random id; its ballot row and tag rows go into
+    `ballots` and `tags`. Every rating is checked against its office's frozen roster."""
+    for office_id, channel, ratings in opened:
+        ballot_id, roster = secrets.token_hex(16), rosters.get(office_id, ())
+        ballots.append((ballot_id, round_id, office_id, channel))
+        for person_id, level, person_tags, note in ratings:
+            if person_id not in roster:
+                raise RoundError("有密封选票的内容与本轮名单不符，无法统计")
+            tags.extend((ballot_id, person_id, tag) for tag in person_tags)
+            yield ballot_id, round_id, office_id, person_id, level, note
 
 
 def _level_counts(round_id: int, levels: list[str]) -> list[tuple[int, int, dict[str, int]]]:
