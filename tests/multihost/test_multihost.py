@@ -298,7 +298,8 @@ def _cpu_sample(cluster, hosts: dict[str, list[str]]) -> dict[str, float]:
 
 CPU_RUNS = [(f"cpu{webs}{n}", webs) for n in "abc" for webs in (1, 2)]  # alternated: drift hits both alike
 TIERS = {"web": None, "worker (2 hosts; cron)": ["wk1", "wk2"], "HAProxy": ["lb"], "PgBouncer": ["pgb"],
-         "PostgreSQL (primary + sync replica)": ["pg1", "pg2"], "Redis (primary + replica)": ["redis1", "redis2"],
+         "PostgreSQL primary (pg1)": ["pg1"], "PostgreSQL sync replica (pg2)": ["pg2"],
+         "Redis primary (redis1)": ["redis1"], "Redis replica (redis2)": ["redis2"],
          "Sentinel (3)": ["sen1", "sen2", "sen3"]}
 
 
