@@ -17,7 +17,7 @@ from flask_sqlalchemy.session import Session
 from flask_wtf import CSRFProtect
 from redis.sentinel import Sentinel
 from sqlalchemy import MetaData, event
-from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import Pool
 
@@ -44,8 +44,9 @@ class ReplicaWrite(RuntimeError):
 
 
 class RoutingSession(Session):
-    """db.session. Inside replica_reads (public pages) every statement goes to the read replica,
-    and a write is refused; everywhere else, and always without a replica, to the primary."""
+    """db.session. Inside replica_reads (public pages) every statement goes to the engine it
+    chose (the read replica, or the primary while the replica is down) and an ORM write is
+    refused; everywhere else, and always without a replica, to the primary."""
 
     def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
         replica = self.info.get(REPLICA)
@@ -59,32 +60,46 @@ class RoutingSession(Session):
 db = SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})
 
 
+# After the replica failed, the pages read the primary for this long before trying it again (a
+# replica host that is down would otherwise cost every public page its connect timeout).
+REPLICA_RETRY_SECONDS = 30
+_replica_failed_at = [-REPLICA_RETRY_SECONDS]
+
+
 def replica_reads(view):
-    """Serve a read-only public page from DATABASE_REPLICA_URL, when set: pages whose content is
-    published (and cached by browsers and proxies anyway), so a replica's lag of a moment shows
-    nothing wrong. Never the ballot path, receipts or the admin. The replica is used only when
-    the request has no transaction open yet (so never inside a write); if the replica fails, the
-    page is read again from the primary (it writes nothing, so reading twice is harmless)."""
+    """Serve a read-only public page from DATABASE_REPLICA_URL, when set: pages of published
+    content (disclosure, results), where a replica's moment of lag shows nothing wrong. Never
+    the ballot path, receipts, the admin or the API. The replica is used only when the request
+    has no transaction open yet (so never inside a write), in a READ ONLY transaction; an ORM
+    write is refused before it is sent (ReplicaWrite). When the replica cannot be reached the
+    page is read from the primary, in a READ ONLY transaction too, and so are the pages of the
+    next REPLICA_RETRY_SECONDS; a statement the replica refuses is an error, never retried."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        engine = db.engines.get(REPLICA)
+        replica = db.engines.get(REPLICA)
         session = db.session()
-        if engine is None or session.in_transaction():
+        if replica is None or session.in_transaction():
             return view(*args, **kwargs)
-        session.info[REPLICA] = engine
-        try:
-            return view(*args, **kwargs)
-        except (SQLAlchemyError, OSError):
-            session.rollback()
-            session.info.pop(REPLICA, None)
-            log.warning("the read replica failed; %s is served from the primary", request.path)
-            return view(*args, **kwargs)
-        finally:
-            session.info.pop(REPLICA, None)
-            session.rollback()  # the replica's read ends with the page
+        if time.monotonic() - _replica_failed_at[0] >= REPLICA_RETRY_SECONDS:
+            try:
+                return _read_only(session, replica, view, args, kwargs)
+            except OperationalError:  # the replica is down or unreachable (not a refused statement)
+                _replica_failed_at[0] = time.monotonic()
+                log.warning("the read replica failed; public pages read the primary for %s s", REPLICA_RETRY_SECONDS)
+        return _read_only(session, db.engine, view, args, kwargs)
 
     return wrapper
+
+
+def _read_only(session, engine, view, args, kwargs):
+    session.info[REPLICA] = engine
+    try:
+        session.connection(execution_options={"postgresql_readonly": True})
+        return view(*args, **kwargs)
+    finally:
+        session.info.pop(REPLICA, None)
+        session.rollback()  # the read ends with the page
 
 
 migrate = Migrate()

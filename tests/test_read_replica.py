@@ -10,8 +10,9 @@ import psycopg
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import text, update
+from sqlalchemy.exc import InternalError
 
-from ballot_service import create_app
+from ballot_service import create_app, extensions
 from ballot_service.extensions import ReplicaWrite, db, redis_ext, replica_reads
 from ballot_service.models import Department
 from tests import private_postgres
@@ -32,8 +33,9 @@ def servers():
 
 
 @pytest.fixture
-def app(servers, redis_url, tmp_path):
+def app(servers, redis_url, tmp_path, monkeypatch):
     primary, replica = servers
+    monkeypatch.setattr(extensions, "_replica_failed_at", [-extensions.REPLICA_RETRY_SECONDS])  # per process
     app = create_app({
         "TESTING": True, "SQLALCHEMY_DATABASE_URI": primary.url, "DATABASE_REPLICA_URL": replica.url,
         "REDIS_URL": redis_url, "MEDIA_ROOT": str(tmp_path / "media"), "KEY_DIR": str(tmp_path / "keys"),
@@ -113,20 +115,44 @@ def test_a_page_served_from_the_replica_cannot_write(app, servers):
     def view_that_writes_by_statement():
         db.session.execute(update(Department).where(Department.id == department.id).values(name="改名"))
 
+    @replica_reads
+    def view_that_writes_by_text():
+        db.session.execute(text("UPDATE department SET name = '改名' WHERE id = :i"), {"i": department.id})
+        db.session.commit()
+
     db.session.commit()
     for view in (view_that_writes_by_flush, view_that_writes_by_statement):
         with app.test_request_context("/d/x"), pytest.raises(ReplicaWrite):
             view()
+    # SQL text is not inspected: the replica refuses it, and the refusal is not taken for the
+    # replica being down (the page is not read again from the primary, where it would write).
+    with app.test_request_context("/d/x"), pytest.raises(InternalError, match="read-only transaction"):
+        view_that_writes_by_text()
+    # With the replica down, the primary's transaction for such a page is READ ONLY as well.
+    servers[1].stop()
+    try:
+        with app.test_request_context("/d/x"), pytest.raises(InternalError, match="read-only transaction"):
+            view_that_writes_by_text()
+    finally:
+        servers[1].start()
     assert db.session.scalar(text("SELECT name FROM department WHERE id = :i"), {"i": department.id}) == "市行政审批服务局"
 
 
 def test_with_the_replica_down_public_pages_come_from_the_primary(app, servers):
     primary, replica = servers
     office, _ = open_office()
-    dept_code = office.department.code
+    dept_code, department_id = office.department.code, office.department_id
+    db.session.rollback()  # the test's read ends: the page's request shares this app context
     replica.stop()
     try:
+        started = time.monotonic()
+        response = app.test_client().get(f"/d/{dept_code}")
+        assert response.status_code == 200 and "市行政审批服务局" in response.get_data(as_text=True)
+        assert extensions._replica_failed_at[0] >= started  # the next pages go to the primary at once
         response = app.test_client().get(f"/d/{dept_code}")
         assert response.status_code == 200 and "市行政审批服务局" in response.get_data(as_text=True)
     finally:
         replica.start()
+    # The primary's connections that served those pages READ ONLY take writes again afterwards.
+    _rename(department_id, "市政务服务管理局")
+    assert "市政务服务管理局" in app.test_client().get(f"/d/{dept_code}").get_data(as_text=True)
