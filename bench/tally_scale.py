@@ -109,7 +109,8 @@ def main() -> None:
                     print(f"  {size:>9,} ballots: tally {tallied['total']:.2f} s "
                           f"(unsealing {tallied['unsealing']:.2f} s), "
                           f"COPY floor {copy:.2f} s, GROUP BY floor {group_by:.2f} s, "
-                          f"peak {tallied['peak_mb']:.0f} MB", flush=True)
+                          f"peak {tallied['peak_mb']:.0f} MB; within the unsealing: "
+                          + ", ".join(f"{name} {t:.2f} s" for name, t in tallied["within"].items()), flush=True)
                 figures.append((size, runs))
             results = db.session.execute(text("SELECT count(*) FROM result WHERE round_id = :r"),
                                          {"r": round_id}).scalar()
@@ -156,9 +157,24 @@ def run_child(round_id: int) -> dict:
 
 def child(round_id: int) -> None:
     """The measured process: the app, then one tally; its figures as one JSON line."""
+    from ballot_service.services import ballot_box
     from ballot_service.services.tally import tally_round
 
     app = bench_app(os.environ["BENCH_KEY_DIR"])
+    timed = {}
+
+    def timing(name, function):
+        def timed_call(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                timed[name] = timed.get(name, 0) + time.perf_counter() - started
+        return timed_call
+
+    # Within the unsealing: ballot_box.unseal (reads the whole box, and opens it), emptying the box.
+    ballot_box.unseal = timing("reading the box", ballot_box.unseal)
+    ballot_box.empty_box = timing("emptying the box", ballot_box.empty_box)
     with app.app_context():
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         steps = []
@@ -167,7 +183,8 @@ def child(round_id: int) -> None:
         total = time.perf_counter() - started
     times = {name: end - begin for (name, begin), (_, end) in zip(steps, steps[1:], strict=False)}
     unsealing = times["unsealing ballots"]
-    print(json.dumps(dict(total=total, unsealing=unsealing, counting=total - unsealing, steps=times, digest=digest,
+    print(json.dumps(dict(total=total, unsealing=unsealing, counting=total - unsealing, steps=times, within=timed,
+                          digest=digest,
                           before_mb=before / 1024,
                           peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
 
