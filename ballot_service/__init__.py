@@ -11,7 +11,6 @@ from . import internals
 from .config import Config, embedded_redis_url
 from .extensions import (
     REPLICA,
-    SENTINEL_TIMEOUTS,
     SessionInterface,
     compress,
     csrf,
@@ -21,6 +20,7 @@ from .extensions import (
     login_manager,
     migrate,
     redis_ext,
+    sentinel_options,
 )
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
@@ -49,9 +49,10 @@ def create_app(config: dict | None = None) -> Flask:
     compress.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(
         app.config["REDIS_URL"], app.config["REDIS_SENTINELS"], app.config["REDIS_SENTINEL_MASTER"]))
-    if app.config["REDIS_SENTINELS"]:  # counted on the master, with the same timeouts as the app's
-        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {
-            "use_replicas": False, "sentinel_kwargs": SENTINEL_TIMEOUTS, **SENTINEL_TIMEOUTS})
+    if app.config["REDIS_SENTINELS"]:  # counted on the master, with the app's timeouts and password
+        options = sentinel_options(app.config)
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS",
+                              {"use_replicas": False, "sentinel_kwargs": options, **options})
     limiter.init_app(app)
     app.session_interface = SessionInterface()
     csrf.init_app(app)

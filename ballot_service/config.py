@@ -64,6 +64,8 @@ class Config:
     # REDIS_URL is not used; web, worker, cron and the rate limiter all ask the Sentinels.
     REDIS_SENTINELS = addresses(os.environ.get("REDIS_SENTINELS", ""))
     REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "sanliang")
+    # With REDIS_SENTINELS: the password of the master, its replicas and the Sentinels (requirepass).
+    REDIS_PASSWORD = os.environ.get("REDIS_PASSWORD")
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
     # None means "media/ in the instance folder".
     MEDIA_ROOT = os.environ.get("MEDIA_ROOT")

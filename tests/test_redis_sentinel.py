@@ -7,6 +7,7 @@ of the test's own, as real redis-server processes."""
 import signal
 
 import pytest
+import redis
 from flask_migrate import upgrade
 from rq import Worker
 
@@ -15,7 +16,7 @@ from ballot_service.config import addresses
 from ballot_service.extensions import db, limiter, redis_ext
 from ballot_service.public.ballot import DONE_COOKIE
 from tests.ballot_helpers import all_satisfied, open_office, sealed_ballots, token_and_people
-from tests.redis_sentinel import MASTER, SentinelStack
+from tests.redis_sentinel import MASTER, PASSWORD, SentinelStack
 
 THANKS, ALREADY = "感谢您的评价", "您已评价过"
 
@@ -34,7 +35,7 @@ def app(stack, tmp_path):
     kept = limiter._storage, limiter._limiter, dict(limiter._storage_options)
     try:
         app = create_app({
-            "TESTING": True, "REDIS_SENTINELS": stack.addresses, "REDIS_SENTINEL_MASTER": MASTER,
+            "TESTING": True, "REDIS_SENTINELS": stack.addresses, "REDIS_SENTINEL_MASTER": MASTER, "REDIS_PASSWORD": PASSWORD,
             "REDIS_URL": None, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'sentinel.sqlite3'}",
             "MEDIA_ROOT": str(tmp_path / "media"), "KEY_DIR": str(tmp_path / "keys"), "PAGE_CACHE_SECONDS": 0,
             "PUBLIC_BASE_URL": "http://testserver",
@@ -68,6 +69,10 @@ def _claims(client, round_id) -> set[bytes]:
 
 def test_web_worker_cron_and_rate_limiter_use_the_master_the_sentinels_name(app, stack):
     primary = stack.client(stack.primary)
+    with pytest.raises(redis.AuthenticationError):  # every server and Sentinel asks for the password
+        redis.Redis("127.0.0.1", stack.primary).ping()
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis("127.0.0.1", stack.sentinels[0]).ping()
     assert app.config["RATELIMIT_STORAGE_URI"] == (
         "redis+sentinel://" + ",".join(f"127.0.0.1:{p}" for p in stack.sentinels) + f"/{MASTER}")
     office, round_ = open_office()
@@ -81,7 +86,7 @@ def test_web_worker_cron_and_rate_limiter_use_the_master_the_sentinels_name(app,
     enqueued = create_cron(redis_ext.client).enqueue_jobs()  # what `python -m worker.cron` does each minute
     assert [job.func_name for job in enqueued] == ["ballot_service.jobs.advance_rounds"]
     assert primary.llen("rq:queue:default") == 1
-    Worker(["default"], connection=redis_ext.client).work(burst=True)  # what `python -m worker` runs
+    Worker(["default"], connection=redis_ext.connect(app.config)).work(burst=True)  # as `python -m worker`
     finished = [key for key in primary.scan_iter("rq:job:*") if primary.hget(key, "status") == b"finished"]
     assert len(finished) == 1 and primary.llen("rq:queue:default") == 0
 

@@ -23,7 +23,10 @@ def main(argv: list[str]) -> None:
         db.engine.dispose()
         # Maintenance (which retries jobs abandoned by a killed worker once their heartbeat has
         # expired, about 90 s) every 2 minutes instead of RQ's default 10.
-        Worker(argv or QUEUES, connection=redis_ext.client, maintenance_interval=120).work(with_scheduler=True)
+        # RQ raises its connection's read timeout above its blocking dequeue (minutes): it gets a
+        # connection pool of its own, so the jobs' Redis calls keep the app's timeouts.
+        Worker(argv or QUEUES, connection=redis_ext.connect(app.config),
+               maintenance_interval=120).work(with_scheduler=True)
 
 
 if __name__ == "__main__":
