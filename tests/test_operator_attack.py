@@ -149,6 +149,22 @@ def test_sealed_ballots_join_nothing_on_the_default_backend(app, database, redis
     assert list(redis_client.scan_iter(f"ballot:claim:{round_id}:*")) == []
 
 
+def test_ballots_drawn_into_one_bucket_still_come_out_shuffled(app, database, monkeypatch):
+    """The unsealing deals the box into 256 random buckets and shuffles each (ballot_box.unseal):
+    with 60 ballots almost every bucket holds one, which would hide a bucket left in the box's
+    order. Here every ballot is drawn into bucket 0, so the order stored after the tally is the
+    shuffle's alone: by chance only, or the cast order shows through."""
+    from ballot_service.services import ballot_box
+
+    monkeypatch.setattr(ballot_box, "_bucket_draws", lambda: bytes(4096))
+    codes, round_id = three_offices()
+    cast_known_ballots(app, codes)
+    rounds.close_round(round_id)
+    tally_round(round_id)
+    order, _ = storage_order_after_tally()
+    assert_chance_only(order)
+
+
 class AofRedis:
     """redis-server with AOF on (appendfsync always), as the README recommends for production."""
 

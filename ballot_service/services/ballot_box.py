@@ -441,7 +441,7 @@ def unseal(round_: Round) -> "_Opened":
         for ballot_id, seal_key_id, box in _boxes(round_.id):
             bucket = next(buckets, None)
             if bucket is None:  # one random byte a ballot: _BUCKETS is 256
-                buckets = iter(os.urandom(4096))
+                buckets = iter(_bucket_draws())
                 bucket = next(buckets)
             spill.put(bucket, sealing.unseal(seal_keys[seal_key_id], round_.id, seal_key_id, ballot_id, box))
     except (InvalidTag, KeyError):
@@ -451,6 +451,11 @@ def unseal(round_: Round) -> "_Opened":
 
 
 _BUCKETS = 256
+
+
+def _bucket_draws() -> bytes:
+    """Random bucket numbers, one a byte (tests draw them all alike, to see each bucket shuffled)."""
+    return os.urandom(4096)
 # Receipt codes go to buckets by their first two characters, in code order (receipts.ALPHABET is
 # in ASCII order): bucket i holds the codes between the i-th and the (i+1)-th boundary.
 _RECEIPT_BOUNDARIES = [a + b for a in receipts.ALPHABET for b in receipts.ALPHABET][4::4]
