@@ -15,7 +15,15 @@ Per request: bare = (bare - none) / n, GET = (get - none) / n, POST = (post - ge
 the floor's likewise. Beside the targets (against the bare route) it prints the service
 against the floor: what the service spends beyond the work its ballot requires.
 
-    .venv/bin/python bench/ballot_instructions.py [--requests 100]
+With --sizes it measures instead how the ballot's cost grows with the office: the demo city
+gets one more department with a 4-person office and a 30-person one (main leader,
+leader-in-charge, head and 1 or 27 staff, on both ballots the same leaders), opened in the same
+round (so every ballot of it is sealed at the 30-person office's size, as in any round with such
+an office), and the process runs five times: none, get_small, post_small, get_large,
+post_large (the same warm-up of both offices each time). GET and POST of each office as above,
+and the ratio 30 against 4.
+
+    .venv/bin/python bench/ballot_instructions.py [--requests 100] [--sizes]
 
 Needs valgrind. Database and Redis as for bench/ballot_load.py (a scratch PostgreSQL database,
 Redis 127.0.0.1:6379/14 flushed). Takes about 5 minutes.
@@ -37,6 +45,8 @@ from bench.ballot_load import PEOPLE, bench_environment, drop_database, seed  # 
 WARM_UP = 30
 TOKEN_FIELD = b'name="token" value="'
 LOOPS = ("none", "bare", "get", "post", "floor_get", "floor_post")
+SIZE_LOOPS = ("none", "get_small", "post_small", "get_large", "post_large")
+SIZES = {"small": 4, "large": 30}  # people on the office's ballot
 COLLECTED = re.compile(r"Collected : (\d+)")
 
 
@@ -60,56 +70,67 @@ def call(app, method: str, path: str, cookie: str | None = None, body: bytes = b
     return started["status"], dict(started["headers"]), data
 
 
-def child(loop: str, requests: int) -> None:
+def child(loop: str, requests: int, sizes: bool = False) -> None:
     """The measured process: start-up and warm-up, then one loop."""
     from ballot_service import create_app
     from bench.bare_app import app as bare
 
-    os.environ["FLOOR_OFFICE"] = os.environ["BENCH_OFFICE"]
-    from bench.floor_app import app as floor
-
     app = create_app()
-    path = f"/o/{os.environ['BENCH_OFFICE']}"
-    forms = []
-    measured = floor if loop.startswith("floor") else app
+    if sizes:
+        paths = {size: f"/o/{os.environ[f'BENCH_OFFICE_{size.upper()}']}" for size in SIZES}
+        measured, path = app, paths.get(loop.partition("_")[2])
+    else:
+        os.environ["FLOOR_OFFICE"] = os.environ["BENCH_OFFICE"]
+        from bench.floor_app import app as floor
 
-    people = []
+        path = f"/o/{os.environ['BENCH_OFFICE']}"
+        measured = floor if loop.startswith("floor") else app
+    forms: dict[str, list] = {}
+    people: dict[str, list] = {}
 
-    def office_page(app=measured):
+    def office_page(app=measured, path=path):
         # The client's own reading of the page is counted too: kept to one bytes.find for the
-        # token (the office's people are read from the first page only), so that it does not
+        # token (the office's people are read from its first page only), so that it does not
         # grow with the page (a regex over the decoded page had cost 0.50 M per GET).
         status, headers, html = call(app, "GET", path)
         assert status.startswith("200"), status
-        if not people:
-            people.extend(sorted(set(PEOPLE.findall(html.decode()))))
+        if path not in people:
+            people[path] = sorted(set(PEOPLE.findall(html.decode())))
         start = html.index(TOKEN_FIELD) + len(TOKEN_FIELD)
-        forms.append((headers["Set-Cookie"].split(";")[0], html[start:html.index(b'"', start)].decode(), people))
+        forms.setdefault(path, []).append(
+            (headers["Set-Cookie"].split(";")[0], html[start:html.index(b'"', start)].decode(), people[path]))
 
-    def ballot(app=measured):
-        cookie, token, people = forms.pop()
-        form = {"token": token, **{f"r{p}": "satisfied" for p in people}}
-        form[f"r{people[0]}"], form[f"n{people[0]}"] = "basically_satisfied", "bench"
+    def ballot(app=measured, path=path):
+        cookie, token, rated = forms[path].pop()
+        form = {"token": token, **{f"r{p}": "satisfied" for p in rated}}
+        form[f"r{rated[0]}"], form[f"n{rated[0]}"] = "basically_satisfied", "bench"
         status, _, html = call(app, "POST", f"{path}/ballot", cookie, urllib.parse.urlencode(form).encode())
         assert status.startswith("200") and "感谢您的评价".encode() in html, status
 
     for _ in range(WARM_UP):
+        if sizes:
+            for warmed in paths.values():
+                office_page(app, warmed)
+                ballot(app, warmed)
+            continue
         call(bare, "GET", "/bare")
         for warmed in (app, floor):
             office_page(warmed)
             ballot(warmed)
+    if sizes:
+        assert loop == "none" or len(people[path]) == SIZES[loop.partition("_")[2]], people.get(path)
     for _ in range(requests if loop == "bare" else 0):
         call(bare, "GET", "/bare")
-    for _ in range(requests if loop in ("get", "post", "floor_get", "floor_post") else 0):
+    for _ in range(requests if loop != "none" and loop != "bare" else 0):
         office_page()
-    for _ in range(requests if loop in ("post", "floor_post") else 0):
+    for _ in range(requests if "post" in loop else 0):
         ballot()
 
 
-def instructions(loop: str, requests: int, env: dict) -> int:
+def instructions(loop: str, requests: int, env: dict, sizes: bool = False) -> int:
     result = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
-         "--child", loop, "--requests", str(requests)],
+         "--child", loop, "--requests", str(requests), *(["--sizes"] if sizes else [])],
         env=dict(env, PYTHONHASHSEED="0"), capture_output=True, text=True, check=True)
     return int(COLLECTED.search(result.stderr).group(1))
 
@@ -117,21 +138,29 @@ def instructions(loop: str, requests: int, env: dict) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument("--child", choices=LOOPS, help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", action="store_true",
+                        help="a 4-person office against a 30-person one, instead of the bare route and the floor")
+    parser.add_argument("--child", choices=sorted({*LOOPS, *SIZE_LOOPS}), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(args.child, args.requests)
+        return child(args.child, args.requests, args.sizes)
 
     env, created = bench_environment()
     from ballot_service import create_app
 
     app = create_app()
     try:
-        env["BENCH_OFFICE"] = seed(app)
-        counts = {loop: instructions(loop, args.requests, env) for loop in LOOPS}
+        if args.sizes:
+            env.update(seed_sizes(app))
+            counts = {loop: instructions(loop, args.requests, env, sizes=True) for loop in SIZE_LOOPS}
+        else:
+            env["BENCH_OFFICE"] = seed(app)
+            counts = {loop: instructions(loop, args.requests, env) for loop in LOOPS}
     finally:
         drop_database(app, created)
     n = args.requests
+    if args.sizes:
+        return print_sizes(counts, n)
     bare = (counts["bare"] - counts["none"]) / n
     get = (counts["get"] - counts["none"]) / n
     post = (counts["post"] - counts["get"]) / n
@@ -145,6 +174,55 @@ def main() -> None:
           f"{post / floor_post:5.2f} x floor")
     print(f"floor: office page   {floor_get / 1e6:6.3f} M   {floor_get / bare:5.2f} x baseline")
     print(f"floor: ballot POST   {floor_post / 1e6:6.3f} M   {floor_post / bare:5.2f} x baseline")
+
+
+def print_sizes(counts: dict[str, int], n: int) -> None:
+    get = {size: (counts[f"get_{size}"] - counts["none"]) / n for size in SIZES}
+    post = {size: (counts[f"post_{size}"] - counts[f"get_{size}"]) / n for size in SIZES}
+    small, large = SIZES["small"], SIZES["large"]
+    print(f"instructions per request ({n} of each, callgrind), a {small}-person office against a {large}-person "
+          f"one in the same round:")
+    for name, figures in (("office page GET", get), ("ballot POST", post)):
+        print(f"{name:<16} {small:>2} people {figures['small'] / 1e6:6.3f} M   {large} people "
+              f"{figures['large'] / 1e6:6.3f} M   ratio {figures['large'] / figures['small']:5.2f}   "
+              f"{(figures['large'] - figures['small']) / (large - small) / 1e3:5.1f} k per further person")
+
+
+def seed_sizes(app) -> dict[str, str]:
+    """The demo city with one more department whose two offices have 4 and 30 people on their
+    ballots (made before the demo round opens, which freezes the rosters); their codes."""
+    from flask_migrate import upgrade
+    from sqlalchemy import select
+
+    from ballot_service.domain.office_codes import new_office_code
+    from ballot_service.domain.roles import Role
+    from ballot_service.extensions import db, redis_ext
+    from ballot_service.models import Department, Office, Region
+    from ballot_service.services.demo import _People, open_demo_round, seed_demo
+
+    with app.app_context():
+        upgrade()
+        redis_ext.client.flushdb()
+        if not seed_demo(app.config["MEDIA_ROOT"], app.config["PHOTO_MAX_PIXELS"]):
+            raise SystemExit("the database must be empty")
+        codes = set(db.session.scalars(select(Office.code)))
+        dept = Department(code="bench", name="市基准测试局", region=db.session.scalar(
+            select(Region).where(Region.code == "heze")), is_stationed=False, sort_order=99)
+        offices = {}
+        for order, size in enumerate(SIZES):
+            offices[size] = Office(department=dept, name=f"基准窗口{SIZES[size]}人", code=new_office_code(codes),
+                                   sort_order=order)
+            codes.add(offices[size].code)
+        people = _People("bench", app.config["MEDIA_ROOT"], app.config["PHOTO_MAX_PIXELS"])
+        people.make(dept, Role.MAIN_LEADER, "局长", business="主持全面工作")
+        people.make(dept, Role.LEADER_IN_CHARGE, "副局长", overseen_offices=list(offices.values()))
+        for size, office in offices.items():
+            people.make(dept, Role.OFFICE_HEAD, "窗口负责人", office=office, business="窗口全面工作")
+            for order in range(SIZES[size] - 3):
+                people.make(dept, Role.STAFF, "工作人员", office=office, business="受理与办理", sort_order=order + 1)
+        db.session.commit()
+        open_demo_round()
+        return {f"BENCH_OFFICE_{size.upper()}": office.code for size, office in offices.items()}
 
 
 if __name__ == "__main__":
