@@ -78,7 +78,7 @@ def ops_app(cluster: Cluster):
         "SQLALCHEMY_ENGINE_OPTIONS": {"hide_parameters": True, "poolclass": NullPool},
         "DATABASE_PREPARE_THRESHOLD": {"prepare_threshold": None},
         "REDIS_URL": None, "REDIS_SENTINELS": [(addr(s), 26379) for s in ("sen1", "sen2", "sen3")],
-        "REDIS_SENTINEL_MASTER": "sanliang", "KEY_DIR": cluster.keys, "MEDIA_ROOT": cluster.media,
+        "REDIS_SENTINEL_MASTER": "sanliang", "REDIS_PASSWORD": topology.PASSWORDS["redis"], "KEY_DIR": cluster.keys, "MEDIA_ROOT": cluster.media,
         "SECRET_KEY": "multihost-ops", "PAGE_CACHE_SECONDS": 0, "PUBLIC_BASE_URL": BASE,
     })
 
@@ -254,7 +254,8 @@ def test_0_clean_run(cluster):
     # The rate limiter counts in the Redis the Sentinels name (it would skip its limits silently
     # if it could not reach it).
     master = cluster.sentinel_master()
-    limits = topology.run("redis-cli", "-h", master, "--scan", "--pattern", "LIMITS:*submit_ballot*").stdout
+    assert "NOAUTH" in topology.run("redis-cli", "-h", master, "ping").stdout  # requirepass (REDIS_PASSWORD)
+    limits = topology.redis_cli(master, "--scan", "--pattern", "LIMITS:*submit_ballot*")
     assert limits.strip(), "no rate-limit counter in the Redis master"
     row = finish(cluster, "clean", "steady voting, no fault", voters,
                  notes=f"{len(voters)} voters; topology up in {cluster.bring_up_seconds:.0f} s")
@@ -400,7 +401,7 @@ def test_a_redis_primary_killed(cluster):
     voters, marks = vote_during(cluster, "a", fault)
     # The old primary comes back; Sentinel makes it a replica of the new one.
     cluster.start_redis_server(marks["old"])
-    wait_for(lambda: "role:slave" in topology.run("redis-cli", "-h", addr(marks["old"]), "info", "replication").stdout,
+    wait_for(lambda: "role:slave" in topology.redis_cli(addr(marks["old"]), "info", "replication"),
              60, 0.5, what="old primary rejoins as a replica")
     before = [v for v in voters if v.acked_at and marks["killed"] - 3 < v.acked_at < marks["killed"]]
     again = []

@@ -40,7 +40,8 @@ OPS = f"{NET}.1"
 HOSTS = {"lb": 10, "web1": 11, "web2": 12, "wk1": 21, "wk2": 22, "redis1": 31, "redis2": 32,
          "sen1": 35, "sen2": 36, "sen3": 37, "pg1": 41, "pg2": 42, "pgb": 50}
 PG_BIN = "/usr/lib/postgresql/15/bin"
-PASSWORDS = {"sanliang": "mh-sanliang-pw", "replicator": "mh-replicator-pw", "pgbouncer": "mh-pgbouncer-pw"}
+PASSWORDS = {"sanliang": "mh-sanliang-pw", "replicator": "mh-replicator-pw", "pgbouncer": "mh-pgbouncer-pw",
+             "redis": "mh-redis-pw"}
 
 
 def addr(host: str) -> str:
@@ -340,6 +341,12 @@ class Host:
         return total / ticks
 
 
+def redis_cli(host: str, *command: str, port: int = 6379) -> str:
+    """redis-cli against a Redis server or Sentinel of the cluster (they share one password)."""
+    return run("redis-cli", "-h", host, "-p", str(port), "--no-auth-warning", "-a", PASSWORDS["redis"], *command,
+               timeout=10).stdout
+
+
 def base_env() -> dict[str, str]:
     return {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8", "HOME": "/root"}
 
@@ -365,7 +372,7 @@ class Cluster:
             "REDIS_SENTINEL_MASTER": "sanliang", "REDIS_SUPERVISED": "no",
             "PG_PRIMARY_ADDR": addr("pg1"), "PG_REPLICA_ADDR": addr("pg2"), "OPS_ADDR": OPS,
             "PGBOUNCER_ADDR": addr("pgb"), "PGBOUNCER_LISTEN": addr("pgb"),
-            "SANLIANG_DB_PASSWORD": PASSWORDS["sanliang"], "PGBOUNCER_ADMIN_PASSWORD": PASSWORDS["pgbouncer"],
+            "SANLIANG_DB_PASSWORD": PASSWORDS["sanliang"], "REDIS_PASSWORD": PASSWORDS["redis"], "PGBOUNCER_ADMIN_PASSWORD": PASSWORDS["pgbouncer"],
         }
         self.hosts = {name: Host(self, name) for name in HOSTS}
         self.pg_primary = "pg1"
@@ -536,13 +543,13 @@ class Cluster:
         return process
 
     def sentinel_ask(self, sentinel: str, *command: str) -> str:
-        return run("redis-cli", "-h", addr(sentinel), "-p", "26379", *command, timeout=5).stdout
+        return redis_cli(addr(sentinel), *command, port=26379)
 
     def sentinel_master(self) -> str | None:
         for sentinel in ("sen1", "sen2", "sen3"):
             try:
                 out = self.sentinel_ask(sentinel, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "sanliang").split()
-            except subprocess.SubprocessError:
+            except (subprocess.SubprocessError, RuntimeError):
                 continue
             if out:
                 return out[0]
