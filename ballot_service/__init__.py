@@ -149,7 +149,7 @@ def _configured_key(app: Flask) -> str:
         except FileExistsError:  # another process of `make run` made it first
             pass
     if os.path.exists(path):
-        if app.config["APP_ENV"] != "development":
+        if app.config["APP_ENV"] != "development" and not app.config["SECRET_KEY_FILE"]:
             app.logger.warning("SECRET_KEY is read from %s, which `make run` made; set SECRET_KEY in production", path)
         with open(path) as file:
             return file.read().strip()

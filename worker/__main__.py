@@ -22,11 +22,12 @@ def main(argv: list[str]) -> None:
         # Connections must not be shared with the forked job processes.
         db.engine.dispose()
         # Maintenance (which retries jobs abandoned by a killed worker once their heartbeat has
-        # expired, about 90 s) every 2 minutes instead of RQ's default 10.
-        # RQ raises its connection's read timeout above its blocking dequeue (minutes): it gets a
-        # connection pool of its own, so the jobs' Redis calls keep the app's timeouts.
+        # expired, about 90 s) every 2 minutes instead of RQ's default 10; an idle worker runs it
+        # only between two blocking dequeues, which last worker_ttl - 15 s (RQ's default: 405 s).
+        # RQ raises its connection's read timeout above that dequeue: it gets a connection pool
+        # of its own, so the jobs' Redis calls keep the app's timeouts.
         Worker(argv or QUEUES, connection=redis_ext.connect(app.config),
-               maintenance_interval=120).work(with_scheduler=True)
+               maintenance_interval=120, worker_ttl=135).work(with_scheduler=True)
 
 
 if __name__ == "__main__":
