@@ -552,6 +552,16 @@ def test_missing_round_keys_are_loud_at_start_and_the_office_takes_no_ballots(ap
     assert ready.status_code == 503 and any("keys:" in p for p in ready.json["problems"])
 
 
+def _open_temporary_files() -> int:
+    """This process's open files in the temporary folder (unnamed ones show as "(deleted)")."""
+    import os
+    import tempfile
+
+    folder = tempfile.gettempdir()
+    return sum(1 for fd in os.listdir("/proc/self/fd")
+               if os.path.realpath(f"/proc/self/fd/{fd}").startswith(folder + os.sep))
+
+
 def test_a_sealed_ballot_naming_someone_off_the_roster_stops_the_tally_unwritten(database):
     """The unsealing checks every rating against the frozen roster (the plaintext tables have no
     foreign keys to do it): a box that names anyone else stops the tally with a message, writes
@@ -566,8 +576,12 @@ def test_a_sealed_ballot_naming_someone_off_the_roster_stops_the_tally_unwritten
     cast(round_.id, office.id, [RatingValue(stranger.id, "satisfied")])
     db.session.commit()
     rounds.close_round(round_.id)
-    with pytest.raises(RoundError, match="名单不符"):
+    spills_before = _open_temporary_files()
+    with pytest.raises(RoundError, match="名单不符") as stopped:
         tally_round(round_.id)
+    # The unsealing's spill files are closed at once, not when the error's traceback (which holds
+    # them, as a job's error report would) is let go.
+    assert _open_temporary_files() == spills_before and stopped.traceback
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(Ballot)) == 0 and sealed_ballots() == 1
     assert keys.private_key(db.session.get(Round, round_.id).key_id)  # not destroyed

@@ -484,6 +484,11 @@ class _Opened:
                 yield office_id, channel, ratings
         self._ballots.close()
 
+    def close(self) -> None:
+        """Both spill files go now, also when the tally stopped half-way (a closed one stays closed)."""
+        self._ballots.close()
+        self._receipts.close()
+
     def receipts(self) -> Iterator[str]:
         """The codes of the ballots taken, in code order, each once (two ballots of one code, a
         chance of one in two million in a round of a million, share it)."""

@@ -232,20 +232,23 @@ def _unseal(round_: Round) -> None:
                 select(RoundRoster.office_id, RoundRoster.person_id).where(RoundRoster.round_id == round_id)):
             rosters[office_id].add(person_id)
         opened = ballot_box.unseal(round_)
-        ballots = iter(opened)
-        unsealed = 0
-        # Written _UNSEALED_BATCH ballots at a time (their ratings, then the ballots, then the tags),
-        # so that memory holds one batch, not the round: the order stays unseal's random one.
-        while True:
-            written, tags = [], []
-            _copy_rows(Rating.__table__, ("ballot_id", "round_id", "office_id", "person_id", "level", "note"),
-                       _plaintext(round_id, rosters, islice(ballots, _UNSEALED_BATCH), written, tags))
-            if not written:
-                break
-            _copy_rows(Ballot.__table__, ("id", "round_id", "office_id", "channel"), written)
-            _copy_rows(RatingTag.__table__, ("ballot_id", "person_id", "tag"), tags)
-            unsealed += len(written)
-        _copy_rows(Receipt.__table__, ("round_id", "code"), ((round_id, code) for code in opened.receipts()))
+        try:
+            ballots = iter(opened)
+            unsealed = 0
+            # Written _UNSEALED_BATCH ballots at a time (their ratings, then the ballots, then the tags),
+            # so that memory holds one batch, not the round: the order stays unseal's random one.
+            while True:
+                written, tags = [], []
+                _copy_rows(Rating.__table__, ("ballot_id", "round_id", "office_id", "person_id", "level", "note"),
+                           _plaintext(round_id, rosters, islice(ballots, _UNSEALED_BATCH), written, tags))
+                if not written:
+                    break
+                _copy_rows(Ballot.__table__, ("id", "round_id", "office_id", "channel"), written)
+                _copy_rows(RatingTag.__table__, ("ballot_id", "person_id", "tag"), tags)
+                unsealed += len(written)
+            _copy_rows(Receipt.__table__, ("round_id", "code"), ((round_id, code) for code in opened.receipts()))
+        finally:
+            opened.close()
         if ballot_box.empty_box(round_id) != unsealed:
             raise RoundError("密封票箱在统计过程中发生变化，请重新统计")
         round_.unsealed = True
