@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 
 from ballot_service import create_app
 from ballot_service.extensions import db, redis_ext
+from tests.factories import empty_database
 
 
 @pytest.fixture(scope="session")
@@ -55,11 +56,7 @@ def database(app):
     """An app context on an empty database and an empty Redis; emptied again afterwards."""
     with app.app_context():
         yield db
-        db.session.rollback()
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
-        db.session.commit()
-        redis_ext.client.flushdb()
+        empty_database()
 
 
 @pytest.fixture

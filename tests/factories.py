@@ -4,7 +4,7 @@ from itertools import count
 
 from ballot_service.domain.office_codes import new_office_code
 from ballot_service.domain.roles import Role
-from ballot_service.extensions import db
+from ballot_service.extensions import db, redis_ext
 from ballot_service.models import Department, Office, Person, Region, ServiceItem
 
 _seq = count(1)
@@ -58,3 +58,12 @@ def service_item(office: Office, **fields) -> ServiceItem:
     db.session.add(row)
     db.session.flush()
     return row
+
+
+def empty_database() -> None:
+    """Every table's rows gone, and Redis emptied: what each test leaves behind."""
+    db.session.rollback()
+    for table in reversed(db.metadata.sorted_tables):
+        db.session.execute(table.delete())
+    db.session.commit()
+    redis_ext.client.flushdb()

@@ -165,6 +165,26 @@ def test_ballots_drawn_into_one_bucket_still_come_out_shuffled(app, database, mo
     assert_chance_only(order)
 
 
+def test_the_unsealing_spill_file_holds_no_plaintext():
+    """What the tally writes outside the database: the worker's spill of opened ballots. An operator
+    of the worker host reading the file (through /proc/<pid>/fd) finds no ballot's content, and
+    the file comes back whole only under the key in the process's memory."""
+    from ballot_service.services import ballot_box
+
+    spill = ballot_box._Spill()
+    records = [marker(n).encode() * 40 for n in range(VOTERS)]
+    for n, record in enumerate(records):
+        spill.put(n % 3, record)
+    for bucket in range(3):
+        spill._flush(bucket)
+    with open(f"/proc/self/fd/{spill._file.fileno()}", "rb") as fh:
+        on_disk = fh.read()
+    assert on_disk and not [r for r in records if r[:12] in on_disk]
+    assert [r for bucket in range(3) for r in spill.take(bucket)] == [
+        r for bucket in range(3) for r in records[bucket::3]]
+    spill.close()
+
+
 class AofRedis:
     """redis-server with AOF on (appendfsync always), as the README recommends for production."""
 

@@ -13,10 +13,11 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import InternalError
 
 from ballot_service import create_app, extensions
-from ballot_service.extensions import ReplicaWrite, db, redis_ext, replica_reads
+from ballot_service.extensions import ReplicaWrite, db, replica_reads
 from ballot_service.models import Department
 from tests import private_postgres
 from tests.ballot_helpers import all_satisfied, open_office, sealed_ballots, token_and_people
+from tests.factories import empty_database
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +45,10 @@ def app(servers, redis_url, tmp_path, monkeypatch):
     with app.app_context():
         upgrade()
         yield app
-        db.session.remove()
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
-        db.session.commit()
+        empty_database()
         db.session.remove()
         for engine in db.engines.values():
             engine.dispose()
-        redis_ext.client.flushdb()
 
 
 def _on_replica(replica, sql: str):
